@@ -1,0 +1,19 @@
+/**
+ * vx: the keyframes of video files, through ONNX models, entirely in WebAssembly.
+ *
+ * @example
+ * ```ts ignore
+ * import { extract } from "./mod.ts";
+ * for await (const record of extract("clip.mp4", { task: "detect", model: "yolox_nano.onnx" })) {
+ *   console.log(record.pts, record.results);
+ * }
+ * ```
+ *
+ * @module
+ */
+
+export { extract } from "./src/pipeline/fast.ts";
+export type { ExtractOptions } from "./src/pipeline/fast.ts";
+export type { FrameRecord, StatusRecord, VxRecord } from "./src/records.ts";
+export type { Detection, TaskName, TaskResult, TextLine } from "./src/tasks/task.ts";
+export { UsageError, VxError } from "./src/errors.ts";

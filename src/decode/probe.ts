@@ -1,0 +1,125 @@
+/**
+ * What the demuxer says about a file before any pixel is decoded, through the core's ffprobe.
+ *
+ * @module
+ */
+
+import type { FFmpegCore, LogLine } from "../../wasm/ffmpeg.ts";
+
+/** One stream of a container. */
+export interface StreamInfo {
+  index: number;
+  type: string;
+  codec: string;
+  width?: number;
+  height?: number;
+  /** Clockwise display rotation in degrees, from the display matrix or the `rotate` tag. */
+  rotation?: number;
+  frameRate?: number;
+  timeBase: string;
+}
+
+/** A keyframe as the demuxer marks it. */
+export interface KeyframeInfo {
+  pts: number;
+  /** Byte offset of its packet in the file, when the container gives one. */
+  offset: number | null;
+}
+
+/** What probing a file found. */
+export interface ProbeInfo {
+  container: string;
+  duration: number | null;
+  streams: StreamInfo[];
+  /** Keyframes of the first video stream, when asked for. */
+  keyframes?: KeyframeInfo[];
+}
+
+/** A file ffprobe cannot read; `message` is ffprobe's own reason. */
+export class ProbeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ProbeError";
+  }
+}
+
+function ratio(s: string | undefined): number | undefined {
+  if (!s) return undefined;
+  const [a, b] = s.split("/").map(Number);
+  return b ? Math.round((a / b) * 1000) / 1000 : undefined;
+}
+
+/**
+ * Probes `fsPath` inside `core`. With `keyframes`, also lists the first video stream's key
+ * packets (demuxer only: no decoding). Throws {@linkcode ProbeError} with ffprobe's reason.
+ */
+export function probe(core: FFmpegCore, fsPath: string, keyframes = false): ProbeInfo {
+  const out: string[] = [];
+  const err: string[] = [];
+  core.setLogger((l: LogLine) => (l.type === "stdout" ? out : err).push(l.message));
+  const args = ["-v", "error", "-show_format", "-show_streams", "-of", "json"];
+  if (keyframes) {
+    args.push(
+      "-select_streams",
+      "v:0",
+      "-show_packets",
+      "-show_entries",
+      "packet=pts_time,dts_time,pos,flags:stream:format",
+    );
+  }
+  try {
+    // The core's ffprobe never sets an exit code (it stays -1), so success is judged by output.
+    core.ffprobe(...args, fsPath);
+  } finally {
+    core.reset();
+  }
+  // deno-lint-ignore no-explicit-any
+  let json: any;
+  try {
+    json = JSON.parse(out.join("\n"));
+  } catch {
+    json = undefined;
+  }
+  if (!json?.format) throw new ProbeError(lastError(err) ?? "unreadable probe output");
+  // deno-lint-ignore no-explicit-any
+  const streams: StreamInfo[] = (json.streams ?? []).map((s: any) => {
+    // deno-lint-ignore no-explicit-any
+    const matrix = (s.side_data_list ?? []).find((d: any) => d.rotation !== undefined);
+    const rot = matrix ? -Number(matrix.rotation) : Number(s.tags?.rotate ?? 0);
+    return {
+      index: s.index,
+      type: s.codec_type ?? "unknown",
+      codec: s.codec_name ?? "unknown",
+      width: s.width,
+      height: s.height,
+      rotation: s.codec_type === "video" ? ((rot % 360) + 360) % 360 : undefined,
+      frameRate: ratio(s.avg_frame_rate) ?? ratio(s.r_frame_rate),
+      timeBase: s.time_base ?? "",
+    } satisfies StreamInfo;
+  });
+  const info: ProbeInfo = {
+    container: json.format?.format_name ?? "unknown",
+    duration: json.format?.duration ? Number(json.format.duration) : null,
+    streams,
+  };
+  if (keyframes) {
+    info.keyframes = (json.packets ?? [])
+      // deno-lint-ignore no-explicit-any
+      .filter((p: any) => typeof p.flags === "string" && p.flags.includes("K"))
+      // deno-lint-ignore no-explicit-any
+      .map((p: any) => ({
+        pts: Number(p.pts_time ?? p.dts_time),
+        offset: p.pos !== undefined ? Number(p.pos) : null,
+      }))
+      .sort((a: KeyframeInfo, b: KeyframeInfo) => a.pts - b.pts);
+  }
+  return info;
+}
+
+/** The most telling error line of an ffmpeg/ffprobe log, without the `[x @ 0x..]` prefix. */
+export function lastError(lines: readonly string[]): string | undefined {
+  const cleaned = lines
+    .map((l) => l.replace(/^\[[^\]]*@ 0x[0-9a-f]+\]\s*/, "").trim())
+    .filter((l) => l.length > 0 && !/^(Conversion failed!|Exiting normally)/.test(l));
+  return cleaned.at(-1)?.replace(/^\/in\/\d+:\s*/, "");
+}

@@ -1,0 +1,31 @@
+/**
+ * The message protocol between the main thread and a decode worker. Frame pixels cross it as
+ * transferred buffers, never as copies.
+ *
+ * @module
+ */
+
+import type { DecodedFrame, DecodeRequest } from "./keyframes.ts";
+import type { StreamInfo } from "./probe.ts";
+import type { ProbeInfo } from "./probe.ts";
+
+/** Main thread → decode worker. */
+export type DecodeCommand =
+  | {
+    type: "init";
+    /** A compiled core to instantiate, so workers after the first skip compilation. */
+    module?: WebAssembly.Module;
+    /** The in-flight gate's shared buffer and bounds. */
+    gate: { buffer: SharedArrayBuffer; maxFrames: number; maxBytes: number };
+  }
+  | { type: "decode"; id: number; req: DecodeRequest }
+  | { type: "probe"; id: number; path: string };
+
+/** Decode worker → main thread. */
+export type DecodeEvent =
+  | { type: "ready"; loadStart: number; loadEnd: number; module: WebAssembly.Module }
+  | { type: "frame"; id: number; frame: DecodedFrame; waitedMs: number }
+  | { type: "done"; id: number; keyframes: number; stream: StreamInfo; start: number; end: number }
+  | { type: "probed"; id: number; info: ProbeInfo }
+  /** `user`: the input's fault (bad file), else vx's or the machine's. */
+  | { type: "error"; id: number | null; message: string; user: boolean };

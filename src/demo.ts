@@ -1,0 +1,33 @@
+/**
+ * The demo: a sample video that vx makes itself (text burned into its frames), read back with
+ * `fast` and the embedded OCR model.
+ *
+ * @module
+ */
+
+import { extract } from "./pipeline/fast.ts";
+import { makeVideo } from "./fixtures/video.ts";
+import { openSink } from "./output.ts";
+
+/** Makes the sample in a temporary directory, prints the JSONL records, removes the sample. */
+export async function runDemo(): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "vx-demo-" });
+  try {
+    const path = `${dir}/vx-demo.mp4`;
+    console.error(`vx demo: making ${path} (640x360 H.264, 4 keyframes, burned-in text)`);
+    await makeVideo(path, {
+      codec: "h264",
+      width: 640,
+      height: 360,
+      frames: 40,
+      fps: 10,
+      keyint: 10,
+      text: "VX READS KEYFRAMES",
+    });
+    console.error("vx demo: vx fast --task ocr", path);
+    const sink = await openSink();
+    for await (const record of extract(path, { task: "ocr" })) await sink.write(record);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}

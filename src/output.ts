@@ -1,0 +1,34 @@
+/**
+ * JSONL output: each record is written, whole, as soon as it is ready.
+ *
+ * @module
+ */
+
+import type { VxRecord } from "./records.ts";
+
+/** Where records go. */
+export interface RecordSink {
+  write(record: VxRecord): Promise<void>;
+  close(): void;
+}
+
+const encoder = new TextEncoder();
+
+async function writeAll(w: { write(p: Uint8Array): Promise<number> }, bytes: Uint8Array) {
+  let at = 0;
+  while (at < bytes.length) at += await w.write(bytes.subarray(at));
+}
+
+/**
+ * Opens a sink on `path` (appending when `append`), or on stdout when `path` is undefined.
+ */
+export async function openSink(path?: string, append = false): Promise<RecordSink> {
+  const file = path === undefined
+    ? undefined
+    : await Deno.open(path, { write: true, create: true, append, truncate: !append });
+  const target = file ?? Deno.stdout;
+  return {
+    write: (record) => writeAll(target, encoder.encode(JSON.stringify(record) + "\n")),
+    close: () => file?.close(),
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * Shared test helpers: where `../shared` is, fixtures made once per run, and collecting records.
+ *
+ * @module
+ */
+
+import { makeVideo, type VideoSpec } from "../src/fixtures/video.ts";
+
+/** `../shared` beside the project, when present. */
+export const SHARED = new URL("../../shared/", import.meta.url).pathname;
+
+/** Whether `../shared/<rel>` exists. */
+export function hasShared(rel: string): boolean {
+  try {
+    Deno.statSync(SHARED + rel);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Logs, once per name, that a test was skipped because `../shared` is absent. */
+export function sharedOrSkip(rel: string): boolean {
+  const ok = hasShared(rel);
+  if (!ok) console.warn(`skipped: ../shared/${rel} is absent (tests that need ../shared skip)`);
+  return ok;
+}
+
+const dir = Deno.makeTempDirSync({ prefix: "vx-test-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+const made = new Map<string, Promise<string>>();
+
+/** A fixture video made by ffmpeg.wasm once per test process; returns its path. */
+export function fixture(name: string, spec: VideoSpec): Promise<string> {
+  let p = made.get(name);
+  if (!p) {
+    p = makeVideo(`${dir}/${name}`, spec).then(() => `${dir}/${name}`);
+    made.set(name, p);
+  }
+  return p;
+}
+
+/** A fresh temporary path inside the test directory. */
+export function tempPath(name: string): string {
+  return `${dir}/${crypto.randomUUID().slice(0, 8)}-${name}`;
+}
+
+/** Collects an async iterable. */
+export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+/** Options for tests that spawn workers: they outlive a test's op sanitizer. */
+export const WORKERS = { sanitizeOps: false, sanitizeResources: false } as const;
+
+/** Runs the CLI in a child process. */
+export async function runCli(
+  args: string[],
+  opts: { stdin?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../cli.ts", import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    stdin: opts.stdin === undefined ? "null" : "piped",
+  });
+  const out = await cmd.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}

@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { fixture, runCli, tempPath, WORKERS } from "./_helpers.ts";
+
+function assertOneLineError(stderr: string, file: string, reason: RegExp) {
+  const lines = stderr.trim().split("\n").filter((l) => !/^Warning|at file:/.test(l));
+  assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`);
+  assert.ok(lines[0].includes(file), `"${lines[0]}" does not name ${file}`);
+  assert.match(lines[0], reason);
+  assert.doesNotMatch(stderr, /\n\s+at /, "no stack trace");
+}
+
+Deno.test({
+  name: "cli: a missing file exits 1 with one line naming it",
+  ...WORKERS,
+  async fn() {
+    const path = tempPath("missing.mp4");
+    const r = await runCli(["fast", path, "--task", "keyframes"]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, "");
+    assertOneLineError(r.stderr, path, /no such file/);
+  },
+});
+
+Deno.test({
+  name: "cli: an empty file exits 1 with one line naming it",
+  ...WORKERS,
+  async fn() {
+    const path = tempPath("empty.mp4");
+    await Deno.writeFile(path, new Uint8Array());
+    const r = await runCli(["fast", path, "--task", "keyframes"]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, "");
+    assertOneLineError(r.stderr, path, /empty file/);
+  },
+});
+
+Deno.test({
+  name: "cli: a text file named .mp4 exits 1 with one line naming it",
+  ...WORKERS,
+  async fn() {
+    const path = tempPath("notes.mp4");
+    await Deno.writeTextFile(path, "these are my notes, not a video\n".repeat(50));
+    const r = await runCli(["fast", path, "--task", "keyframes"]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, "");
+    assertOneLineError(r.stderr, path, /not a media file|invalid data/i);
+  },
+});
+
+Deno.test({
+  name: "cli: usage errors exit 2",
+  ...WORKERS,
+  async fn() {
+    assert.equal((await runCli(["fast"])).code, 2);
+    assert.equal((await runCli(["fast", "x.mp4", "--task", "nope"])).code, 2);
+    assert.equal((await runCli(["fast", "x.mp4", "--task", "detect"])).code, 2);
+    assert.equal((await runCli(["fast", "x.mp4", "--score", "7"])).code, 2);
+    assert.equal((await runCli(["--help"])).code, 0);
+  },
+});
+
+Deno.test({
+  name: "cli: fast writes JSONL to --out, one record per keyframe, and JPEGs to --frames-dir",
+  ...WORKERS,
+  async fn() {
+    const video = await fixture("cli.mp4", {
+      codec: "h264",
+      width: 320,
+      height: 240,
+      frames: 30,
+      keyint: 10,
+    });
+    const out = tempPath("out.jsonl");
+    const frames = tempPath("frames");
+    const r = await runCli([
+      "fast",
+      video,
+      "--task",
+      "keyframes",
+      "--out",
+      out,
+      "--frames-dir",
+      frames,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "");
+    const records = (await Deno.readTextFile(out)).trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(records.map((x) => x.pts), [0, 1, 2]);
+    for (const rec of records) {
+      const jpeg = await Deno.readFile(rec.image);
+      assert.deepEqual([...jpeg.subarray(0, 2)], [0xff, 0xd8], "a JPEG starts with SOI");
+      assert.deepEqual([...jpeg.subarray(-2)], [0xff, 0xd9], "and ends with EOI");
+      assert.ok(rec.image.startsWith(frames));
+    }
+  },
+});
+
+Deno.test({
+  name: "cli: --sequential gives the same records as streaming",
+  ...WORKERS,
+  async fn() {
+    const video = await fixture("cli.mp4", {
+      codec: "h264",
+      width: 320,
+      height: 240,
+      frames: 30,
+      keyint: 10,
+    });
+    const a = await runCli(["fast", video, "--task", "keyframes"]);
+    const b = await runCli(["fast", video, "--task", "keyframes", "--sequential"]);
+    assert.equal(a.code, 0);
+    assert.equal(b.code, 0);
+    assert.equal(a.stdout.trim().split("\n").length, 3);
+    assert.equal(a.stdout, b.stdout);
+  },
+});

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { type Detection, extract } from "../mod.ts";
+import { collect, fixture, SHARED, sharedOrSkip, WORKERS } from "./_helpers.ts";
+
+const ready = sharedOrSkip("models/yolox_nano.onnx") && sharedOrSkip("media/dog.jpg");
+
+function iou(a: number[], b: number[]): number {
+  const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
+  const h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  const inter = w * h;
+  const area = (r: number[]) => (r[2] - r[0]) * (r[3] - r[1]);
+  return inter / (area(a) + area(b) - inter);
+}
+
+// Where the objects of dog.jpg are, as published with the darknet YOLO demo (not our output).
+const EXPECTED: [string[], number[]][] = [
+  [["dog"], [128, 224, 314, 537]],
+  [["bicycle"], [124, 127, 568, 418]],
+  [["car", "truck"], [467, 74, 692, 169]],
+];
+
+Deno.test({
+  name: "detect: YOLOX-Nano finds the dog, the bicycle and the car in a video of dog.jpg",
+  ignore: !ready,
+  ...WORKERS,
+  async fn() {
+    const path = await fixture("dog.mp4", {
+      codec: "h264",
+      width: 768,
+      height: 576,
+      frames: 2,
+      keyint: 1,
+      image: SHARED + "media/dog.jpg",
+    });
+    const records = await collect(
+      extract(path, { task: "detect", model: SHARED + "models/yolox_nano.onnx", threads: 2 }),
+    );
+    assert.equal(records.length, 2);
+    for (const r of records) {
+      assert.equal(r.width, 768);
+      assert.equal(r.height, 576);
+      const found = r.results as Detection[];
+      for (const [labels, box] of EXPECTED) {
+        const hit = found.find((d) => labels.includes(d.label) && iou(d.box, box) > 0.7);
+        assert.ok(hit, `no ${labels.join("/")} near ${box}: ${JSON.stringify(found)}`);
+        assert.ok(hit.score > 0.6, `${hit.label} score ${hit.score}`);
+      }
+    }
+  },
+});

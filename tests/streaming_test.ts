@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { extract } from "../mod.ts";
+import { now } from "../src/clock.ts";
+import { DEFAULT_INFLIGHT_BYTES, DEFAULT_INFLIGHT_FRAMES } from "../src/pipeline/fast.ts";
+import { fixture, SHARED, sharedOrSkip, WORKERS } from "./_helpers.ts";
+
+const model = SHARED + "models/yolox_nano.onnx";
+const ready = sharedOrSkip("models/yolox_nano.onnx");
+
+Deno.test({
+  name: "streaming: the first record comes out while the decoder still works",
+  ignore: !ready,
+  ...WORKERS,
+  async fn() {
+    const path = await fixture("stream.mp4", {
+      codec: "h264",
+      width: 640,
+      height: 360,
+      frames: 24,
+      keyint: 1,
+    });
+    let decodeEnd = Infinity;
+    const yielded: number[] = [];
+    for await (
+      const _ of extract(path, {
+        task: "detect",
+        model,
+        tracer: {
+          span(name, _lane, _start, end) {
+            if (name === "decode file") decodeEnd = end;
+          },
+          counter() {},
+          meta() {},
+          inferred() {},
+        },
+      })
+    ) yielded.push(now());
+    assert.equal(yielded.length, 24);
+    assert.ok(decodeEnd < Infinity, "decoder reported its end");
+    assert.ok(
+      yielded[0] < decodeEnd,
+      `first record at ${yielded[0]} but decoding ended at ${decodeEnd}`,
+    );
+  },
+});
+
+async function peak(path: string) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("./_peak_rss.ts", import.meta.url).pathname, path, model],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  assert.equal(out.code, 0);
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+Deno.test({
+  name: "memory: peak RSS does not grow with the number of keyframes (20 vs 600 MJPEG)",
+  ignore: !ready,
+  ...WORKERS,
+  async fn() {
+    const spec = { codec: "mjpeg", width: 320, height: 180, fps: 30 } as const;
+    const small = await fixture("k20.avi", { ...spec, frames: 20 });
+    const large = await fixture("k600.avi", { ...spec, frames: 600 });
+    const a = await peak(small);
+    const b = await peak(large);
+    assert.equal(a.records, 20);
+    assert.equal(b.records, 600);
+    // Unbounded, the 580 extra 416x416 frames would hold 300 MB; the bound holds 8 (4 MB).
+    const grew = b.peakRss - a.peakRss;
+    assert.ok(grew < 48 << 20, `peak RSS grew by ${(grew / 2 ** 20).toFixed(1)} MiB`);
+    assert.ok(b.gate.peakFrames <= DEFAULT_INFLIGHT_FRAMES);
+    assert.ok(b.gate.peakBytes <= DEFAULT_INFLIGHT_BYTES);
+  },
+});

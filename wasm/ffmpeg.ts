@@ -1,0 +1,193 @@
+/**
+ * Loading the ffmpeg.wasm core, and the emscripten devices that connect it to the host.
+ *
+ * We drive the core (`@ffmpeg/core`) directly rather than through `@ffmpeg/ffmpeg`: that wrapper
+ * is file-based (`exec`, then `readFile` once ffmpeg is done), while we need frames as they are
+ * decoded. A device file registered with the core's `FS` gets its `write` called synchronously
+ * while `exec()` runs, so each finished frame can leave the worker at once; a second device reads
+ * the input lazily from a host file, so a file of several GB is never copied into wasm memory.
+ *
+ * Which core: the single-thread `@ffmpeg/core`. Measured on our 2-core machines (see
+ * `bench/README.md`): it starts in ~0.5 s against 2.4–3.4 s for `@ffmpeg/core-mt` (which
+ * preallocates 32 pthread workers and 1 GiB), and decoded 20 keyframes of 720p H.264 in 0.42 s
+ * against 0.68 s. Keyframe-only decoding has little intra-file parallelism to offer, so we scale
+ * across files with one single-thread core per decode worker instead.
+ *
+ * The core must run inside a worker: it reads `self.location`, which Deno's main thread lacks.
+ *
+ * @module
+ */
+
+import createFFmpegCore from "@ffmpeg/core";
+import createFFmpegCoreMt from "@ffmpeg/core-mt";
+
+/**
+ * Which core: `st` is `@ffmpeg/core`, `mt` is `@ffmpeg/core-mt`. Only the multithreaded core can
+ * encode HEVC and VP9 (libx265 hangs and libvpx-vp9 traps in the single-thread build, seen with
+ * 0.12.10), so fixtures use it for those; decoding uses `st`.
+ */
+export type CoreKind = "st" | "mt";
+
+/** The part of emscripten's `FS` that we use. */
+// deno-lint-ignore no-explicit-any
+export type EmscriptenFS = any;
+
+/** One log line from ffmpeg. */
+export interface LogLine {
+  type: "stdout" | "stderr";
+  message: string;
+}
+
+/** A loaded ffmpeg core; one `exec` at a time, reusable across many. */
+export interface FFmpegCore {
+  /** Runs ffmpeg with the given arguments; returns its exit code. */
+  exec(...args: string[]): number;
+  /** Runs ffprobe with the given arguments; returns its exit code. */
+  ffprobe(...args: string[]): number;
+  /** Routes every log line of the following runs to `fn`. */
+  setLogger(fn: (line: LogLine) => void): void;
+  /** Aborts a run that lasts longer than `ms` (-1: never). */
+  setTimeout(ms: number): void;
+  /** Clears the exit code and timeout after a run. */
+  reset(): void;
+  FS: EmscriptenFS;
+}
+
+const compiled: Partial<Record<CoreKind, Promise<WebAssembly.Module>>> = {};
+
+/**
+ * Compiles a core's wasm once per thread. The compiled module can be posted to other workers,
+ * which then skip compilation.
+ */
+export function compileCore(kind: CoreKind = "st"): Promise<WebAssembly.Module> {
+  compiled[kind] ??= (async () => {
+    const url = new URL(import.meta.resolve(`@ffmpeg/core${kind === "mt" ? "-mt" : ""}/wasm`));
+    return await WebAssembly.compile(await Deno.readFile(url));
+  })();
+  return compiled[kind];
+}
+
+/** Loads a core instance from a compiled module (compiled here when not given). */
+export async function loadCore(
+  module?: WebAssembly.Module,
+  kind: CoreKind = "st",
+): Promise<FFmpegCore> {
+  const mod = module ?? await compileCore(kind);
+  if (kind === "mt") useModuleWorkers();
+  const create = kind === "mt" ? createFFmpegCoreMt : createFFmpegCore;
+  const core = await create({
+    instantiateWasm(
+      imports: WebAssembly.Imports,
+      done: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
+    ) {
+      WebAssembly.instantiate(mod, imports).then((instance) => done(instance, mod));
+      return {};
+    },
+  });
+  return core as FFmpegCore;
+}
+
+let patched = false;
+
+/**
+ * `@ffmpeg/core-mt` starts its pthreads as classic workers, which Deno does not have. Its worker
+ * script only uses `import()` and `postMessage`, so it runs unchanged as a module worker.
+ */
+function useModuleWorkers(): void {
+  if (patched) return;
+  patched = true;
+  const Base = globalThis.Worker;
+  globalThis.Worker = class extends Base {
+    constructor(url: string | URL, options?: WorkerOptions) {
+      super(url, { ...options, type: "module" });
+    }
+  };
+}
+
+let nextMinor = 0;
+
+/**
+ * Makes `fsPath` a read-only device that reads the host file `file` on demand. ffmpeg sees a
+ * regular file of the host file's size (without the size, MP4s with `moov` at the end fail).
+ * Returns a function that removes the device.
+ */
+export function mountInput(core: FFmpegCore, fsPath: string, file: Deno.FsFile): () => void {
+  const FS = core.FS;
+  const size = file.statSync().size;
+  // Devices cannot be unregistered: the ops reach the file through a variable that unmounting
+  // clears, so a long bulk run does not keep every file it has read.
+  let source: Deno.FsFile | null = file;
+  const dev = FS.makedev(64, nextMinor++);
+  FS.registerDevice(dev, {
+    read(
+      _stream: unknown,
+      buffer: Int8Array,
+      offset: number,
+      length: number,
+      position: number,
+    ): number {
+      if (source === null || position >= size) return 0;
+      const file = source;
+      file.seekSync(position, Deno.SeekMode.Start);
+      // The core hands us an Int8Array over the wasm heap; read straight into that memory.
+      const view = new Uint8Array(buffer.buffer, buffer.byteOffset + offset, length);
+      let n = 0;
+      while (n < length) {
+        const got = file.readSync(view.subarray(n));
+        if (got === null || got === 0) break;
+        n += got;
+      }
+      return n;
+    },
+    llseek(stream: { position: number }, offset: number, whence: number): number {
+      if (whence === 1) return stream.position + offset;
+      if (whence === 2) return size + offset;
+      return offset;
+    },
+  });
+  FS.mkdev(fsPath, dev);
+  const node = FS.lookupPath(fsPath).node;
+  const getattr = node.node_ops.getattr;
+  node.node_ops = {
+    ...node.node_ops,
+    getattr(n: unknown) {
+      const attr = getattr(n);
+      attr.size = size;
+      attr.mode = 0o100444;
+      return attr;
+    },
+  };
+  return () => {
+    source = null;
+    FS.unlink(fsPath);
+  };
+}
+
+/**
+ * Makes `fsPath` a write-only device whose every write is handed to `onWrite` while ffmpeg
+ * runs. The chunk is a view of the wasm heap: copy what you keep before returning.
+ * Returns a function that removes the device.
+ */
+export function mountSink(
+  core: FFmpegCore,
+  fsPath: string,
+  onWrite: (chunk: Uint8Array) => void,
+): () => void {
+  const FS = core.FS;
+  let sink: ((chunk: Uint8Array) => void) | null = onWrite;
+  const dev = FS.makedev(64, nextMinor++);
+  FS.registerDevice(dev, {
+    write(_stream: unknown, buffer: Int8Array, offset: number, length: number): number {
+      sink?.(new Uint8Array(buffer.buffer, buffer.byteOffset + offset, length));
+      return length;
+    },
+    llseek(): number {
+      return 0;
+    },
+  });
+  FS.mkdev(fsPath, dev);
+  return () => {
+    sink = null;
+    FS.unlink(fsPath);
+  };
+}
