@@ -5,8 +5,11 @@
  */
 
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { extract, UsageError, VxError } from "./mod.ts";
+import { extract, extractBulk, UsageError, VxError } from "./mod.ts";
 import { openSink } from "./src/output.ts";
+import { parseShard } from "./src/pipeline/inputs.ts";
+import { prepareResume } from "./src/pipeline/resume.ts";
+import type { BulkProgress } from "./src/pipeline/bulk.ts";
 import { runDemo } from "./src/demo.ts";
 import type { TaskName } from "./src/tasks/task.ts";
 
@@ -59,7 +62,75 @@ async function runFast(input: string, flags: FastFlags): Promise<void> {
   }
 }
 
-function program(): Command {
+interface BulkFlags extends Omit<FastFlags, "sequential"> {
+  jobs?: number;
+  maxInflightMb?: number;
+  resume?: boolean;
+  shard?: string;
+  timeout?: number;
+}
+
+function progressLine(p: BulkProgress): string {
+  const s = p.elapsedMs / 1000;
+  const rate = p.done / Math.max(s, 1e-3);
+  const eta = rate > 0 ? (p.total - p.done) / rate : NaN;
+  return `${p.done}/${p.total} files (${p.failed} failed), ${p.keyframes} keyframes, ` +
+    `${(p.keyframes / Math.max(s, 1e-3)).toFixed(1)} keyframes/s, ` +
+    `ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)} s` : "?"}`;
+}
+
+async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
+  if (flags.task === "detect" && !flags.model) {
+    throw new UsageError("--task detect needs --model PATH");
+  }
+  if (flags.resume && !flags.out) throw new UsageError("--resume needs --out FILE");
+  const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
+  const skip = flags.resume ? await prepareResume(flags.out!) : undefined;
+  const sink = await openSink(flags.out, flags.resume);
+  const tty = Deno.stderr.isTerminal();
+  const enc = new TextEncoder();
+  let last: BulkProgress | undefined;
+  try {
+    const records = extractBulk(inputs, {
+      ...flags,
+      inferrers: flags.jobs,
+      maxInflightBytes: flags.maxInflightMb === undefined
+        ? undefined
+        : Math.round(flags.maxInflightMb * 2 ** 20),
+      timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
+      shard,
+      skip,
+      onProgress: (p) => {
+        last = p;
+        if (tty) Deno.stderr.writeSync(enc.encode(`\r\x1b[K${progressLine(p)}`));
+      },
+    });
+    // A file's records and its status go out in one write, so a killed run leaves whole blocks.
+    let block: Parameters<typeof sink.write>[0][] = [];
+    for await (const record of records) {
+      block.push(record);
+      if ("status" in record) {
+        await sink.writeAll(block);
+        block = [];
+      }
+    }
+  } finally {
+    sink.close();
+  }
+  if (tty && last) Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
+  const p = last ?? { total: 0, done: 0, failed: 0, keyframes: 0, elapsedMs: 0 };
+  const s = p.elapsedMs / 1000;
+  console.error(
+    `vx bulk: ${p.done} files (${p.done - p.failed} ok, ${p.failed} failed), ` +
+      `${p.keyframes} keyframes in ${s.toFixed(1)} s ` +
+      `(${(p.done / Math.max(s, 1e-3)).toFixed(2)} files/s, ` +
+      `${(p.keyframes / Math.max(s, 1e-3)).toFixed(1)} keyframes/s)` +
+      (skip?.size ? `, ${skip.size} already done` : ""),
+  );
+  return p.failed > 0 ? 1 : 0;
+}
+
+function program(onExit: (code: number) => void): Command {
   const prog = new Command("vx")
     .description("Keyframes of video files through ONNX models, entirely in WebAssembly.")
     .version(VERSION)
@@ -73,6 +144,18 @@ function program(): Command {
     .option("--out <path>", "write JSONL records here instead of stdout")
     .option("--sequential", "decode all keyframes first, then infer (baseline)")
     .action((input: string, flags: FastFlags) => runFast(input, flags));
+  taskOptions(
+    prog.command("bulk")
+      .description("many files, most work per core: a worker pool with bounded memory")
+      .argument("<inputs...>", "files, directories (recursive) or @list.txt"),
+  )
+    .option("--jobs <n>", "inference workers (default: one per core)", number(1, 64))
+    .option("--max-inflight-mb <m>", "bound on decoded frames awaiting inference", number(1, 1e6))
+    .option("--out <path>", "write JSONL records here instead of stdout")
+    .option("--resume", "with --out: skip files that already have a status record")
+    .option("--shard <i/n>", "only the i-th of n deterministic shards of the inputs")
+    .option("--timeout <s>", "per-file watchdog in seconds (default 300)", number(1, 1e6))
+    .action(async (inputs: string[], flags: BulkFlags) => onExit(await runBulk(inputs, flags)));
   prog.command("demo")
     .description("make a sample video with burned-in text and run fast OCR on it")
     .action(() => runDemo());
@@ -81,9 +164,10 @@ function program(): Command {
 
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(args: string[]): Promise<number> {
+  let code = 0;
   try {
-    await program().parseAsync(args, { from: "user" });
-    return 0;
+    await program((c) => (code = c)).parseAsync(args, { from: "user" });
+    return code;
   } catch (e) {
     if (e instanceof CommanderError) {
       return e.exitCode === 0 ? 0 : 2;

@@ -9,6 +9,8 @@ import type { VxRecord } from "./records.ts";
 /** Where records go. */
 export interface RecordSink {
   write(record: VxRecord): Promise<void>;
+  /** Writes several records in one write. */
+  writeAll(records: readonly VxRecord[]): Promise<void>;
   close(): void;
 }
 
@@ -29,6 +31,8 @@ export async function openSink(path?: string, append = false): Promise<RecordSin
   const target = file ?? Deno.stdout;
   return {
     write: (record) => writeAll(target, encoder.encode(JSON.stringify(record) + "\n")),
+    writeAll: (records) =>
+      writeAll(target, encoder.encode(records.map((r) => JSON.stringify(r) + "\n").join(""))),
     close: () => file?.close(),
   };
 }

@@ -1,0 +1,170 @@
+import assert from "node:assert/strict";
+import { extractBulk } from "../mod.ts";
+import { expandInputs, parseShard, shard } from "../src/pipeline/inputs.ts";
+import { collect, fixture, runCli, tempPath, WORKERS } from "./_helpers.ts";
+
+/** 12 small videos with known keyframe counts, in a directory of their own. */
+async function twelve(): Promise<{ dir: string; counts: Map<string, number> }> {
+  const dir = tempPath("set");
+  await Deno.mkdir(dir);
+  const counts = new Map<string, number>();
+  for (let i = 0; i < 12; i++) {
+    const keyframes = 2 + (i % 4);
+    const codec = i % 3 === 2 ? "mjpeg" : "h264";
+    const frames = codec === "mjpeg" ? keyframes : keyframes * 5;
+    const name = `clip${String(i).padStart(2, "0")}.${codec === "mjpeg" ? "avi" : "mp4"}`;
+    const src = await fixture(name, {
+      codec,
+      width: 160 + 16 * i,
+      height: 120,
+      frames,
+      keyint: 5,
+    });
+    await Deno.copyFile(src, `${dir}/${name}`);
+    counts.set(`${dir}/${name}`, keyframes);
+  }
+  return { dir, counts };
+}
+
+Deno.test({
+  name: "bulk: 12 good files, an empty one and a text .mp4 — 12 ok, 2 errors, exit 1",
+  ...WORKERS,
+  async fn() {
+    const { dir, counts } = await twelve();
+    await Deno.writeFile(`${dir}/empty.mp4`, new Uint8Array());
+    await Deno.writeTextFile(`${dir}/text.mp4`, "not a video\n".repeat(100));
+    const out = tempPath("bulk.jsonl");
+    const r = await runCli(["bulk", dir, "--task", "keyframes", "--out", out]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /14 files \(12 ok, 2 failed\)/);
+    const records = (await Deno.readTextFile(out)).trim().split("\n").map((l) => JSON.parse(l));
+    const statuses = records.filter((x) => "status" in x);
+    assert.equal(statuses.length, 14);
+    for (const [file, n] of counts) {
+      const s = statuses.find((x) => x.file === file);
+      assert.deepEqual(s && { status: s.status, keyframes: s.keyframes }, {
+        status: "ok",
+        keyframes: n,
+      });
+      const mine = records.filter((x) => x.file === file && !("status" in x));
+      assert.deepEqual(mine.map((x) => x.index), [...Array(n).keys()]);
+      // A file's records come before its status record.
+      assert.ok(records.lastIndexOf(mine.at(-1)) < records.indexOf(s));
+    }
+    const errors = statuses.filter((x) => x.status === "error");
+    assert.deepEqual(errors.map((x) => x.file).sort(), [`${dir}/empty.mp4`, `${dir}/text.mp4`]);
+    for (const e of errors) assert.ok(e.error.length > 0 && !e.error.includes("\n"));
+  },
+});
+
+Deno.test({
+  name: "bulk: killed with SIGKILL mid-run, then --resume: every file exactly once",
+  ...WORKERS,
+  async fn() {
+    const { dir, counts } = await twelve();
+    const out = tempPath("killed.jsonl");
+    const cli = new URL("../cli.ts", import.meta.url).pathname;
+    // OCR on every keyframe keeps the run long enough to be killed in the middle.
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", cli, "bulk", dir, "--task", "ocr", "--out", out, "--jobs", "1"],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    let done = 0;
+    for (let i = 0; i < 600 && done < 1; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const text = await Deno.readTextFile(out).catch(() => "");
+      done = text.split("\n").filter((l) => l.includes('"status"')).length;
+    }
+    child.kill("SIGKILL");
+    await child.status;
+    const before = (await Deno.readTextFile(out)).split("\n").filter((l) => l.includes('"status"'));
+    assert.ok(before.length >= 1 && before.length < 12, `killed after ${before.length} files`);
+    // Simulate a kill in the middle of a write: a torn record at the end.
+    await Deno.writeTextFile(out, '{"file":"torn","ind', { append: true });
+
+    const r = await runCli(["bulk", dir, "--task", "ocr", "--out", out, "--resume"]);
+    assert.equal(r.code, 0, r.stderr);
+    const records = (await Deno.readTextFile(out)).trim().split("\n").map((l) => JSON.parse(l));
+    const statuses = records.filter((x) => "status" in x);
+    assert.deepEqual(statuses.map((x) => x.file).sort(), [...counts.keys()].sort());
+    for (const [file, n] of counts) {
+      const mine = records.filter((x) => x.file === file && !("status" in x));
+      assert.deepEqual(mine.map((x) => x.index), [...Array(n).keys()], file);
+    }
+    assert.ok(!records.some((x) => x.file === "torn"));
+  },
+});
+
+Deno.test("bulk: shards 0/3, 1/3, 2/3 cover the inputs exactly once", () => {
+  const paths = Array.from({ length: 200 }, (_, i) => `/videos/${i % 7}/clip-${i}.mp4`);
+  const parts = [0, 1, 2].map((i) => shard(paths, i, 3));
+  const all = parts.flat().sort();
+  assert.deepEqual(all, [...paths].sort());
+  assert.equal(new Set(all).size, paths.length);
+  for (const p of parts) assert.ok(p.length > 30, "shards are balanced");
+  // Deterministic: the same path lands in the same shard whatever the list around it.
+  assert.deepEqual(shard(paths.slice().reverse(), 1, 3).sort(), parts[1].sort());
+  assert.deepEqual(parseShard("2/3"), { index: 2, count: 3 });
+  assert.throws(() => parseShard("3/3"));
+  assert.throws(() => parseShard("x"));
+});
+
+Deno.test({
+  name: "bulk: --shard through the CLI splits a directory with no overlap and no gap",
+  ...WORKERS,
+  async fn() {
+    const { dir, counts } = await twelve();
+    const seen: string[] = [];
+    for (const i of [0, 1, 2]) {
+      const r = await runCli(["bulk", dir, "--task", "keyframes", "--shard", `${i}/3`]);
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+      seen.push(...lines.filter((x) => "status" in x).map((x) => x.file));
+    }
+    assert.deepEqual(seen.sort(), [...counts.keys()].sort());
+  },
+});
+
+Deno.test({
+  name: "bulk: inputs from directories and @lists, deduplicated and sorted",
+  ...WORKERS,
+  async fn() {
+    const { dir, counts } = await twelve();
+    const list = tempPath("list.txt");
+    const files = [...counts.keys()];
+    await Deno.writeTextFile(list, `${files[3]}\n\n# a comment\n${files[0]}\n`);
+    await Deno.writeTextFile(`${dir}/notes.txt`, "skipped: not a media extension");
+    assert.deepEqual(await expandInputs([`@${list}`, dir]), files.sort());
+  },
+});
+
+Deno.test({
+  name: "bulk: in-flight bytes never exceed the bound (scheduler counters)",
+  ...WORKERS,
+  async fn() {
+    const { dir } = await twelve();
+    let peakBytes = 0;
+    let peakFrames = 0;
+    // Each OCR frame here is at most 336x120x3 bytes; allow two.
+    const bound = 2 * 336 * 120 * 3;
+    const records = await collect(extractBulk([dir], {
+      task: "ocr",
+      maxInflightBytes: bound,
+      decoders: 2,
+      inferrers: 2,
+      tracer: {
+        span() {},
+        meta() {},
+        inferred() {},
+        counter(_n, levels) {
+          peakBytes = Math.max(peakBytes, levels.peakBytes);
+          peakFrames = Math.max(peakFrames, levels.peakFrames);
+        },
+      },
+    }));
+    assert.equal(records.filter((r) => "status" in r && r.status === "ok").length, 12);
+    assert.ok(peakFrames >= 1);
+    assert.ok(peakBytes <= bound, `peak ${peakBytes} > bound ${bound}`);
+  },
+});
