@@ -5,7 +5,15 @@
  */
 
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { extract, extractBulk, UsageError, VxError } from "./mod.ts";
+import {
+  extract,
+  extractBulk,
+  probeFile,
+  TraceRecorder,
+  UsageError,
+  VERSION,
+  VxError,
+} from "./mod.ts";
 import { openSink } from "./src/output.ts";
 import { parseShard } from "./src/pipeline/inputs.ts";
 import { prepareResume } from "./src/pipeline/resume.ts";
@@ -13,7 +21,8 @@ import type { BulkProgress } from "./src/pipeline/bulk.ts";
 import { runDemo } from "./src/demo.ts";
 import type { TaskName } from "./src/tasks/task.ts";
 
-const VERSION = "0.1.0";
+/** Where `--debug` alone writes its trace. */
+const DEFAULT_TRACE = "vx-trace.json";
 
 function number(min: number, max: number) {
   return (value: string) => {
@@ -48,17 +57,35 @@ interface FastFlags {
   framesDir?: string;
   out?: string;
   sequential?: boolean;
+  /** Trace path: `--debug` alone becomes `--debug=vx-trace.json` (see `debugDefault`). */
+  debug?: string;
+}
+
+/**
+ * Writes the `--debug` trace, after a failed run too. A trace that cannot be written is reported
+ * on stderr, not thrown, so it never hides the run's own error.
+ */
+async function writeTrace(tracer: TraceRecorder | undefined, path: string | undefined) {
+  if (!tracer || path === undefined) return;
+  try {
+    await tracer.write(path);
+    console.error(`vx: trace written to ${path} (open it in https://ui.perfetto.dev)`);
+  } catch (e) {
+    console.error(`vx: cannot write the trace to ${path}: ${e instanceof Error ? e.message : e}`);
+  }
 }
 
 async function runFast(input: string, flags: FastFlags): Promise<void> {
   if (flags.task === "detect" && !flags.model) {
     throw new UsageError("--task detect needs --model PATH");
   }
+  const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
   const sink = await openSink(flags.out);
   try {
-    for await (const record of extract(input, flags)) await sink.write(record);
+    for await (const record of extract(input, { ...flags, tracer })) await sink.write(record);
   } finally {
     sink.close();
+    await writeTrace(tracer, flags.debug);
   }
 }
 
@@ -86,6 +113,7 @@ async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
   if (flags.resume && !flags.out) throw new UsageError("--resume needs --out FILE");
   const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
   const skip = flags.resume ? await prepareResume(flags.out!) : undefined;
+  const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
   const sink = await openSink(flags.out, flags.resume);
   const tty = Deno.stderr.isTerminal();
   const enc = new TextEncoder();
@@ -100,6 +128,7 @@ async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
       timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
       shard,
       skip,
+      tracer,
       onProgress: (p) => {
         last = p;
         if (tty) Deno.stderr.writeSync(enc.encode(`\r\x1b[K${progressLine(p)}`));
@@ -116,6 +145,7 @@ async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
     }
   } finally {
     sink.close();
+    await writeTrace(tracer, flags.debug);
   }
   if (tty && last) Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
   const p = last ?? { total: 0, done: 0, failed: 0, keyframes: 0, elapsedMs: 0 };
@@ -143,6 +173,10 @@ function program(onExit: (code: number) => void): Command {
   )
     .option("--out <path>", "write JSONL records here instead of stdout")
     .option("--sequential", "decode all keyframes first, then infer (baseline)")
+    .option(
+      "--debug [path]",
+      `write a JSON trace of the run (--debug=PATH; default ${DEFAULT_TRACE})`,
+    )
     .action((input: string, flags: FastFlags) => runFast(input, flags));
   taskOptions(
     prog.command("bulk")
@@ -155,18 +189,38 @@ function program(onExit: (code: number) => void): Command {
     .option("--resume", "with --out: skip files that already have a status record")
     .option("--shard <i/n>", "only the i-th of n deterministic shards of the inputs")
     .option("--timeout <s>", "per-file watchdog in seconds (default 300)", number(1, 1e6))
+    .option(
+      "--debug [path]",
+      `write a JSON trace of the run (--debug=PATH; default ${DEFAULT_TRACE})`,
+    )
     .action(async (inputs: string[], flags: BulkFlags) => onExit(await runBulk(inputs, flags)));
+  prog.command("probe")
+    .description("what vx sees before decoding: container, streams, keyframes (demuxer only)")
+    .argument("<input>", "video file")
+    .action(async (input: string) => {
+      const info = await probeFile(input);
+      console.log(JSON.stringify({ file: input, ...info }));
+    });
   prog.command("demo")
     .description("make a sample video with burned-in text and run fast OCR on it")
     .action(() => runDemo());
   return prog;
 }
 
+/**
+ * `--debug` takes a path only as `--debug=PATH`: a bare `--debug` becomes
+ * `--debug=vx-trace.json`, so `vx fast --debug a.mp4` reads a.mp4 rather than overwriting it.
+ */
+function debugDefault(args: string[]): string[] {
+  const end = args.includes("--") ? args.indexOf("--") : args.length;
+  return args.map((a, i) => i < end && a === "--debug" ? `--debug=${DEFAULT_TRACE}` : a);
+}
+
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(args: string[]): Promise<number> {
   let code = 0;
   try {
-    await program((c) => (code = c)).parseAsync(args, { from: "user" });
+    await program((c) => (code = c)).parseAsync(debugDefault(args), { from: "user" });
     return code;
   } catch (e) {
     if (e instanceof CommanderError) {

@@ -28,6 +28,9 @@ import createFFmpegCoreMt from "@ffmpeg/core-mt";
  */
 export type CoreKind = "st" | "mt";
 
+/** The npm package of each core, as `deno.json` imports it. */
+export const CORE_PACKAGE: Record<CoreKind, string> = { st: "@ffmpeg/core", mt: "@ffmpeg/core-mt" };
+
 /** The part of emscripten's `FS` that we use. */
 // deno-lint-ignore no-explicit-any
 export type EmscriptenFS = any;
@@ -109,9 +112,15 @@ let nextMinor = 0;
 /**
  * Makes `fsPath` a read-only device that reads the host file `file` on demand. ffmpeg sees a
  * regular file of the host file's size (without the size, MP4s with `moov` at the end fail).
- * Returns a function that removes the device.
+ * `onRead`, when given, hears how many bytes each read returned and how long it took (ms), for
+ * the debug trace. Returns a function that removes the device.
  */
-export function mountInput(core: FFmpegCore, fsPath: string, file: Deno.FsFile): () => void {
+export function mountInput(
+  core: FFmpegCore,
+  fsPath: string,
+  file: Deno.FsFile,
+  onRead?: (bytes: number, ms: number) => void,
+): () => void {
   const FS = core.FS;
   const size = file.statSync().size;
   // Devices cannot be unregistered: the ops reach the file through a variable that unmounting
@@ -128,6 +137,7 @@ export function mountInput(core: FFmpegCore, fsPath: string, file: Deno.FsFile):
     ): number {
       if (source === null || position >= size) return 0;
       const file = source;
+      const start = onRead ? performance.now() : 0;
       file.seekSync(position, Deno.SeekMode.Start);
       // The core hands us an Int8Array over the wasm heap; read straight into that memory.
       const view = new Uint8Array(buffer.buffer, buffer.byteOffset + offset, length);
@@ -137,6 +147,7 @@ export function mountInput(core: FFmpegCore, fsPath: string, file: Deno.FsFile):
         if (got === null || got === 0) break;
         n += got;
       }
+      onRead?.(n, performance.now() - start);
       return n;
     },
     llseek(stream: { position: number }, offset: number, whence: number): number {

@@ -32,9 +32,11 @@ scope.onmessage = async (e) => {
     const loadStart = now();
     try {
       gate = InflightGate.attach(cmd.gate.buffer, cmd.gate.maxFrames, cmd.gate.maxBytes);
-      const module = cmd.module ?? await compileCore();
-      core = await loadCore(module);
-      scope.postMessage({ type: "ready", loadStart, loadEnd: now(), module });
+      // The single-thread core: see `wasm/ffmpeg.ts` for why.
+      const kind = "st";
+      const module = cmd.module ?? await compileCore(kind);
+      core = await loadCore(module, kind);
+      scope.postMessage({ type: "ready", loadStart, loadEnd: now(), module, core: kind });
     } catch (err) {
       fail(null, err);
     }
@@ -47,7 +49,10 @@ scope.onmessage = async (e) => {
     try {
       const summary = decodeKeyframes(core, cmd.req, (frame) => {
         const waitedMs = g.acquire(frame.data.byteLength);
-        scope.postMessage({ type: "frame", id: cmd.id, frame, waitedMs }, [frame.data.buffer]);
+        scope.postMessage(
+          { type: "frame", id: cmd.id, frame, waitedMs, posted: now() },
+          [frame.data.buffer],
+        );
       });
       scope.postMessage({
         type: "done",
@@ -56,6 +61,8 @@ scope.onmessage = async (e) => {
         stream: summary.stream,
         start,
         end: now(),
+        probeStart: summary.probeStart,
+        probeEnd: summary.probeEnd,
       });
     } catch (err) {
       fail(cmd.id, err);

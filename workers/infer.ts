@@ -5,7 +5,7 @@
  * @module
  */
 
-import { createEngine } from "../src/infer/engine.ts";
+import { createEngine, timeLoads } from "../src/infer/engine.ts";
 import type { InferCommand, InferEvent } from "../src/infer/protocol.ts";
 import { TASKS } from "../src/tasks/registry.ts";
 import { type Task, TaskError } from "../src/tasks/task.ts";
@@ -30,7 +30,7 @@ scope.onmessage = (e) => {
     const loadStart = now();
     queue = (async () => {
       try {
-        const engine = createEngine({ threads: cmd.threads });
+        const { engine, loads } = timeLoads(createEngine({ threads: cmd.threads }));
         task = await TASKS[cmd.task.task](cmd.task, engine);
         scope.postMessage({
           type: "ready",
@@ -40,6 +40,7 @@ scope.onmessage = (e) => {
           threads: engine.threads,
           loadStart,
           loadEnd: now(),
+          sessions: loads,
         });
       } catch (err) {
         fail(null, err);
@@ -48,13 +49,14 @@ scope.onmessage = (e) => {
     return;
   }
   const received = now();
+  const sent = cmd.sent;
   queue = queue.then(async () => {
     if (!task) return fail(cmd.seq, new Error("inference worker has no task"));
     try {
       const timings = { pre: 0, infer: 0, post: 0 };
       const start = now();
       const results = await task.run(cmd.frame, timings);
-      const timing = { received, start, ...timings, end: now() };
+      const timing = { sent, received, start, ...timings, end: now() };
       scope.postMessage({ type: "result", seq: cmd.seq, results, timing });
     } catch (err) {
       fail(cmd.seq, err);

@@ -15,7 +15,14 @@ import { type FFmpegCore, type LogLine, mountInput, mountSink } from "../../wasm
 import { now as clock } from "../clock.ts";
 import type { FrameSpec } from "../tasks/task.ts";
 import { outputGeometry } from "./geometry.ts";
-import { lastError, probe, ProbeError, type ProbeInfo, type StreamInfo } from "./probe.ts";
+import {
+  lastError,
+  plainReason,
+  probe,
+  ProbeError,
+  type ProbeInfo,
+  type StreamInfo,
+} from "./probe.ts";
 
 /** What to decode and how. */
 export interface DecodeRequest {
@@ -38,9 +45,18 @@ export interface DecodedFrame {
   height: number;
   data: Uint8Array<ArrayBuffer>;
   image?: string;
-  /** {@linkcode clock} time when decoding this frame began and ended. */
+  /**
+   * {@linkcode clock} times: decoding this frame began (after the previous frame left), the
+   * decoder handed it to the filters (`showinfo`), and its scaled pixels were complete. Reading
+   * and demuxing interleave with decoding inside one ffmpeg call, so the first interval covers
+   * read, demux and decode together; the second is scaling, letterboxing and pixel format.
+   */
   decodeStart: number;
+  filterStart: number;
   decodeEnd: number;
+  /** Bytes read from the file, and ms spent reading them, since the previous frame was done. */
+  readBytes: number;
+  readMs: number;
 }
 
 /** How a decode went. */
@@ -48,6 +64,9 @@ export interface DecodeSummary {
   keyframes: number;
   stream: StreamInfo;
   probe: ProbeInfo;
+  /** {@linkcode clock} times of the probe that precedes decoding. */
+  probeStart: number;
+  probeEnd: number;
 }
 
 /** A file that cannot be decoded; the message names the reason, not the file. */
@@ -83,12 +102,18 @@ export function decodeKeyframes(
   const jpgPath = `/jpg_${run}`;
   const unmount: (() => void)[] = [];
   try {
-    unmount.push(mountInput(core, inPath, file));
+    let readBytes = 0;
+    let readMs = 0;
+    unmount.push(mountInput(core, inPath, file, (bytes, ms) => {
+      readBytes += bytes;
+      readMs += ms;
+    }));
+    const probeStart = clock();
     let info: ProbeInfo;
     try {
       info = probe(core, inPath);
     } catch (e) {
-      if (e instanceof ProbeError) throw new DecodeError(describe(e.message));
+      if (e instanceof ProbeError) throw new DecodeError(plainReason(e.message));
       throw e;
     }
     const stream = info.streams.find((s) => s.type === "video" && s.codec !== "mjpeg_cover");
@@ -102,7 +127,8 @@ export function decodeKeyframes(
     if (stream.rotation === 90 || stream.rotation === 270) [sw, sh] = [sh, sw];
     const geom = outputGeometry(req.spec, sw, sh);
 
-    const metas: { pts: number; w: number; h: number }[] = [];
+    const probeEnd = clock();
+    const metas: { pts: number; w: number; h: number; at: number }[] = [];
     const jpegs: string[] = [];
     const logs: string[] = [];
     let tb: [number, number] | undefined;
@@ -112,7 +138,12 @@ export function decodeKeyframes(
         const s = SHOWINFO.exec(m);
         if (s) {
           const pts = tb && /^-?\d+$/.test(s[2]) ? (Number(s[2]) * tb[0]) / tb[1] : Number(s[3]);
-          metas.push({ pts: Math.round(pts * 1e6) / 1e6, w: Number(s[4]), h: Number(s[5]) });
+          metas.push({
+            pts: Math.round(pts * 1e6) / 1e6,
+            w: Number(s[4]),
+            h: Number(s[5]),
+            at: clock(),
+          });
           return;
         }
         const t = TIMEBASE.exec(m);
@@ -126,6 +157,8 @@ export function decodeKeyframes(
     const pending: DecodedFrame[] = [];
     let emitted = 0;
     let lastEmit = clock();
+    readBytes = 0;
+    readMs = 0;
     const flush = (final: boolean) => {
       while (pending.length > 0) {
         const f = pending[0];
@@ -151,8 +184,8 @@ export function decodeKeyframes(
         filled += n;
         at += n;
         if (filled === geom.frameBytes) {
-          const meta = metas[produced] ?? { pts: NaN, w: sw, h: sh };
           const now = clock();
+          const meta = metas[produced] ?? { pts: NaN, w: sw, h: sh, at: now };
           pending.push({
             index: produced,
             pts: meta.pts,
@@ -162,8 +195,14 @@ export function decodeKeyframes(
             height: geom.height,
             data: frame,
             decodeStart: lastEmit,
+            // A frame can pass showinfo while the one before waits for its JPEG.
+            filterStart: Math.min(Math.max(meta.at, lastEmit), now),
             decodeEnd: now,
+            readBytes,
+            readMs,
           });
+          readBytes = 0;
+          readMs = 0;
           produced++;
           frame = new Uint8Array(geom.frameBytes);
           filled = 0;
@@ -248,14 +287,16 @@ export function decodeKeyframes(
     }
     flush(true);
     if (rc !== 0) {
-      throw new DecodeError(describe(lastError(logs) ?? `ffmpeg exited with code ${rc}`));
+      throw new DecodeError(plainReason(lastError(logs) ?? `ffmpeg exited with code ${rc}`));
     }
     if (emitted === 0) {
       throw new DecodeError(
-        describe(lastError(logs.filter((l) => /error|invalid/i.test(l))) ?? "no keyframe decoded"),
+        plainReason(
+          lastError(logs.filter((l) => /error|invalid/i.test(l))) ?? "no keyframe decoded",
+        ),
       );
     }
-    return { keyframes: emitted, stream, probe: info };
+    return { keyframes: emitted, stream, probe: info, probeStart, probeEnd };
   } finally {
     for (const u of unmount.reverse()) {
       try {
@@ -281,21 +322,6 @@ export function openInput(path: string): Deno.FsFile {
     }
     throw new DecodeError(e instanceof Error ? e.message : String(e));
   }
-}
-
-/** Turns ffmpeg's wording into a reason a user can act on. */
-function describe(message: string): string {
-  const noDecoder = /Decoder \(codec (\w+)\) not found/.exec(message);
-  if (noDecoder) {
-    return `cannot decode ${noDecoder[1]} video: this ffmpeg.wasm build has no ${
-      noDecoder[1]
-    } decoder`;
-  }
-  if (/Invalid data found when processing input/.test(message)) {
-    return "not a media file ffmpeg can read (invalid data)";
-  }
-  if (/moov atom not found/.test(message)) return "truncated or broken MP4 (moov atom not found)";
-  return message;
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

@@ -80,7 +80,7 @@ export function probe(core: FFmpegCore, fsPath: string, keyframes = false): Prob
   } catch {
     json = undefined;
   }
-  if (!json?.format) throw new ProbeError(lastError(err) ?? "unreadable probe output");
+  if (!json?.format) throw new ProbeError(plainReason(lastError(err) ?? "unreadable probe output"));
   // deno-lint-ignore no-explicit-any
   const streams: StreamInfo[] = (json.streams ?? []).map((s: any) => {
     // deno-lint-ignore no-explicit-any
@@ -121,5 +121,30 @@ export function lastError(lines: readonly string[]): string | undefined {
   const cleaned = lines
     .map((l) => l.replace(/^\[[^\]]*@ 0x[0-9a-f]+\]\s*/, "").trim())
     .filter((l) => l.length > 0 && !/^(Conversion failed!|Exiting normally)/.test(l));
-  return cleaned.at(-1)?.replace(/^\/in\/\d+:\s*/, "");
+  // ffmpeg prefixes some lines with the input's path inside the core (`/in_3`, `/probe`).
+  return cleaned.at(-1)?.replace(/^\/(?:in[_/]\d+|probe):\s*/, "");
+}
+
+/**
+ * Turns ffmpeg's wording into a reason a user can act on; other messages pass through unchanged.
+ *
+ * @example
+ * ```ts
+ * import { plainReason } from "./probe.ts";
+ * plainReason("/in: Invalid data found when processing input");
+ * // "not a media file ffmpeg can read (invalid data)"
+ * ```
+ */
+export function plainReason(message: string): string {
+  const noDecoder = /Decoder \(codec (\w+)\) not found/.exec(message);
+  if (noDecoder) {
+    return `cannot decode ${noDecoder[1]} video: this ffmpeg.wasm build has no ${
+      noDecoder[1]
+    } decoder`;
+  }
+  if (/Invalid data found when processing input/.test(message)) {
+    return "not a media file ffmpeg can read (invalid data)";
+  }
+  if (/moov atom not found/.test(message)) return "truncated or broken MP4 (moov atom not found)";
+  return message;
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { CoreKind } from "../../wasm/ffmpeg.ts";
 import type { DecodedFrame, DecodeRequest } from "./keyframes.ts";
 import type { StreamInfo } from "./probe.ts";
 import type { ProbeInfo } from "./probe.ts";
@@ -21,11 +22,30 @@ export type DecodeCommand =
   | { type: "decode"; id: number; req: DecodeRequest }
   | { type: "probe"; id: number; path: string };
 
-/** Decode worker → main thread. */
+/**
+ * Decode worker → main thread. Times are on the shared clock (`src/clock.ts`): `ready` spans
+ * loading the core (`core` says which); a frame was `posted` after `waitedMs` blocked on the
+ * in-flight gate; `done` spans the whole file, its probe included.
+ */
 export type DecodeEvent =
-  | { type: "ready"; loadStart: number; loadEnd: number; module: WebAssembly.Module }
-  | { type: "frame"; id: number; frame: DecodedFrame; waitedMs: number }
-  | { type: "done"; id: number; keyframes: number; stream: StreamInfo; start: number; end: number }
+  | {
+    type: "ready";
+    loadStart: number;
+    loadEnd: number;
+    module: WebAssembly.Module;
+    core: CoreKind;
+  }
+  | { type: "frame"; id: number; frame: DecodedFrame; waitedMs: number; posted: number }
+  | {
+    type: "done";
+    id: number;
+    keyframes: number;
+    stream: StreamInfo;
+    start: number;
+    end: number;
+    probeStart: number;
+    probeEnd: number;
+  }
   | { type: "probed"; id: number; info: ProbeInfo }
   /** `user`: the input's fault (bad file), else vx's or the machine's. */
   | { type: "error"; id: number | null; message: string; user: boolean };

@@ -10,6 +10,7 @@
  */
 
 import * as ort from "onnxruntime-web";
+import { now } from "../clock.ts";
 import { TaskError } from "../tasks/task.ts";
 
 /** A float32 tensor as tasks see it. */
@@ -58,6 +59,42 @@ export function createEngine(options: EngineOptions = {}): Engine {
     backend: "wasm",
     threads,
     load: (path) => loadModel(path),
+  };
+}
+
+/** When a model session was created, on the shared clock (`src/clock.ts`). */
+export interface SessionLoad {
+  path: string;
+  start: number;
+  end: number;
+}
+
+/**
+ * The same engine, noting in `loads` when each session it creates starts and ends loading, for
+ * the debug trace. A load that fails is not noted; its error passes through unchanged.
+ *
+ * @example
+ * ```ts ignore
+ * import { createEngine, timeLoads } from "./engine.ts";
+ * const { engine, loads } = timeLoads(createEngine());
+ * await engine.load("yolox_nano.onnx");
+ * console.log(loads[0].end - loads[0].start); // ms
+ * ```
+ */
+export function timeLoads(engine: Engine): { engine: Engine; loads: SessionLoad[] } {
+  const loads: SessionLoad[] = [];
+  return {
+    loads,
+    engine: {
+      backend: engine.backend,
+      threads: engine.threads,
+      async load(path) {
+        const start = now();
+        const model = await engine.load(path);
+        loads.push({ path, start, end: now() });
+        return model;
+      },
+    },
   };
 }
 

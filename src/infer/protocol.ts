@@ -6,14 +6,21 @@
  */
 
 import type { Frame, FrameSpec, ModelInfo, TaskOptions, TaskResult } from "../tasks/task.ts";
+import type { SessionLoad } from "./engine.ts";
 
 /** Main thread → inference worker. */
 export type InferCommand =
   | { type: "init"; task: TaskOptions; threads?: number }
   | { type: "frame"; seq: number; frame: Frame; sent: number };
 
-/** Per-frame timing, on the shared clock (`src/clock.ts`), for the debug trace. */
+/**
+ * Per-frame timing for the debug trace: `sent` (main thread forwarded the frame), `received`
+ * (the worker's handler ran: later than delivery while the worker is busy with a frame before),
+ * `start` and `end` of the task on the shared clock (`src/clock.ts`); `pre`, `infer`, `post`:
+ * ms in each stage.
+ */
 export interface InferTiming {
+  sent: number;
   received: number;
   start: number;
   pre: number;
@@ -30,8 +37,10 @@ export type InferEvent =
     models: ModelInfo[];
     backend: string;
     threads: number;
+    /** The task's whole set-up, and within it each model session's creation. */
     loadStart: number;
     loadEnd: number;
+    sessions: SessionLoad[];
   }
   | { type: "result"; seq: number; results: TaskResult[]; timing: InferTiming }
   /** `user`: caused by the user's input (bad model, labels), else an internal failure. */

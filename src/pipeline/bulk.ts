@@ -21,6 +21,14 @@ import type { ExtractOptions } from "./fast.ts";
 import { InflightGate } from "./gate.ts";
 import { expandInputs, shard } from "./inputs.ts";
 import { type CrashEvent, spawnDecoder, spawnInferrer, type WorkerHandle } from "./workers.ts";
+import { decodeLane, inferLane, MAIN_LANE, SPAN } from "./tracer.ts";
+import {
+  traceCoreLoaded,
+  traceFileDecoded,
+  traceFrame,
+  traceResult,
+  traceTaskReady,
+} from "./trace_events.ts";
 
 /** Options of {@linkcode extractBulk}. */
 export interface BulkOptions extends Omit<ExtractOptions, "sequential"> {
@@ -103,6 +111,7 @@ interface InFlight {
   height: number;
   bytes: number;
   image?: string;
+  posted: number;
   inferrer: InferrerSlot;
 }
 
@@ -155,6 +164,11 @@ export async function* extractBulk(
     options.maxInflightBytes ?? DEFAULT_BULK_INFLIGHT_BYTES,
   );
   const t0 = now();
+  tracer?.meta({
+    mode: "bulk",
+    maxInflightFrames: gate.maxFrames,
+    maxInflightBytes: gate.maxBytes,
+  });
   const inbox = new Channel<Event>();
   const queue = paths.map((path, id) => ({ id, path }));
   const progress: BulkProgress = {
@@ -178,7 +192,7 @@ export async function* extractBulk(
   let active = 0;
 
   const startDecoder = (at: number) => {
-    const slot = { ready: false, lane: `decode-${at}` } as DecoderSlot;
+    const slot = { ready: false, lane: decodeLane(at) } as DecoderSlot;
     slot.handle = spawnDecoder((e) => inbox.push({ from: "decode", slot, e }));
     slot.handle.post({
       type: "init",
@@ -188,7 +202,7 @@ export async function* extractBulk(
     decoders[at] = slot;
   };
   const startInferrer = (at: number) => {
-    const slot = { ready: false, outstanding: new Set(), lane: `infer-${at}` } as InferrerSlot;
+    const slot = { ready: false, outstanding: new Set(), lane: inferLane(at) } as InferrerSlot;
     slot.handle = spawnInferrer((e) => inbox.push({ from: "infer", slot, e }));
     slot.handle.post({ type: "init", task, threads });
     inferrers[at] = slot;
@@ -261,12 +275,24 @@ export async function* extractBulk(
           status = { file: file.path, status: "error", error: file.error };
         } else {
           file.records.sort((a, b) => a.index - b.index);
-          for (const r of file.records) yield r;
+          for (const r of file.records) {
+            const handed = tracer ? now() : 0;
+            yield r;
+            tracer?.span(SPAN.output, MAIN_LANE, handed, now(), {
+              file: r.file,
+              index: r.index,
+              pts: r.pts,
+            });
+          }
+          tracer?.memory?.(Deno.memoryUsage().rss);
           progress.keyframes += file.records.length;
           status = { file: file.path, status: "ok", keyframes: file.records.length, ms };
         }
         progress.done++;
-        tracer?.span("file", "main", file.start, now(), { file: file.path, status: status.status });
+        tracer?.span("file", MAIN_LANE, file.start, now(), {
+          file: file.path,
+          status: status.status,
+        });
         yield status;
         report();
       }
@@ -300,7 +326,7 @@ export async function* extractBulk(
         switch (e.type) {
           case "ready":
             slot.ready = true;
-            tracer?.span("load ffmpeg core", slot.lane, e.loadStart, e.loadEnd, {});
+            if (tracer) traceCoreLoaded(tracer, slot.lane, e);
             if (!module) {
               module = e.module;
               for (let i = 1; i < nDecoders; i++) startDecoder(i);
@@ -309,11 +335,7 @@ export async function* extractBulk(
           case "frame": {
             const f = e.frame;
             if (!file) break;
-            tracer?.span("decode", slot.lane, f.decodeStart, f.decodeEnd, {
-              file: file.path,
-              index: f.index,
-              pts: f.pts,
-            });
+            if (tracer) traceFrame(tracer, slot.lane, file.path, e);
             const bytes = f.data.byteLength;
             // A worker still starting queues the frame behind its init.
             const target = inferrers.reduce((a, b) =>
@@ -328,6 +350,7 @@ export async function* extractBulk(
               height: f.srcHeight,
               bytes,
               image: f.image,
+              posted: e.posted,
               inferrer: target,
             });
             file.outstanding++;
@@ -340,10 +363,7 @@ export async function* extractBulk(
             slot.file = undefined;
             if (file) {
               file.decoded = e.keyframes;
-              tracer?.span("decode file", slot.lane, e.start, e.end, {
-                file: file.path,
-                keyframes: e.keyframes,
-              });
+              if (tracer) traceFileDecoded(tracer, slot.lane, file.path, e);
               settle(file);
             }
             break;
@@ -367,10 +387,7 @@ export async function* extractBulk(
         case "ready":
           slot.ready = true;
           spec ??= e.frameSpec;
-          tracer?.span("create model session", slot.lane, e.loadStart, e.loadEnd, {
-            models: e.models,
-          });
-          tracer?.meta({ backend: e.backend, threads: e.threads, models: e.models });
+          if (tracer) traceTaskReady(tracer, slot.lane, task.task, e);
           break;
         case "result": {
           const f = inflight.get(e.seq);
@@ -379,7 +396,15 @@ export async function* extractBulk(
           slot.outstanding.delete(e.seq);
           gate.release(f.bytes);
           f.file.outstanding--;
-          tracer?.inferred(f.file.path, f.index, f.pts, e.timing);
+          if (tracer) {
+            tracer.counter("in-flight", gate.levels());
+            traceResult(tracer, slot.lane, {
+              file: f.file.path,
+              index: f.index,
+              pts: f.pts,
+              posted: f.posted,
+            }, e.timing);
+          }
           const record: FrameRecord = {
             file: f.file.path,
             index: f.index,
@@ -415,6 +440,6 @@ export async function* extractBulk(
     clearInterval(timer);
     for (const d of decoders) d?.handle.terminate();
     for (const s of inferrers) s?.handle.terminate();
-    tracer?.span("run", "main", t0, now(), { files: paths.length });
+    tracer?.span(SPAN.run, MAIN_LANE, t0, now(), { files: paths.length });
   }
 }

@@ -14,7 +14,14 @@ import type { FrameRecord } from "../records.ts";
 import type { Frame, FrameSpec, TaskOptions } from "../tasks/task.ts";
 import { Channel } from "./channel.ts";
 import { InflightGate } from "./gate.ts";
-import type { Tracer } from "./tracer.ts";
+import { decodeLane, inferLane, MAIN_LANE, SPAN, type Tracer } from "./tracer.ts";
+import {
+  traceCoreLoaded,
+  traceFileDecoded,
+  traceFrame,
+  traceResult,
+  traceTaskReady,
+} from "./trace_events.ts";
 import { type CrashEvent, spawnDecoder, spawnInferrer } from "./workers.ts";
 
 /** Options of {@linkcode extract}. */
@@ -43,6 +50,11 @@ type Event =
 export const DEFAULT_INFLIGHT_FRAMES = 8;
 /** Default bound on bytes waiting for inference. */
 export const DEFAULT_INFLIGHT_BYTES = 64 << 20;
+
+/** `fast` has one worker of each kind. */
+const DECODE_LANE = decodeLane(0);
+const INFER_LANE = inferLane(0);
+/** A gate wait shorter than this is the atomics themselves, not backpressure. */
 
 function baseName(path: string): string {
   const name = path.slice(path.lastIndexOf("/") + 1);
@@ -81,6 +93,11 @@ export async function* extract(
       gate: { buffer: gate.buffer, maxFrames: gate.maxFrames, maxBytes: gate.maxBytes },
     });
     inferrer.post({ type: "init", task, threads: options.threads });
+    tracer?.meta({
+      mode: sequential ? "fast --sequential" : "fast",
+      maxInflightFrames: gate.maxFrames,
+      maxInflightBytes: gate.maxBytes,
+    });
     if (options.framesDir !== undefined) await Deno.mkdir(options.framesDir, { recursive: true });
 
     let spec: FrameSpec | undefined;
@@ -90,7 +107,7 @@ export async function* extract(
     const held: { seq: number; frame: Frame; bytes: number }[] = [];
     const pending = new Map<
       number,
-      { bytes: number; image?: string; pts: number; width: number; height: number }
+      { bytes: number; image?: string; pts: number; width: number; height: number; posted: number }
     >();
     const results = new Map<number, FrameRecord>();
     let nextOut = 0;
@@ -118,7 +135,14 @@ export async function* extract(
         const record = results.get(nextOut)!;
         results.delete(nextOut);
         nextOut++;
+        const handed = tracer ? now() : 0;
         yield record;
+        tracer?.span(SPAN.output, MAIN_LANE, handed, now(), {
+          file: input,
+          index: record.index,
+          pts: record.pts,
+        });
+        tracer?.memory?.(Deno.memoryUsage().rss);
       }
       if (decoded !== undefined && nextOut === decoded) return;
 
@@ -135,7 +159,7 @@ export async function* extract(
         const ev = e as DecodeEvent;
         if (ev.type === "ready") {
           decoderReady = true;
-          tracer?.span("load ffmpeg core", "decode", ev.loadStart, ev.loadEnd, {});
+          if (tracer) traceCoreLoaded(tracer, DECODE_LANE, ev);
         } else if (ev.type === "frame") {
           const f = ev.frame;
           const seq = f.index;
@@ -145,12 +169,9 @@ export async function* extract(
             pts: f.pts,
             width: f.srcWidth,
             height: f.srcHeight,
+            posted: ev.posted,
           });
-          tracer?.span("decode", "decode", f.decodeStart, f.decodeEnd, {
-            file: input,
-            index: f.index,
-            pts: f.pts,
-          });
+          if (tracer) traceFrame(tracer, DECODE_LANE, input, ev);
           const frame = {
             index: f.index,
             pts: f.pts,
@@ -165,25 +186,27 @@ export async function* extract(
           tracer?.counter("in-flight", gate.levels());
         } else if (ev.type === "done") {
           decoded = ev.keyframes;
-          tracer?.span("decode file", "decode", ev.start, ev.end, {
-            file: input,
-            keyframes: ev.keyframes,
-          });
+          if (tracer) traceFileDecoded(tracer, DECODE_LANE, input, ev);
           if (sequential) { for (const h of held.splice(0)) send(h.seq, h.frame); }
         }
       } else {
         const ev = e as InferEvent;
         if (ev.type === "ready") {
           spec = ev.frameSpec;
-          tracer?.span("create model session", "infer", ev.loadStart, ev.loadEnd, {
-            models: ev.models,
-          });
-          tracer?.meta({ backend: ev.backend, threads: ev.threads, models: ev.models });
+          if (tracer) traceTaskReady(tracer, INFER_LANE, task.task, ev);
         } else if (ev.type === "result") {
           const p = pending.get(ev.seq)!;
           pending.delete(ev.seq);
           gate.release(p.bytes);
-          tracer?.inferred(input, ev.seq, p.pts, ev.timing);
+          tracer?.counter("in-flight", gate.levels());
+          if (tracer) {
+            traceResult(tracer, INFER_LANE, {
+              file: input,
+              index: ev.seq,
+              pts: p.pts,
+              posted: p.posted,
+            }, ev.timing);
+          }
           const record: FrameRecord = {
             file: input,
             index: ev.seq,
@@ -201,6 +224,6 @@ export async function* extract(
   } finally {
     decoder.terminate();
     inferrer.terminate();
-    tracer?.span("run", "main", t0, now(), { file: input });
+    tracer?.span(SPAN.run, MAIN_LANE, t0, now(), { file: input });
   }
 }

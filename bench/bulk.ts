@@ -1,0 +1,118 @@
+/**
+ * `deno task bench:bulk`: vx bulk against a shell loop of vx fast over the same files (50 files
+ * of 5 keyframes, 640x360 H.264, YOLOX-Nano from ../shared), pool sizes side by side, and peak
+ * RSS for 10 against 100 files. Prints a table and appends it to BENCHMARKS.md.
+ *
+ * Usage: deno task bench:bulk [--quick]   (--quick: skip the shell loop and the 100-file run)
+ *
+ * @module
+ */
+
+import { makeVideo } from "../src/fixtures/video.ts";
+import { measure, type RunFigures } from "./measure.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const SHARED = new URL("../../shared/", import.meta.url).pathname;
+const MODEL = SHARED + "models/yolox_nano.onnx";
+const quick = Deno.args.includes("--quick");
+
+try {
+  Deno.statSync(MODEL);
+} catch {
+  console.error(`bench: ${MODEL} is absent; the benchmark needs ../shared`);
+  Deno.exit(1);
+}
+
+const dir = ROOT + ".cache/bench/bulk/";
+await Deno.mkdir(dir, { recursive: true });
+const seed = dir + "seed.mp4";
+try {
+  Deno.statSync(seed);
+} catch {
+  console.error("bench: making the bulk set");
+  await makeVideo(seed, {
+    codec: "h264",
+    width: 640,
+    height: 360,
+    frames: 50,
+    fps: 10,
+    keyint: 10,
+    image: SHARED + "media/dog.jpg",
+  });
+}
+// Identical content, distinct files: the work per file is what matters here.
+const files = Array.from({ length: 100 }, (_, i) => `${dir}f${String(i).padStart(3, "0")}.mp4`);
+for (const f of files) {
+  try {
+    Deno.statSync(f);
+  } catch {
+    Deno.copyFileSync(seed, f);
+  }
+}
+
+const deno = Deno.execPath();
+const cli = ROOT + "cli.ts";
+const task = ["--task", "detect", "--model", MODEL];
+const cores = navigator.hardwareConcurrency;
+const rows: string[] = [];
+const row = (name: string, n: number, r: RunFigures) => {
+  const s = r.wallMs / 1000;
+  rows.push(
+    `| ${name} | ${n} | ${s.toFixed(1)} | ${(n / s).toFixed(2)} | ${(5 * n / s).toFixed(1)} | ${
+      (100 * r.cpuMs / r.wallMs / cores).toFixed(0)
+    }% | ${r.peakRssMb.toFixed(0)} |`,
+  );
+  console.error(rows.at(-1));
+};
+
+const bulk = (n: number, extra: string[] = []) =>
+  measure(deno, [
+    "run",
+    "-A",
+    cli,
+    "bulk",
+    ...files.slice(0, n),
+    ...task,
+    "--out",
+    "/dev/null",
+    ...extra,
+  ]);
+
+const fifty = 50;
+for (const jobs of ["1", "2"]) {
+  row(`vx bulk --jobs ${jobs}`, fifty, await bulk(fifty, ["--jobs", jobs]));
+}
+const def = await bulk(fifty);
+row("vx bulk (default pool)", fifty, def);
+row("vx bulk (default pool), 10 files", 10, await bulk(10));
+if (!quick) {
+  row("vx bulk (default pool), 100 files", 100, await bulk(100));
+  const loop = files.slice(0, fifty).map((f) =>
+    `${deno} run -A ${cli} fast ${f} ${task.join(" ")} >/dev/null || exit 1`
+  ).join("\n");
+  const shell = await measure("bash", ["-c", loop]);
+  row("shell loop of vx fast", fifty, shell);
+  rows.push(
+    "",
+    `bulk (default pool) is ${
+      (shell.wallMs / def.wallMs).toFixed(1)
+    }× the shell loop of fast on ${fifty} files.`,
+  );
+}
+
+const cpuInfo = Deno.readTextFileSync("/proc/cpuinfo");
+const cpu = /model name\s*:\s*(.*)/.exec(cpuInfo)?.[1] ?? "unknown CPU";
+const table = [
+  `## bulk (\`deno task bench:bulk\`)`,
+  "",
+  `Machine: ${cores} cores, ${cpu}; Deno ${Deno.version.deno}. Date: ${
+    new Date().toISOString().slice(0, 10)
+  }.`,
+  "Files: 640x360 H.264, 5 keyframes each; YOLOX-Nano 416². One run each.",
+  "",
+  "| run | files | wall s | files/s | keyframes/s | CPU (of all cores) | peak RSS MB |",
+  "| --- | --- | --- | --- | --- | --- | --- |",
+  ...rows,
+].join("\n");
+console.log(table);
+await Deno.writeTextFile(ROOT + "BENCHMARKS.md", `\n${table}\n`, { append: true });

@@ -1,0 +1,83 @@
+/**
+ * The spans a worker event stands for, in one place for `fast` and `bulk`: both pipelines hand
+ * their decode and inference events here when a tracer is attached.
+ *
+ * @module
+ */
+
+import type { DecodeEvent } from "../decode/protocol.ts";
+import type { InferEvent, InferTiming } from "../infer/protocol.ts";
+import { SPAN, type Tracer, TRANSFER_LANE } from "./tracer.ts";
+
+/** Waits shorter than this are not worth a span. */
+const MIN_WAIT_MS = 0.1;
+
+type Of<U, T> = Extract<U, { type: T }>;
+
+/** A decode worker's core finished loading. */
+export function traceCoreLoaded(tracer: Tracer, lane: string, ev: Of<DecodeEvent, "ready">) {
+  tracer.span(SPAN.loadCore, lane, ev.loadStart, ev.loadEnd, { core: ev.core });
+  tracer.meta({ ffmpegCore: ev.core });
+}
+
+/** A keyframe left a decoder: its decode, filter and backpressure spans. */
+export function traceFrame(
+  tracer: Tracer,
+  lane: string,
+  file: string,
+  ev: Of<DecodeEvent, "frame">,
+) {
+  const f = ev.frame;
+  const at = { file, index: f.index, pts: f.pts };
+  tracer.span(SPAN.decode, lane, f.decodeStart, f.filterStart, {
+    ...at,
+    readBytes: f.readBytes,
+    readMs: f.readMs,
+  });
+  tracer.span(SPAN.scale, lane, f.filterStart, f.decodeEnd, at);
+  if (ev.waitedMs >= MIN_WAIT_MS) {
+    tracer.span(SPAN.wait, lane, ev.posted - ev.waitedMs, ev.posted, at);
+  }
+}
+
+/** A decoder finished a file. */
+export function traceFileDecoded(
+  tracer: Tracer,
+  lane: string,
+  file: string,
+  ev: Of<DecodeEvent, "done">,
+) {
+  tracer.span(SPAN.probe, lane, ev.probeStart, ev.probeEnd, { file });
+  tracer.span(SPAN.decodeFile, lane, ev.start, ev.end, { file, keyframes: ev.keyframes });
+}
+
+/** An inference worker set up its task. */
+export function traceTaskReady(
+  tracer: Tracer,
+  lane: string,
+  task: string,
+  ev: Of<InferEvent, "ready">,
+) {
+  tracer.span(SPAN.setUpTask, lane, ev.loadStart, ev.loadEnd, { task });
+  for (const s of ev.sessions) {
+    tracer.span(SPAN.createSession, lane, s.start, s.end, { model: s.path });
+  }
+  tracer.meta({ backend: ev.backend, threads: ev.threads, models: ev.models });
+}
+
+/** A keyframe's result came back: its transfer and inference stages. */
+export function traceResult(
+  tracer: Tracer,
+  lane: string,
+  at: { file: string; index: number; pts: number; posted: number },
+  timing: InferTiming,
+) {
+  tracer.span(SPAN.transfer, TRANSFER_LANE, at.posted, timing.received, {
+    file: at.file,
+    index: at.index,
+    pts: at.pts,
+    toMainMs: timing.sent - at.posted,
+    toWorkerMs: timing.received - timing.sent,
+  });
+  tracer.inferred(at.file, at.index, at.pts, timing, lane);
+}

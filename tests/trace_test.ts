@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import { extract } from "../mod.ts";
+import type { FrameRecord } from "../src/records.ts";
+import { type TraceEvent, type TraceFile, TraceRecorder } from "../src/debug/trace.ts";
+import { SPAN } from "../src/pipeline/tracer.ts";
+import { VERSION } from "../src/version.ts";
+import type { ExtractOptions } from "../src/pipeline/fast.ts";
+import { collect, fixture, SHARED, sharedOrSkip, tempPath, WORKERS } from "./_helpers.ts";
+
+const model = SHARED + "models/yolox_nano.onnx";
+const EPS_US = 1e-3;
+
+/** Runs `extract` with a recorder, writes the trace and reads it back. */
+async function traced(
+  path: string,
+  options: ExtractOptions,
+): Promise<{ records: FrameRecord[]; trace: TraceFile }> {
+  const tracer = new TraceRecorder();
+  const records = await collect(extract(path, { ...options, tracer }));
+  const out = tempPath("trace.json");
+  await tracer.write(out);
+  return { records, trace: JSON.parse(await Deno.readTextFile(out)) };
+}
+
+const end = (e: TraceEvent) => e.ts + (e.dur ?? 0);
+
+/** On each tid, complete events nest or follow each other, as trace viewers need. */
+function assertNested(events: TraceEvent[]): void {
+  const byTid = Map.groupBy(events.filter((e) => e.ph === "X"), (e) => e.tid);
+  for (const [tid, list] of byTid) {
+    list.sort((a, b) => a.ts - b.ts || b.dur! - a.dur!);
+    const open: TraceEvent[] = [];
+    for (const e of list) {
+      while (open.length > 0 && end(open.at(-1)!) <= e.ts + EPS_US) open.pop();
+      const parent = open.at(-1);
+      assert.ok(
+        !parent || end(e) <= end(parent) + EPS_US,
+        `tid ${tid}: ${e.name}@${e.ts} overlaps ${parent?.name}@${parent?.ts} partially`,
+      );
+      open.push(e);
+    }
+  }
+}
+
+/** The issue's checks, for any task. */
+function checkTrace(path: string, records: FrameRecord[], trace: TraceFile): void {
+  const { traceEvents: events, vx } = trace;
+  assert.ok(records.length > 0);
+  const spans = events.filter((e) => e.ph === "X");
+  const named = (name: string) => spans.filter((e) => e.name === name);
+  const keys = records.map((r) => [r.file, r.index, r.pts]);
+
+  // One event of each per-keyframe stage for every keyframe in the output, naming it.
+  for (
+    const stage of [
+      SPAN.decode,
+      SPAN.scale,
+      SPAN.transfer,
+      SPAN.pre,
+      SPAN.infer,
+      SPAN.post,
+      SPAN.output,
+    ]
+  ) {
+    const got = named(stage)
+      .map((e) => [e.args!.file, e.args!.index, e.args!.pts] as const)
+      .sort((a, b) => (a[1] as number) - (b[1] as number));
+    assert.deepEqual(got, keys, stage);
+  }
+  assert.equal(named(SPAN.loadCore).length, 1);
+  assert.equal(named(SPAN.run).length, 1);
+
+  // Decode and inference on different lanes, named after their workers.
+  const threadName = new Map(
+    events.filter((e) => e.ph === "M" && e.name === "thread_name").map((e) => [
+      e.tid,
+      e.args!.name,
+    ]),
+  );
+  const tids = (name: string) => new Set(named(name).map((e) => e.tid));
+  assert.deepEqual([...tids(SPAN.decode)].map((t) => threadName.get(t)), ["decode-0"]);
+  assert.deepEqual([...tids(SPAN.infer)].map((t) => threadName.get(t)), ["infer-0"]);
+  assert.deepEqual([...tids(SPAN.output)].map((t) => threadName.get(t)), ["main"]);
+  for (const e of events) assert.ok(threadName.has(e.tid), `tid ${e.tid} has a name`);
+  assertNested(events);
+
+  // Every event lies inside the run's wall time.
+  const wallUs = vx.wallMs * 1000;
+  for (const e of events.filter((e) => e.ph !== "M")) {
+    assert.ok(e.ts >= 0 && end(e) <= wallUs + EPS_US, `${e.name} [${e.ts}, ${end(e)}] ${wallUs}`);
+  }
+  const counters = new Set(events.filter((e) => e.ph === "C").map((e) => e.name));
+  assert.deepEqual([...counters].sort(), ["in-flight", "memory"]);
+
+  // The summary agrees with the events and with the records.
+  for (const [name, ms] of Object.entries(vx.stagesMs)) {
+    const us = named(name).reduce((n, e) => n + e.dur!, 0);
+    assert.ok(
+      Math.abs(us / 1000 - ms) < 1e-6,
+      `${name}: ${ms} ms in summary, ${us / 1000} in events`,
+    );
+  }
+  assert.deepEqual(vx.files, [{ file: path, keyframes: records.length, records: records.length }]);
+  const firstOutput = Math.min(...named(SPAN.output).map((e) => e.ts));
+  assert.ok(Math.abs(vx.firstRecordMs! * 1000 - firstOutput) < EPS_US);
+  assert.ok(vx.firstRecordMs! > 0 && vx.firstRecordMs! < vx.wallMs);
+  assert.equal(vx.version, VERSION);
+  assert.equal(vx.deno, Deno.version.deno);
+  assert.equal(vx.v8, Deno.version.v8);
+  assert.match(vx.ffmpegCore!, /^npm:@ffmpeg\/core@[\d.]+ \(single-thread\)$/);
+  assert.equal(vx.backend, "wasm");
+  assert.ok(vx.threads.inference! >= 1);
+  assert.deepEqual([vx.threads.decodeWorkers, vx.threads.inferenceWorkers], [1, 1]);
+  assert.ok(vx.peakRssBytes! > 0);
+  assert.ok(vx.queue.peakFrames >= 1 && vx.queue.peakFrames <= vx.queue.maxFrames!);
+  assert.ok(vx.queue.peakBytes > 0 && vx.queue.peakBytes <= vx.queue.maxBytes!);
+  assert.deepEqual(vx.fallbacks, []);
+}
+
+Deno.test({
+  name: "trace: detect, one decode and one inference event per keyframe, on their own lanes",
+  ignore: !sharedOrSkip("models/yolox_nano.onnx"),
+  ...WORKERS,
+  async fn() {
+    const path = await fixture("trace.mp4", {
+      codec: "h264",
+      width: 320,
+      height: 240,
+      frames: 30,
+      keyint: 10,
+    });
+    const { records, trace } = await traced(path, { task: "detect", model });
+    assert.equal(records.length, 3);
+    checkTrace(path, records, trace);
+    const { vx, traceEvents } = trace;
+    assert.equal(vx.mode, "fast");
+    assert.deepEqual(vx.models, [{ path: model, inputShape: [1, 3, 416, 416] }]);
+    const sessions = traceEvents.filter((e) => e.name === SPAN.createSession);
+    assert.deepEqual(sessions.map((e) => e.args!.model), [model]);
+  },
+});
+
+Deno.test({
+  name: "trace: keyframes task, streaming and --sequential; tracing changes no record",
+  ...WORKERS,
+  async fn() {
+    const path = await fixture("trace_mjpeg.avi", {
+      codec: "mjpeg",
+      width: 160,
+      height: 120,
+      frames: 12,
+    });
+    const plain = await collect(extract(path, { task: "keyframes" }));
+    for (const sequential of [false, true]) {
+      const { records, trace } = await traced(path, { task: "keyframes", sequential });
+      assert.deepEqual(records, plain);
+      checkTrace(path, records, trace);
+      assert.equal(trace.vx.mode, sequential ? "fast --sequential" : "fast");
+      assert.deepEqual(trace.vx.models, []);
+    }
+  },
+});
+
+Deno.test("trace: spans that overlap partially on a lane get a row of their own", () => {
+  const t0 = 1_000_000;
+  const rec = new TraceRecorder(t0);
+  rec.span("run", "main", t0, t0 + 10, {});
+  rec.span(SPAN.transfer, "transfer", t0 + 1, t0 + 4, { index: 0 });
+  rec.span(SPAN.transfer, "transfer", t0 + 2, t0 + 5, { index: 1 });
+  rec.span(SPAN.transfer, "transfer", t0 + 4, t0 + 6, { index: 2 });
+  rec.fallback("inference threads", "SharedArrayBuffer unavailable");
+  rec.finish(t0 + 10);
+  const { traceEvents, vx } = rec.toJSON();
+  const names = new Map(
+    traceEvents.filter((e) => e.name === "thread_name").map((e) => [e.tid, e.args!.name]),
+  );
+  const rows = traceEvents.filter((e) => e.name === SPAN.transfer).map((e) => names.get(e.tid));
+  assert.deepEqual(rows, ["transfer", "transfer (2)", "transfer"]);
+  assertNested(traceEvents);
+  assert.equal(vx.stagesMs[SPAN.transfer], 8);
+  assert.equal(vx.wallMs, 10);
+  assert.deepEqual(vx.fallbacks.map((f) => [f.what, f.reason]), [[
+    "inference threads",
+    "SharedArrayBuffer unavailable",
+  ]]);
+  assert.ok(traceEvents.some((e) => e.ph === "i" && e.name === "fallback: inference threads"));
+});
