@@ -20,6 +20,7 @@ import { prepareResume } from "./src/pipeline/resume.ts";
 import type { BulkProgress } from "./src/pipeline/bulk.ts";
 import { runDemo } from "./src/demo.ts";
 import type { TaskName } from "./src/tasks/task.ts";
+import { BACKEND_CHOICES, type BackendChoice } from "./src/infer/backend.ts";
 
 /** Where `--debug` alone writes its trace. */
 const DEFAULT_TRACE = "vx-trace.json";
@@ -45,6 +46,11 @@ function taskOptions(cmd: Command): Command {
     .option("--labels <coco|path>", "class labels: coco, or a file with one label a line")
     .option("--score <n>", "minimum score to report", number(0, 1))
     .option("--threads <n>", "inference threads", number(1, 64))
+    .addOption(
+      new Option("--backend <backend>", "inference: auto takes WebGPU on a hardware GPU")
+        .choices(BACKEND_CHOICES)
+        .default("auto"),
+    )
     .option("--frames-dir <dir>", "also write each keyframe as a JPEG here");
 }
 
@@ -55,10 +61,12 @@ interface FastFlags {
   score?: number;
   threads?: number;
   framesDir?: string;
+  backend?: BackendChoice;
   out?: string;
   sequential?: boolean;
   /** Trace path: `--debug` alone becomes `--debug=vx-trace.json` (see `debugDefault`). */
   debug?: string;
+  timeout?: number;
 }
 
 /**
@@ -75,6 +83,9 @@ async function writeTrace(tracer: TraceRecorder | undefined, path: string | unde
   }
 }
 
+/** A backend fallback, as one line on stderr (stdout carries only records). */
+const onNotice = (line: string) => console.error(`vx: ${line}`);
+
 async function runFast(input: string, flags: FastFlags): Promise<void> {
   if (flags.task === "detect" && !flags.model) {
     throw new UsageError("--task detect needs --model PATH");
@@ -82,7 +93,10 @@ async function runFast(input: string, flags: FastFlags): Promise<void> {
   const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
   const sink = await openSink(flags.out);
   try {
-    for await (const record of extract(input, { ...flags, tracer })) await sink.write(record);
+    const timeoutMs = flags.timeout === undefined ? undefined : flags.timeout * 1000;
+    for await (const record of extract(input, { ...flags, tracer, timeoutMs, onNotice })) {
+      await sink.write(record);
+    }
   } finally {
     sink.close();
     await writeTrace(tracer, flags.debug);
@@ -94,7 +108,6 @@ interface BulkFlags extends Omit<FastFlags, "sequential"> {
   maxInflightMb?: number;
   resume?: boolean;
   shard?: string;
-  timeout?: number;
 }
 
 function progressLine(p: BulkProgress): string {
@@ -129,6 +142,7 @@ async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
       shard,
       skip,
       tracer,
+      onNotice,
       onProgress: (p) => {
         last = p;
         if (tty) Deno.stderr.writeSync(enc.encode(`\r\x1b[K${progressLine(p)}`));
@@ -174,6 +188,11 @@ function program(onExit: (code: number) => void): Command {
     .option("--out <path>", "write JSONL records here instead of stdout")
     .option("--sequential", "decode all keyframes first, then infer (baseline)")
     .option(
+      "--timeout <s>",
+      "give up on the file after this many seconds (default 300)",
+      number(0.01, 1e6),
+    )
+    .option(
       "--debug [path]",
       `write a JSON trace of the run (--debug=PATH; default ${DEFAULT_TRACE})`,
     )
@@ -188,7 +207,7 @@ function program(onExit: (code: number) => void): Command {
     .option("--out <path>", "write JSONL records here instead of stdout")
     .option("--resume", "with --out: skip files that already have a status record")
     .option("--shard <i/n>", "only the i-th of n deterministic shards of the inputs")
-    .option("--timeout <s>", "per-file watchdog in seconds (default 300)", number(1, 1e6))
+    .option("--timeout <s>", "per-file watchdog in seconds (default 300)", number(0.01, 1e6))
     .option(
       "--debug [path]",
       `write a JSON trace of the run (--debug=PATH; default ${DEFAULT_TRACE})`,
@@ -232,6 +251,16 @@ export async function main(args: string[]): Promise<number> {
     }
     if (e instanceof VxError) {
       console.error(`vx: ${e.message}`);
+      return 1;
+    }
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      // Deno says: Requires write access to "<path>", run again with the --allow-write flag
+      const m = /Requires (\w+) access to "([^"]+)"/.exec(e.message);
+      console.error(
+        m
+          ? `vx: ${m[2]}: ${m[1]} access not granted (deno run --allow-${m[1]}=...)`
+          : `vx: ${e.message}`,
+      );
       return 1;
     }
     console.error(`vx: internal error: ${e instanceof Error ? e.message : e}`);

@@ -16,6 +16,7 @@ export { extract } from "./src/pipeline/fast.ts";
 export { extractBulk } from "./src/pipeline/bulk.ts";
 export type { BulkOptions, BulkProgress } from "./src/pipeline/bulk.ts";
 export type { ExtractOptions } from "./src/pipeline/fast.ts";
+export type { Backend, BackendChoice } from "./src/infer/backend.ts";
 export type { FrameRecord, StatusRecord, VxRecord } from "./src/records.ts";
 export type { Detection, TaskName, TaskResult, TextLine } from "./src/tasks/task.ts";
 export { UsageError, VxError } from "./src/errors.ts";

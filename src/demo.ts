@@ -9,11 +9,15 @@ import { extract } from "./pipeline/fast.ts";
 import { makeVideo } from "./fixtures/video.ts";
 import { openSink } from "./output.ts";
 
-/** Makes the sample in a temporary directory, prints the JSONL records, removes the sample. */
+/** Where the demo makes its sample: inside the project, so the task can grant only that. */
+export const DEMO_DIR = new URL("../.cache/demo/", import.meta.url).pathname;
+
+/** Makes the sample video, prints the JSONL records of `fast` on it, removes the sample. */
 export async function runDemo(): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "vx-demo-" });
+  const dir = DEMO_DIR;
+  await Deno.mkdir(dir, { recursive: true });
   try {
-    const path = `${dir}/vx-demo.mp4`;
+    const path = `${dir}vx-demo.mp4`;
     console.error(`vx demo: making ${path} (640x360 H.264, 4 keyframes, burned-in text)`);
     await makeVideo(path, {
       codec: "h264",

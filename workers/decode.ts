@@ -17,7 +17,9 @@ const scope = self as unknown as {
   onmessage: ((e: MessageEvent<DecodeCommand>) => void) | null;
 };
 
-let core: FFmpegCore | undefined;
+/** The core, once loaded; replaced after a trap. Commands wait for it. */
+let core: Promise<FFmpegCore> | undefined;
+let compiled: WebAssembly.Module | undefined;
 let gate: InflightGate | undefined;
 
 function fail(id: number | null, e: unknown): void {
@@ -35,7 +37,9 @@ scope.onmessage = async (e) => {
       // The single-thread core: see `wasm/ffmpeg.ts` for why.
       const kind = "st";
       const module = cmd.module ?? await compileCore(kind);
-      core = await loadCore(module, kind);
+      compiled = module;
+      core = loadCore(module, kind);
+      await core;
       scope.postMessage({ type: "ready", loadStart, loadEnd: now(), module, core: kind });
     } catch (err) {
       fail(null, err);
@@ -43,21 +47,23 @@ scope.onmessage = async (e) => {
     return;
   }
   if (!core || !gate) return fail("id" in cmd ? cmd.id : null, new Error("worker not ready"));
+  const ffmpeg = await core;
   if (cmd.type === "decode") {
     const g = gate;
     const start = now();
     try {
-      const summary = decodeKeyframes(core, cmd.req, (frame) => {
+      const summary = decodeKeyframes(ffmpeg, cmd.req, (frame) => {
         const waitedMs = g.acquire(frame.data.byteLength);
         scope.postMessage(
           { type: "frame", id: cmd.id, frame, waitedMs, posted: now() },
           [frame.data.buffer],
         );
-      });
+      }, (note) => scope.postMessage({ type: "corrupt", id: cmd.id, note }));
       scope.postMessage({
         type: "done",
         id: cmd.id,
         keyframes: summary.keyframes,
+        corrupt: summary.corrupt,
         stream: summary.stream,
         start,
         end: now(),
@@ -65,6 +71,11 @@ scope.onmessage = async (e) => {
         probeEnd: summary.probeEnd,
       });
     } catch (err) {
+      // A trap (not a bad file) leaves the core's memory in an unknown state: the next command
+      // waits for a fresh one.
+      if (!(err instanceof DecodeError) && !(err instanceof ProbeError)) {
+        core = loadCore(compiled);
+      }
       fail(cmd.id, err);
     }
   } else if (cmd.type === "probe") {
@@ -72,8 +83,8 @@ scope.onmessage = async (e) => {
     let unmount: (() => void) | undefined;
     try {
       file = openInput(cmd.path);
-      unmount = mountInput(core, "/probe", file);
-      scope.postMessage({ type: "probed", id: cmd.id, info: probe(core, "/probe", true) });
+      unmount = mountInput(ffmpeg, "/probe", file);
+      scope.postMessage({ type: "probed", id: cmd.id, info: probe(ffmpeg, "/probe", true) });
     } catch (err) {
       fail(cmd.id, err);
     } finally {

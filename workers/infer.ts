@@ -30,13 +30,17 @@ scope.onmessage = (e) => {
     const loadStart = now();
     queue = (async () => {
       try {
-        const { engine, loads } = timeLoads(createEngine({ threads: cmd.threads }));
-        task = await TASKS[cmd.task.task](cmd.task, engine);
+        const { engine, loads } = timeLoads(
+          createEngine({ threads: cmd.threads, backend: cmd.backend }),
+        );
+        task = await TASKS[cmd.task.task].create(cmd.task, engine);
         scope.postMessage({
           type: "ready",
           frameSpec: task.frameSpec,
           models: task.models,
           backend: engine.backend,
+          fallbackReason: engine.fallbackReason,
+          adapter: engine.adapter,
           threads: engine.threads,
           loadStart,
           loadEnd: now(),

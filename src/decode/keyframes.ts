@@ -16,6 +16,7 @@ import { now as clock } from "../clock.ts";
 import type { FrameSpec } from "../tasks/task.ts";
 import { outputGeometry } from "./geometry.ts";
 import {
+  bestError,
   lastError,
   plainReason,
   probe,
@@ -59,9 +60,19 @@ export interface DecodedFrame {
   readMs: number;
 }
 
+/** A keyframe the decoder reported errors in: not emitted, reported instead. */
+export interface CorruptKeyframe {
+  index: number;
+  pts: number;
+  reason: string;
+}
+
 /** How a decode went. */
 export interface DecodeSummary {
+  /** Keyframes emitted. */
   keyframes: number;
+  /** Keyframes found corrupt, in order; their indices are absent from the emitted ones. */
+  corrupt: CorruptKeyframe[];
   stream: StreamInfo;
   probe: ProbeInfo;
   /** {@linkcode clock} times of the probe that precedes decoding. */
@@ -83,6 +94,17 @@ const MAX_SIDE = 16384;
 let runs = 0;
 
 const SHOWINFO = /\bn:\s*(\d+)\s+pts:\s*(\S+)\s+pts_time:(\S+)\s.*?\bs:(\d+)x(\d+)/;
+/** Decoder complaints that mean the picture it is working on is damaged. */
+const DECODE_ERROR =
+  /error while decoding|concealing|corrupt|invalid|illegal|overread|out of range|damaged|missing/i;
+/** Demuxer complaints that mean the file ends before its own index says. */
+const TRUNCATED = /partial file|corrupt input packet|Packet corrupt|truncat|End of file/i;
+/** Codecs the build recognises but cannot decode in software. */
+const UNDECODABLE: Readonly<Record<string, string>> = {
+  av1: "cannot decode av1 video: this ffmpeg.wasm build has no software AV1 decoder",
+};
+/** `-debug_ts`: a packet about to be decoded, by stream index and pts. */
+const PACKET = /^demuxer\+ffmpeg -> ist_index:(\d+) type:\w+ pkt_pts:(-?\d+)/;
 const TIMEBASE = /Parsed_showinfo.*config in time_base:\s*(\d+)\/(\d+)/;
 
 /**
@@ -94,6 +116,7 @@ export function decodeKeyframes(
   core: FFmpegCore,
   req: DecodeRequest,
   emit: (frame: DecodedFrame) => void,
+  onCorrupt: (note: CorruptKeyframe) => void = () => {},
 ): DecodeSummary {
   const file = openInput(req.path);
   const run = runs++;
@@ -118,6 +141,7 @@ export function decodeKeyframes(
     }
     const stream = info.streams.find((s) => s.type === "video" && s.codec !== "mjpeg_cover");
     if (!stream) throw new DecodeError("no video stream");
+    if (UNDECODABLE[stream.codec]) throw new DecodeError(UNDECODABLE[stream.codec]);
     let { width: sw = 0, height: sh = 0 } = stream;
     if (!(sw > 0 && sh > 0)) throw new DecodeError(`video stream has no size (${stream.codec})`);
     if (sw > MAX_SIDE || sh > MAX_SIDE) {
@@ -128,10 +152,16 @@ export function decodeKeyframes(
     const geom = outputGeometry(req.spec, sw, sh);
 
     const probeEnd = clock();
-    const metas: { pts: number; w: number; h: number; at: number }[] = [];
+    const metas: { pts: number; w: number; h: number; at: number; damage?: string }[] = [];
     const jpegs: string[] = [];
     const logs: string[] = [];
     let tb: [number, number] | undefined;
+    // Decoder errors belong to the packet being decoded, which `-debug_ts` names just before
+    // (by pts) — not to the frame coming out next, which can be several frames older.
+    const decoderLine = new RegExp(`^\\[${stream.codec}\\w* @ `);
+    const damaged = new Map<string, string>();
+    let packet: string | undefined;
+    let truncated: string | undefined;
     core.setLogger((l: LogLine) => {
       const m = l.message;
       if (m.includes("Parsed_showinfo")) {
@@ -143,6 +173,7 @@ export function decodeKeyframes(
             w: Number(s[4]),
             h: Number(s[5]),
             at: clock(),
+            damage: damaged.get(s[2]),
           });
           return;
         }
@@ -150,11 +181,28 @@ export function decodeKeyframes(
         if (t) tb = [Number(t[1]), Number(t[2])];
         return;
       }
+      const p = PACKET.exec(m);
+      if (p) {
+        if (Number(p[1]) === stream.index) packet = p[2];
+        return;
+      }
+      if (
+        m.startsWith("demuxer ->") || m.startsWith("decoder ->") ||
+        /^(filter|encoder|muxer) /.test(m)
+      ) {
+        return;
+      }
+      if (decoderLine.test(m) && DECODE_ERROR.test(m) && packet !== undefined) {
+        damaged.set(packet, `decoder error: ${lastError([m]) ?? m}`);
+      } else if (TRUNCATED.test(m)) {
+        truncated ??= lastError([m]) ?? m;
+      }
       logs.push(m);
       if (logs.length > 200) logs.splice(0, 100);
     });
 
-    const pending: DecodedFrame[] = [];
+    const pending: (DecodedFrame & { damage?: string })[] = [];
+    const corrupt: CorruptKeyframe[] = [];
     let emitted = 0;
     let lastEmit = clock();
     readBytes = 0;
@@ -167,8 +215,17 @@ export function decodeKeyframes(
           else if (!final) return;
         }
         pending.shift();
-        emit(f);
-        emitted++;
+        if (f.damage !== undefined) {
+          // A damaged keyframe is reported, never inferred: its pixels are concealment guesses.
+          if (f.image !== undefined) Deno.removeSync(f.image);
+          const note = { index: f.index, pts: f.pts, reason: f.damage };
+          corrupt.push(note);
+          onCorrupt(note);
+        } else {
+          delete f.damage;
+          emit(f);
+          emitted++;
+        }
         lastEmit = clock();
       }
     };
@@ -200,6 +257,7 @@ export function decodeKeyframes(
             decodeEnd: now,
             readBytes,
             readMs,
+            damage: meta.damage,
           });
           readBytes = 0;
           readMs = 0;
@@ -218,6 +276,7 @@ export function decodeKeyframes(
       "info",
       "-skip_frame",
       "nokey",
+      "-debug_ts",
       "-i",
       inPath,
     ];
@@ -255,6 +314,10 @@ export function decodeKeyframes(
         "passthrough",
         "-c:v",
         "mjpeg",
+        // The default "optimal" Huffman tables trap or hang the wasm build on some pictures
+        // (seen with 0.12.10 on x264 High-profile input); the standard tables do not.
+        "-huffman",
+        "default",
         "-q:v",
         "3",
         "-f",
@@ -279,6 +342,7 @@ export function decodeKeyframes(
       );
     }
     core.setTimeout(req.timeoutMs ?? -1);
+    const started = performance.now();
     let rc: number;
     try {
       rc = core.exec(...args);
@@ -286,8 +350,17 @@ export function decodeKeyframes(
       core.reset();
     }
     flush(true);
+    if (rc !== 0 && req.timeoutMs !== undefined && performance.now() - started >= req.timeoutMs) {
+      throw new DecodeError(`timed out after ${req.timeoutMs / 1000} s`);
+    }
     if (rc !== 0) {
-      throw new DecodeError(plainReason(lastError(logs) ?? `ffmpeg exited with code ${rc}`));
+      throw new DecodeError(plainReason(bestError(logs) ?? `ffmpeg exited with code ${rc}`));
+    }
+    if (truncated !== undefined) {
+      throw new DecodeError(`truncated or damaged file (${truncated})`);
+    }
+    if (emitted === 0 && corrupt.length > 0) {
+      throw new DecodeError(`every keyframe is damaged (${corrupt[0].reason})`);
     }
     if (emitted === 0) {
       throw new DecodeError(
@@ -296,7 +369,7 @@ export function decodeKeyframes(
         ),
       );
     }
-    return { keyframes: emitted, stream, probe: info, probeStart, probeEnd };
+    return { keyframes: emitted, corrupt, stream, probe: info, probeStart, probeEnd };
   } finally {
     for (const u of unmount.reverse()) {
       try {
@@ -305,6 +378,14 @@ export function decodeKeyframes(
     }
     file.close();
   }
+}
+
+/** One line on a file's damaged keyframes, for its error report. */
+export function describeDamage(corrupt: readonly CorruptKeyframe[], good: number): string {
+  const c = corrupt[0];
+  const more = corrupt.length > 1 ? ` (and ${corrupt.length - 1} more)` : "";
+  return `keyframe ${c.index} at ${c.pts} s is damaged${more}: ${c.reason}; ` +
+    `the other ${good} keyframes were processed`;
 }
 
 /** Opens an input file for reading; throws {@linkcode DecodeError} with a plain reason. */

@@ -80,7 +80,7 @@ export function probe(core: FFmpegCore, fsPath: string, keyframes = false): Prob
   } catch {
     json = undefined;
   }
-  if (!json?.format) throw new ProbeError(plainReason(lastError(err) ?? "unreadable probe output"));
+  if (!json?.format) throw new ProbeError(plainReason(bestError(err) ?? "unreadable probe output"));
   // deno-lint-ignore no-explicit-any
   const streams: StreamInfo[] = (json.streams ?? []).map((s: any) => {
     // deno-lint-ignore no-explicit-any
@@ -120,9 +120,28 @@ export function probe(core: FFmpegCore, fsPath: string, keyframes = false): Prob
 export function lastError(lines: readonly string[]): string | undefined {
   const cleaned = lines
     .map((l) => l.replace(/^\[[^\]]*@ 0x[0-9a-f]+\]\s*/, "").trim())
-    .filter((l) => l.length > 0 && !/^(Conversion failed!|Exiting normally)/.test(l));
+    .filter((l) =>
+      l.length > 0 &&
+      !/^(Conversion failed!|Exiting normally|Aborted\(\)|Error marking filters as finished|Cannot determine format of input stream)/
+        .test(l)
+    );
   // ffmpeg prefixes some lines with the input's path inside the core (`/in_3`, `/probe`).
   return cleaned.at(-1)?.replace(/^\/(?:in[_/]\d+|probe):\s*/, "");
+}
+
+/** Lines that say more than ffmpeg's final summary line, most telling first. */
+const TELLING = [/moov atom not found/, /Decoder \(codec \w+\) not found/, /File too large/];
+
+/**
+ * The error line that best explains a failure: a known specific one when the log has it (ffmpeg
+ * often ends with a generic "Invalid data found"), else the last error line.
+ */
+export function bestError(lines: readonly string[]): string | undefined {
+  for (const re of TELLING) {
+    const hit = lines.find((l) => re.test(l));
+    if (hit) return lastError([hit]);
+  }
+  return lastError(lines);
 }
 
 /**
@@ -146,5 +165,11 @@ export function plainReason(message: string): string {
     return "not a media file ffmpeg can read (invalid data)";
   }
   if (/moov atom not found/.test(message)) return "truncated or broken MP4 (moov atom not found)";
+  if (/File too large/.test(message)) {
+    return "the header declares an absurd frame size (File too large)";
+  }
+  if (/Failed to get pixel format|Function not implemented/.test(message)) {
+    return "cannot decode this video: the build has no software decoder for its format";
+  }
   return message;
 }

@@ -6,7 +6,7 @@
  */
 
 import type { CoreKind } from "../../wasm/ffmpeg.ts";
-import type { DecodedFrame, DecodeRequest } from "./keyframes.ts";
+import type { CorruptKeyframe, DecodedFrame, DecodeRequest } from "./keyframes.ts";
 import type { StreamInfo } from "./probe.ts";
 import type { ProbeInfo } from "./probe.ts";
 
@@ -36,10 +36,14 @@ export type DecodeEvent =
     core: CoreKind;
   }
   | { type: "frame"; id: number; frame: DecodedFrame; waitedMs: number; posted: number }
+  /** A keyframe the decoder reported damaged: it takes its index but yields no frame. */
+  | { type: "corrupt"; id: number; note: CorruptKeyframe }
   | {
     type: "done";
     id: number;
+    /** Keyframes emitted; damaged ones are in `corrupt`. */
     keyframes: number;
+    corrupt: CorruptKeyframe[];
     stream: StreamInfo;
     start: number;
     end: number;

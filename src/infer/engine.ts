@@ -2,9 +2,10 @@
  * The inference engine: onnxruntime-web sessions behind a small interface, so tasks deal in
  * plain typed arrays and never in a backend.
  *
- * We import the package's default entry, which Deno resolves through the `node` export
+ * wasm runs on the package's default entry, which Deno resolves through the `node` export
  * condition to `ort.node.min.mjs`: the browser bundles build URLs against `location.origin`,
- * which is `"null"` in a Deno worker, and fail to load.
+ * which is `"null"` in a Deno worker, and fail to load. That entry has no WebGPU; WebGPU runs
+ * on the package's WebGPU build, loaded only when it is used (`ort_webgpu.ts`).
  *
  * @module
  */
@@ -12,6 +13,16 @@
 import * as ort from "onnxruntime-web";
 import { now } from "../clock.ts";
 import { TaskError } from "../tasks/task.ts";
+import {
+  type AdapterLike,
+  adapterName,
+  type Backend,
+  type BackendChoice,
+  chooseBackend,
+  firstLine,
+  type GpuLike,
+} from "./backend.ts";
+import { loadWebGpuOrt, type OrtModule } from "./ort_webgpu.ts";
 
 /** A float32 tensor as tasks see it. */
 export interface TensorData {
@@ -35,18 +46,45 @@ export interface Model {
 export interface EngineOptions {
   /** wasm threads per session; defaults to the number of cores, at most 4. */
   threads?: number;
+  /** `wasm` (default), `webgpu`, or `auto`; see `chooseBackend` in `backend.ts`. */
+  backend?: BackendChoice;
+  /** Where to look for a WebGPU adapter; defaults to `navigator.gpu` (a test passes a stub). */
+  gpu?: GpuLike;
 }
 
 /** Loads models with onnxruntime-web. */
 export interface Engine {
-  readonly backend: "wasm";
+  /**
+   * The backend the engine runs on. With `auto` or `webgpu` it is settled by the first model
+   * loaded; before that it reads `wasm` (`auto`) or `webgpu`.
+   */
+  readonly backend: Backend;
+  /** Threads per session: the wasm setting, or 1 on WebGPU (see `ort_webgpu.ts`). */
   readonly threads: number;
+  /** Why `auto` (or `webgpu`) settled on wasm, once a model was loaded. */
+  readonly fallbackReason?: string;
+  /** The WebGPU adapter's name, when the backend is `webgpu`. */
+  readonly adapter?: string;
   load(path: string): Promise<Model>;
 }
 
 let configured = false;
 
-/** Creates the engine; call once per worker. */
+/**
+ * Creates the engine; call once per worker. The backend is settled lazily, by the first
+ * model loaded, so a task without a model never looks for a GPU. Loading rejects with a
+ * {@linkcode TaskError} when the model cannot be read or run, or when `webgpu` is asked for
+ * and there is no adapter. With `auto` or `webgpu`, a model whose WebGPU session does not
+ * create runs on wasm, and so do the models after it (models loaded before stay on WebGPU).
+ *
+ * @example
+ * ```ts ignore
+ * import { createEngine } from "./engine.ts";
+ * const engine = createEngine({ backend: "auto" });
+ * const model = await engine.load("yolox_nano.onnx");
+ * console.log(engine.backend, engine.fallbackReason ?? "");
+ * ```
+ */
 export function createEngine(options: EngineOptions = {}): Engine {
   const threads = options.threads ?? Math.min(4, navigator.hardwareConcurrency ?? 1);
   if (!configured) {
@@ -55,10 +93,56 @@ export function createEngine(options: EngineOptions = {}): Engine {
     ort.env.logLevel = "error";
     configured = true;
   }
+  const requested = options.backend ?? "wasm";
+  let backend: Backend = requested === "webgpu" ? "webgpu" : "wasm";
+  let fallbackReason: string | undefined;
+  let adapter: AdapterLike | undefined;
+  let decided: Promise<void> | undefined;
+
+  // An injected `gpu` speaks for the machine; else the device nodes are looked at first.
+  const device = options.gpu ? () => undefined : undefined;
+  const decide = () =>
+    decided ??= chooseBackend(requested, options.gpu, device).then((d) => {
+      backend = d.backend;
+      fallbackReason = d.fallbackReason;
+      adapter = d.adapter;
+    });
+
   return {
-    backend: "wasm",
-    threads,
-    load: (path) => loadModel(path),
+    get backend() {
+      return backend;
+    },
+    get threads() {
+      return backend === "webgpu" ? 1 : threads;
+    },
+    get fallbackReason() {
+      return fallbackReason;
+    },
+    get adapter() {
+      return backend === "webgpu" && adapter ? adapterName(adapter) : undefined;
+    },
+    async load(path) {
+      const bytes = await readModel(path);
+      if (requested !== "wasm") await decide();
+      if (backend === "webgpu") {
+        try {
+          const gpuOrt = await loadWebGpuOrt();
+          gpuOrt.env.webgpu.adapter = adapter as typeof gpuOrt.env.webgpu.adapter;
+          return wrapSession(gpuOrt, path, await createSession(gpuOrt, bytes, "webgpu"));
+        } catch (e) {
+          backend = "wasm";
+          const name = path.slice(path.lastIndexOf("/") + 1);
+          fallbackReason = `WebGPU session creation failed for ${name}: ${firstLine(e)}`;
+        }
+      }
+      let session: ort.InferenceSession;
+      try {
+        session = await createSession(ort, bytes, "wasm");
+      } catch (e) {
+        throw new TaskError(`${path}: not a usable ONNX model (${firstLine(e)})`);
+      }
+      return wrapSession(ort, path, session);
+    },
   };
 }
 
@@ -86,8 +170,18 @@ export function timeLoads(engine: Engine): { engine: Engine; loads: SessionLoad[
   return {
     loads,
     engine: {
-      backend: engine.backend,
-      threads: engine.threads,
+      get backend() {
+        return engine.backend;
+      },
+      get threads() {
+        return engine.threads;
+      },
+      get fallbackReason() {
+        return engine.fallbackReason;
+      },
+      get adapter() {
+        return engine.adapter;
+      },
       async load(path) {
         const start = now();
         const model = await engine.load(path);
@@ -98,23 +192,29 @@ export function timeLoads(engine: Engine): { engine: Engine; loads: SessionLoad[
   };
 }
 
-async function loadModel(path: string): Promise<Model> {
-  let bytes: Uint8Array;
+async function readModel(path: string): Promise<Uint8Array> {
   try {
-    bytes = await Deno.readFile(path);
+    return await Deno.readFile(path);
   } catch (e) {
     throw new TaskError(`${path}: cannot read model: ${e instanceof Error ? e.message : e}`);
   }
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(bytes, {
-      executionProviders: ["wasm"],
-      graphOptimizationLevel: "all",
-    });
-  } catch (e) {
-    const reason = e instanceof Error ? e.message.split("\n")[0] : String(e);
-    throw new TaskError(`${path}: not a usable ONNX model (${reason})`);
-  }
+}
+
+function createSession(
+  rt: OrtModule,
+  bytes: Uint8Array,
+  backend: Backend,
+): Promise<ort.InferenceSession> {
+  return rt.InferenceSession.create(bytes, {
+    executionProviders: [backend],
+    graphOptimizationLevel: "all",
+    // Errors only: on WebGPU, ORT warns on every session that shape ops run on the CPU.
+    logSeverityLevel: 3,
+  });
+}
+
+/** A session of the given onnxruntime-web build as a {@linkcode Model}. */
+function wrapSession(rt: OrtModule, path: string, session: ort.InferenceSession): Model {
   const shapeOf = (m: ort.InferenceSession.ValueMetadata) =>
     m.isTensor ? m.shape.map((d) => (typeof d === "number" && d >= 0 ? d : String(d))) : undefined;
   return {
@@ -126,7 +226,7 @@ async function loadModel(path: string): Promise<Model> {
     async run(feeds) {
       const input: Record<string, ort.Tensor> = {};
       for (const [name, t] of Object.entries(feeds)) {
-        input[name] = new ort.Tensor("float32", t.data, t.dims);
+        input[name] = new rt.Tensor("float32", t.data, t.dims);
       }
       const out = await session.run(input);
       const result: Record<string, TensorData> = {};

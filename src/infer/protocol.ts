@@ -6,11 +6,12 @@
  */
 
 import type { Frame, FrameSpec, ModelInfo, TaskOptions, TaskResult } from "../tasks/task.ts";
+import type { Backend, BackendChoice } from "./backend.ts";
 import type { SessionLoad } from "./engine.ts";
 
 /** Main thread → inference worker. */
 export type InferCommand =
-  | { type: "init"; task: TaskOptions; threads?: number }
+  | { type: "init"; task: TaskOptions; threads?: number; backend?: BackendChoice }
   | { type: "frame"; seq: number; frame: Frame; sent: number };
 
 /**
@@ -35,7 +36,12 @@ export type InferEvent =
     type: "ready";
     frameSpec: FrameSpec;
     models: ModelInfo[];
-    backend: string;
+    /** The backend the task's models run on. */
+    backend: Backend;
+    /** Why `auto` (or `webgpu`) settled on wasm; absent when it did not. */
+    fallbackReason?: string;
+    /** The WebGPU adapter's name, on `webgpu`. */
+    adapter?: string;
     threads: number;
     /** The task's whole set-up, and within it each model session's creation. */
     loadStart: number;

@@ -11,13 +11,16 @@
  */
 
 import { now } from "../clock.ts";
+import { describeDamage } from "../decode/keyframes.ts";
 import type { DecodeCommand, DecodeEvent } from "../decode/protocol.ts";
 import { VxError } from "../errors.ts";
 import type { InferCommand, InferEvent } from "../infer/protocol.ts";
 import type { FrameRecord, StatusRecord, VxRecord } from "../records.ts";
 import type { FrameSpec, TaskOptions } from "../tasks/task.ts";
+import { noticeFallback } from "./backend_notice.ts";
 import { Channel } from "./channel.ts";
-import type { ExtractOptions } from "./fast.ts";
+import { TASKS } from "../tasks/registry.ts";
+import { DEFAULT_TIMEOUT_MS, type ExtractOptions, WATCHDOG_GRACE_MS } from "./fast.ts";
 import { InflightGate } from "./gate.ts";
 import { expandInputs, shard } from "./inputs.ts";
 import { type CrashEvent, spawnDecoder, spawnInferrer, type WorkerHandle } from "./workers.ts";
@@ -56,12 +59,6 @@ export interface BulkProgress {
 /** The default bound on decoded frames waiting for inference across the pool. */
 export const DEFAULT_BULK_INFLIGHT_BYTES = 128 << 20;
 
-/** Grace given to ffmpeg's own timeout before the worker is terminated. */
-const WATCHDOG_GRACE_MS = 5_000;
-
-/** The default per-file timeout. */
-export const DEFAULT_TIMEOUT_MS = 300_000;
-
 /**
  * The pool sized to the machine. Measured on 2 cores (`bench/bulk.ts`, BENCHMARKS.md): inference
  * dominates, and two single-threaded inference sessions give more frames per second than one
@@ -86,6 +83,8 @@ interface FileState {
   records: FrameRecord[];
   outstanding: number;
   error?: string;
+  /** Damaged keyframes: the others' records still come out, the file's status is an error. */
+  damaged?: string;
   settled?: boolean;
 }
 
@@ -183,7 +182,9 @@ export async function* extractBulk(
   if (options.framesDir !== undefined) await Deno.mkdir(options.framesDir, { recursive: true });
 
   let module: WebAssembly.Module | undefined;
-  let spec: FrameSpec | undefined;
+  // Where the task can tell its frames without a session, decoding starts at once.
+  let anyReady = false;
+  let spec: FrameSpec | undefined = await TASKS[task.task].frameSpec?.(task);
   const decoders: DecoderSlot[] = [];
   const inferrers: InferrerSlot[] = [];
   const inflight = new Map<number, InFlight>();
@@ -204,7 +205,7 @@ export async function* extractBulk(
   const startInferrer = (at: number) => {
     const slot = { ready: false, outstanding: new Set(), lane: inferLane(at) } as InferrerSlot;
     slot.handle = spawnInferrer((e) => inbox.push({ from: "infer", slot, e }));
-    slot.handle.post({ type: "init", task, threads });
+    slot.handle.post({ type: "init", task, threads, backend: options.backend });
     inferrers[at] = slot;
   };
 
@@ -274,6 +275,7 @@ export async function* extractBulk(
           progress.failed++;
           status = { file: file.path, status: "error", error: file.error };
         } else {
+          if (file.damaged !== undefined) progress.failed++;
           file.records.sort((a, b) => a.index - b.index);
           for (const r of file.records) {
             const handed = tracer ? now() : 0;
@@ -286,7 +288,9 @@ export async function* extractBulk(
           }
           tracer?.memory?.(Deno.memoryUsage().rss);
           progress.keyframes += file.records.length;
-          status = { file: file.path, status: "ok", keyframes: file.records.length, ms };
+          status = file.damaged !== undefined
+            ? { file: file.path, status: "error", error: file.damaged }
+            : { file: file.path, status: "ok", keyframes: file.records.length, ms };
         }
         progress.done++;
         tracer?.span("file", MAIN_LANE, file.start, now(), {
@@ -359,10 +363,13 @@ export async function* extractBulk(
             tracer?.counter("in-flight", gate.levels());
             break;
           }
+          case "corrupt":
+            break;
           case "done":
             slot.file = undefined;
             if (file) {
               file.decoded = e.keyframes;
+              if (e.corrupt.length > 0) file.damaged = describeDamage(e.corrupt, e.keyframes);
               if (tracer) traceFileDecoded(tracer, slot.lane, file.path, e);
               settle(file);
             }
@@ -386,6 +393,8 @@ export async function* extractBulk(
       switch (e.type) {
         case "ready":
           slot.ready = true;
+          if (!anyReady) noticeFallback(e, options); // once a run, not once a worker
+          anyReady = true;
           spec ??= e.frameSpec;
           if (tracer) traceTaskReady(tracer, slot.lane, task.task, e);
           break;

@@ -7,12 +7,17 @@
  */
 
 import { now } from "../clock.ts";
+import { type CorruptKeyframe, describeDamage } from "../decode/keyframes.ts";
 import type { DecodeEvent } from "../decode/protocol.ts";
 import { VxError } from "../errors.ts";
+import type { BackendChoice } from "../infer/backend.ts";
 import type { InferEvent } from "../infer/protocol.ts";
 import type { FrameRecord } from "../records.ts";
 import type { Frame, FrameSpec, TaskOptions } from "../tasks/task.ts";
+import { noticeFallback } from "./backend_notice.ts";
 import { Channel } from "./channel.ts";
+import { TASKS } from "../tasks/registry.ts";
+import { sameSpec } from "../decode/geometry.ts";
 import { InflightGate } from "./gate.ts";
 import { decodeLane, inferLane, MAIN_LANE, SPAN, type Tracer } from "./tracer.ts";
 import {
@@ -40,11 +45,29 @@ export interface ExtractOptions extends Partial<TaskOptions> {
   timeoutMs?: number;
   /** Receives spans and counters for `--debug`. */
   tracer?: Tracer;
+  /** Inference backend: `wasm` (default), `webgpu`, or `auto` (WebGPU on a hardware GPU). */
+  backend?: BackendChoice;
+  /** Receives one line when inference falls back to another backend, and why. */
+  onNotice?: (line: string) => void;
 }
 
 type Event =
   | { from: "decode"; e: DecodeEvent | CrashEvent }
-  | { from: "infer"; e: InferEvent | CrashEvent };
+  | { from: "infer"; e: InferEvent | CrashEvent }
+  | { from: "watchdog" };
+
+/** The default per-file timeout: ffmpeg stops itself after it. */
+export const DEFAULT_TIMEOUT_MS = 300_000;
+/** Grace given to ffmpeg's own timeout before the decode worker is terminated. */
+export const WATCHDOG_GRACE_MS = 5_000;
+
+/**
+ * Inference threads for `fast` unless told. One: a session with two wasm threads takes ~0.5 s
+ * longer to create and its first run is slower, so on the 20-keyframe benchmark one thread gave
+ * both the earlier first record and the shorter wall time, leaving the other core to the
+ * decoder (bench/run.ts; BENCHMARKS.md). Long inputs amortise that: pass `threads: 2` there.
+ */
+export const FAST_THREADS = 1;
 
 /** Default bound on frames waiting for inference: enough to hide decode jitter. */
 export const DEFAULT_INFLIGHT_FRAMES = 8;
@@ -81,6 +104,8 @@ export async function* extract(
   const t0 = now();
   const inbox = new Channel<Event>();
   const sequential = options.sequential ?? false;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  let watchdog: ReturnType<typeof setTimeout> | undefined;
   const gate = sequential ? InflightGate.create(1 << 30, 2 ** 31 - 1) : InflightGate.create(
     options.maxInflightFrames ?? DEFAULT_INFLIGHT_FRAMES,
     options.maxInflightBytes ?? DEFAULT_INFLIGHT_BYTES,
@@ -92,7 +117,12 @@ export async function* extract(
       type: "init",
       gate: { buffer: gate.buffer, maxFrames: gate.maxFrames, maxBytes: gate.maxBytes },
     });
-    inferrer.post({ type: "init", task, threads: options.threads });
+    inferrer.post({
+      type: "init",
+      task,
+      threads: options.threads ?? FAST_THREADS,
+      backend: options.backend,
+    });
     tracer?.meta({
       mode: sequential ? "fast --sequential" : "fast",
       maxInflightFrames: gate.maxFrames,
@@ -100,7 +130,11 @@ export async function* extract(
     });
     if (options.framesDir !== undefined) await Deno.mkdir(options.framesDir, { recursive: true });
 
-    let spec: FrameSpec | undefined;
+    // Where the task can tell its frames without a session, decoding starts at once. The
+    // sequential baseline keeps the old order: model loaded, then decode all, then infer all.
+    let spec: FrameSpec | undefined = sequential
+      ? undefined
+      : await TASKS[task.task].frameSpec?.(task);
     let decoderReady = false;
     let decodeStarted = false;
     let decoded: number | undefined;
@@ -111,6 +145,8 @@ export async function* extract(
     >();
     const results = new Map<number, FrameRecord>();
     let nextOut = 0;
+    // Damaged keyframes keep their index but yield no record; the run reports them at the end.
+    const corrupt = new Map<number, CorruptKeyframe>();
 
     const send = (seq: number, frame: Frame) => {
       inferrer.post({ type: "frame", seq, frame, sent: now() }, [frame.data.buffer]);
@@ -127,11 +163,20 @@ export async function* extract(
             spec,
             jpegDir: options.framesDir,
             jpegPrefix: baseName(input),
-            timeoutMs: options.timeoutMs,
+            timeoutMs,
           },
         });
+        // ffmpeg checks its timeout between packets; a decoder stuck inside one is stopped here.
+        watchdog = setTimeout(
+          () => inbox.push({ from: "watchdog" }),
+          timeoutMs + WATCHDOG_GRACE_MS,
+        );
       }
-      while (results.has(nextOut)) {
+      while (results.has(nextOut) || corrupt.has(nextOut)) {
+        if (corrupt.has(nextOut)) {
+          nextOut++;
+          continue;
+        }
         const record = results.get(nextOut)!;
         results.delete(nextOut);
         nextOut++;
@@ -144,9 +189,16 @@ export async function* extract(
         });
         tracer?.memory?.(Deno.memoryUsage().rss);
       }
-      if (decoded !== undefined && nextOut === decoded) return;
+      if (decoded !== undefined && nextOut === decoded + corrupt.size) {
+        if (corrupt.size === 0) return;
+        throw new VxError(input, describeDamage([...corrupt.values()], decoded));
+      }
 
-      const { from, e } = await inbox.next();
+      const event = await inbox.next();
+      if (event.from === "watchdog") {
+        throw new VxError(input, `timed out after ${timeoutMs / 1000} s`);
+      }
+      const { from, e } = event;
       if (e.type === "crash") {
         throw new VxError(input, `${from} worker failed: ${e.message}`, "internal");
       }
@@ -184,6 +236,8 @@ export async function* extract(
           if (sequential) held.push({ seq, frame, bytes: f.data.byteLength });
           else send(seq, frame);
           tracer?.counter("in-flight", gate.levels());
+        } else if (ev.type === "corrupt") {
+          corrupt.set(ev.note.index, ev.note);
         } else if (ev.type === "done") {
           decoded = ev.keyframes;
           if (tracer) traceFileDecoded(tracer, DECODE_LANE, input, ev);
@@ -192,8 +246,12 @@ export async function* extract(
       } else {
         const ev = e as InferEvent;
         if (ev.type === "ready") {
+          if (spec && !sameSpec(spec, ev.frameSpec)) {
+            throw new VxError(input, "the task's frames changed once its model loaded", "internal");
+          }
           spec = ev.frameSpec;
           if (tracer) traceTaskReady(tracer, INFER_LANE, task.task, ev);
+          noticeFallback(ev, options);
         } else if (ev.type === "result") {
           const p = pending.get(ev.seq)!;
           pending.delete(ev.seq);
@@ -222,6 +280,7 @@ export async function* extract(
       }
     }
   } finally {
+    clearTimeout(watchdog);
     decoder.terminate();
     inferrer.terminate();
     tracer?.span(SPAN.run, MAIN_LANE, t0, now(), { file: input });

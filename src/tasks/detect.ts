@@ -22,9 +22,11 @@ import {
   type FrameSpec,
   type StageTimings,
   type Task,
+  type TaskDefinition,
   TaskError,
   type TaskFactory,
 } from "./task.ts";
+import { readInputShapes } from "../infer/onnx_header.ts";
 
 /** Score below which detections are dropped when `--score` is not given. */
 const DEFAULT_SCORE = 0.3;
@@ -71,10 +73,7 @@ export const createDetectTask: TaskFactory = async (options, engine) => {
   }
   const labels = await loadLabels(options.labels, classes);
   const threshold = options.score ?? DEFAULT_SCORE;
-  const frameSpec: FrameSpec = {
-    fit: { kind: "letterbox", width, height, pad: PAD },
-    pixFmt: "gbrp",
-  };
+  const frameSpec = letterbox(width, height);
   const fill = layout === "yolox" ? fillBgr : fillRgbUnit;
 
   return {
@@ -114,6 +113,29 @@ export const createDetectTask: TaskFactory = async (options, engine) => {
       return detections;
     },
   } satisfies Task;
+};
+
+/**
+ * Both layouts take the frame letterboxed top-left with grey as planar G, B, R bytes; the task
+ * reorders and scales the planes itself.
+ */
+function letterbox(width: number, height: number): FrameSpec {
+  return { fit: { kind: "letterbox", width, height, pad: PAD }, pixFmt: "gbrp" };
+}
+
+/** The `detect` task for the registry; its frames follow from the model's declared input. */
+export const DETECT: TaskDefinition = {
+  create: createDetectTask,
+  async frameSpec(options) {
+    if (options.model === undefined) return undefined;
+    try {
+      const [input] = readInputShapes(await Deno.readFile(options.model));
+      const [width, height] = imageSize(options.model, input?.shape ?? []);
+      return letterbox(width, height);
+    } catch {
+      return undefined; // creating the task says what is wrong
+    }
+  },
 };
 
 /** Checks the model takes a fixed `[1,3,H,W]` image and returns `[W, H]`. */

@@ -5,13 +5,22 @@
  * @module
  */
 
-import type { TaskFactory } from "./task.ts";
+import type { FrameSpec, TaskDefinition, TaskFactory } from "./task.ts";
 
-/** Creates the `keyframes` task. Its frames are tiny: nothing reads their pixels. */
+/** Its frames are tiny: nothing reads their pixels. */
+const SPEC: FrameSpec = { fit: { kind: "stretch", width: 2, height: 2 }, pixFmt: "rgb24" };
+
+/** Creates the `keyframes` task. */
 export const createKeyframesTask: TaskFactory = () =>
   Promise.resolve({
     name: "keyframes",
-    frameSpec: { fit: { kind: "stretch", width: 2, height: 2 }, pixFmt: "rgb24" },
+    frameSpec: SPEC,
     models: [],
     run: () => Promise.resolve([]),
   });
+
+/** The `keyframes` task for the registry. */
+export const KEYFRAMES: TaskDefinition = {
+  create: createKeyframesTask,
+  frameSpec: () => Promise.resolve(SPEC),
+};

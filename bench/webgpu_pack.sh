@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Packs what bench/webgpu_device.sh needs into .tools/ (ignored), for a machine with no network
+# and at most 64 MiB carried in: Deno (gzipped: the binary alone is ~96 MB), node_modules with
+# only the files the bench loads (the wasm and WebGPU builds of onnxruntime-web, the PP-OCRv4
+# detection model), npm's metadata from DENO_DIR, and YOLOX-Nano from ../shared. Carry `.tools`
+# (and `.gl`), not node_modules.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p .tools
+gzip -9 -c "$(readlink -f "$(command -v deno)")" > .tools/deno.gz
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cp -al node_modules "$tmp/"
+ort=$(readlink -f "$tmp/node_modules/onnxruntime-web")
+find "$ort/dist" -type f ! \( -name ort.node.min.mjs -o -name ort.webgpu.bundle.min.mjs \
+  -o -name 'ort-wasm-simd-threaded.mjs' -o -name 'ort-wasm-simd-threaded.wasm' \
+  -o -name 'ort-wasm-simd-threaded.asyncify.mjs' -o -name 'ort-wasm-simd-threaded.asyncify.wasm' \
+  \) -delete
+# Package folders stay (Deno checks they exist); their large files the bench never reads go.
+find "$tmp/node_modules/.deno" -type f \( -name '*.wasm' -path '*@ffmpeg*' -o -name '*.ttf' \
+  -o -name '*rec_infer.onnx' -o -name '*cls_infer.onnx' -o -name '*.map' \) -delete
+tar -C "$tmp" -czf .tools/node_modules.tar.gz node_modules
+# npm metadata from DENO_DIR: without it Deno asks the registry, even with node_modules there.
+dir=$(deno info --json | sed -n 's/^ *"denoDir": *"\(.*\)",$/\1/p')
+(cd "$dir" && find npm -name registry.json | tar -czf - -T -) > .tools/npm_meta.tar.gz
+cp ../shared/models/yolox_nano.onnx .tools/ 2>/dev/null || echo "no ../shared: no YOLOX-Nano"
+du -ch .tools/* | tail -1

@@ -1,0 +1,30 @@
+/**
+ * What `fast` and `bulk` say when inference settles on another backend than the one asked
+ * for: a fallback in the trace and one line for stderr.
+ *
+ * @module
+ */
+
+import type { InferEvent } from "../infer/protocol.ts";
+import type { Tracer } from "./tracer.ts";
+
+/**
+ * Reports an inference worker's backend fallback, if it had one, to `tracer` and as one line
+ * to `onNotice`; does nothing otherwise.
+ *
+ * @example
+ * ```ts
+ * import { noticeFallback } from "./backend_notice.ts";
+ * noticeFallback({ backend: "wasm", fallbackReason: "no WebGPU adapter" }, {
+ *   onNotice: (line) => console.error(`vx: ${line}`), // vx: inference on wasm: no WebGPU adapter
+ * });
+ * ```
+ */
+export function noticeFallback(
+  ready: Pick<Extract<InferEvent, { type: "ready" }>, "backend" | "fallbackReason">,
+  to: { tracer?: Tracer; onNotice?: (line: string) => void },
+): void {
+  if (ready.fallbackReason === undefined) return;
+  to.tracer?.fallback?.("backend", ready.fallbackReason);
+  to.onNotice?.(`inference on ${ready.backend}: ${ready.fallbackReason}`);
+}

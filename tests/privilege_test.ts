@@ -1,0 +1,99 @@
+/**
+ * Least privilege: vx runs with read access to itself, its inputs and models, write access to
+ * its outputs, and nothing else — no net, env, run or ffi — and a write outside its outputs is
+ * refused.
+ */
+
+import assert from "node:assert/strict";
+import { fixture, tempPath, WORKERS } from "./_helpers.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+async function vx(read: string[], write: string[], args: string[]) {
+  const flags = [`--allow-read=${[ROOT, ...read].join(",")}`];
+  if (write.length) flags.push(`--allow-write=${write.join(",")}`);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, ROOT + "cli.ts", ...args, "--backend", "wasm"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test({
+  name: "least privilege: fast and bulk run with read and write access to their own paths only",
+  ...WORKERS,
+  async fn() {
+    const video = await fixture("priv.mp4", {
+      codec: "h264",
+      width: 320,
+      height: 240,
+      frames: 20,
+      keyint: 10,
+      text: "LEAST",
+    });
+    const out = tempPath("priv.jsonl");
+    const frames = tempPath("priv-frames");
+    const fast = await vx([video], [out, frames], [
+      "fast",
+      video,
+      "--out",
+      out,
+      "--frames-dir",
+      frames,
+    ]);
+    assert.equal(fast.code, 0, fast.stderr);
+    const records = (await Deno.readTextFile(out)).trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(records.length, 2);
+    assert.equal(records[0].results[0]?.text, "LEAST");
+
+    const bulkOut = tempPath("priv-bulk.jsonl");
+    const bulk = await vx([video, bulkOut], [bulkOut], [
+      "bulk",
+      video,
+      "--task",
+      "keyframes",
+      "--out",
+      bulkOut,
+      "--resume",
+    ]);
+    assert.equal(bulk.code, 0, bulk.stderr);
+    assert.match(await Deno.readTextFile(bulkOut), /"status":"ok","keyframes":2/);
+  },
+});
+
+Deno.test({
+  name: "least privilege: a write outside the output paths is refused, in one line",
+  ...WORKERS,
+  async fn() {
+    const video = await fixture("priv.mp4", {
+      codec: "h264",
+      width: 320,
+      height: 240,
+      frames: 20,
+      keyint: 10,
+      text: "LEAST",
+    });
+    const allowed = tempPath("allowed.jsonl");
+    const elsewhere = tempPath("elsewhere.jsonl");
+    const r = await vx([video], [allowed], [
+      "fast",
+      video,
+      "--task",
+      "keyframes",
+      "--out",
+      elsewhere,
+    ]);
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.stderr.trim(),
+      `vx: ${elsewhere}: write access not granted (deno run --allow-write=...)`,
+    );
+    await assert.rejects(Deno.stat(elsewhere));
+
+    const unreadable = await vx([], [allowed], ["fast", video, "--task", "keyframes"]);
+    assert.equal(unreadable.code, 1);
+    assert.equal(unreadable.stderr.trim(), `vx: ${video}: permission denied`);
+  },
+});

@@ -1,0 +1,328 @@
+import assert from "node:assert/strict";
+import {
+  type AdapterLike,
+  chooseBackend,
+  type GpuLike,
+  isSoftwareAdapter,
+} from "../src/infer/backend.ts";
+import { createEngine } from "../src/infer/engine.ts";
+import { packagedAssets } from "../src/tasks/ocr.ts";
+import { TaskError } from "../src/tasks/task.ts";
+import type { TraceFile } from "../src/debug/trace.ts";
+import { fixture, SHARED, sharedOrSkip, tempPath, WORKERS } from "./_helpers.ts";
+
+// The pipeline tests run the CLI in child processes: once onnxruntime has created a session in
+// this process, workers spawned afterwards start without `self` (Deno 2.9.6; see ocr_test.ts).
+
+/** Whether this machine has a WebGPU adapter at all (llvmpipe counts). */
+const adapter = await chooseBackend("webgpu").then((d) => d.adapter, () => undefined);
+if (!adapter) {
+  console.warn(
+    "skipped: no WebGPU adapter here (on Debian, apt-get install mesa-vulkan-drivers gives " +
+      "llvmpipe); the tests that run models on WebGPU skip",
+  );
+}
+const yolox = sharedOrSkip("models/yolox_nano.onnx") && sharedOrSkip("media/dog.jpg");
+
+/** An environment in which Deno finds no adapter: no wgpu backend is enabled. */
+const NO_ADAPTER = { DENO_WEBGPU_BACKEND: "none" };
+
+interface Result {
+  label?: string;
+  text?: string;
+  score: number;
+  box: number[];
+}
+
+async function cli(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../cli.ts", import.meta.url).pathname, ...args],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  const stdout = dec.decode(out.stdout);
+  const records = stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  return { code: out.code, stdout, stderr: dec.decode(out.stderr), records };
+}
+
+/** Runs `fast` and returns its records' results and the trace summary. */
+async function fast(args: string[], env: Record<string, string> = {}) {
+  const trace = tempPath("trace.json");
+  const r = await cli(["fast", ...args, `--debug=${trace}`], env);
+  assert.equal(r.code, 0, r.stderr);
+  const { vx } = JSON.parse(await Deno.readTextFile(trace)) as TraceFile;
+  return { ...r, vx, results: r.records.map((x) => x.results as Result[]) };
+}
+
+function iou(a: number[], b: number[]): number {
+  const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
+  const h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  const area = (r: number[]) => (r[2] - r[0]) * (r[3] - r[1]);
+  return w * h / (area(a) + area(b) - w * h);
+}
+
+/** Same labels or texts, boxes within IoU 0.9, scores within 0.02, result for result. */
+function assertSameResults(gpu: Result[][], cpu: Result[][]) {
+  assert.equal(gpu.length, cpu.length);
+  cpu.forEach((frame, i) => {
+    const left = [...gpu[i]];
+    assert.equal(left.length, frame.length, `frame ${i}: ${JSON.stringify([gpu[i], frame])}`);
+    for (const want of frame) {
+      const name = (r: Result) => r.label ?? r.text;
+      const candidates = left.filter((r) => name(r) === name(want));
+      const best = candidates.sort((a, b) => iou(b.box, want.box) - iou(a.box, want.box))[0];
+      assert.ok(best, `frame ${i}: no ${name(want)} on WebGPU: ${JSON.stringify(gpu[i])}`);
+      assert.ok(iou(best.box, want.box) >= 0.9, `${best.box} vs ${want.box}`);
+      assert.ok(Math.abs(best.score - want.score) <= 0.02, `${best.score} vs ${want.score}`);
+      left.splice(left.indexOf(best), 1);
+    }
+  });
+}
+
+const ocrVideo = () =>
+  // Small: llvmpipe takes tens of seconds for the first frame (shader compilation).
+  fixture("webgpu-ocr.mp4", {
+    codec: "h264",
+    width: 320,
+    height: 180,
+    frames: 1,
+    keyint: 1,
+    text: "HELLO VX 42",
+  });
+
+Deno.test({
+  name: "webgpu: OCR on WebGPU reads what wasm reads",
+  ignore: !adapter,
+  ...WORKERS,
+  async fn() {
+    const video = await ocrVideo();
+    const cpu = await fast([video, "--backend", "wasm"]);
+    const gpu = await fast([video, "--backend", "webgpu"]);
+    assert.equal(cpu.vx.backend, "wasm");
+    assert.equal(gpu.vx.backend, "webgpu", gpu.stderr);
+    assert.deepEqual(gpu.vx.fallbacks, []);
+    assert.doesNotMatch(gpu.stderr, /inference on wasm/);
+    assert.equal(cpu.results[0][0]?.text, "HELLO VX 42", cpu.stdout);
+    assertSameResults(gpu.results, cpu.results);
+  },
+});
+
+Deno.test({
+  name: "webgpu: YOLOX-Nano on WebGPU finds what wasm finds",
+  ignore: !adapter || !yolox,
+  ...WORKERS,
+  async fn() {
+    const video = await fixture("webgpu-dog.mp4", {
+      codec: "h264",
+      width: 384,
+      height: 288,
+      frames: 1,
+      keyint: 1,
+      image: SHARED + "media/dog.jpg",
+    });
+    const args = [video, "--task", "detect", "--model", SHARED + "models/yolox_nano.onnx"];
+    const cpu = await fast([...args, "--backend", "wasm"]);
+    const gpu = await fast([...args, "--backend", "webgpu"]);
+    assert.equal(gpu.vx.backend, "webgpu", gpu.stderr);
+    assert.ok(cpu.results[0].some((r) => r.label === "dog"), cpu.stdout);
+    assertSameResults(gpu.results, cpu.results);
+  },
+});
+
+Deno.test({
+  name: "webgpu: auto takes WebGPU on a hardware adapter, wasm on a software one, and says why",
+  ignore: !adapter,
+  ...WORKERS,
+  async fn() {
+    const r = await fast([await ocrVideo()]);
+    if (isSoftwareAdapter(adapter!)) {
+      assert.equal(r.vx.backend, "wasm");
+      // Without a GPU device node vx does not even ask for the software adapter.
+      const reason =
+        /^(software WebGPU adapter \(\w+\) is slower than wasm|no WebGPU adapter \(no GPU device.*\))$/;
+      assert.match(r.vx.fallbacks[0]?.reason ?? "", reason);
+      assert.match(
+        r.stderr,
+        /^vx: inference on wasm: (software WebGPU adapter|no WebGPU adapter)/m,
+      );
+    } else {
+      assert.equal(r.vx.backend, "webgpu");
+      assert.deepEqual(r.vx.fallbacks, []);
+    }
+  },
+});
+
+Deno.test({
+  name: "webgpu: with no adapter, auto falls back to wasm and says so on stderr only",
+  ...WORKERS,
+  async fn() {
+    const video = await ocrVideo();
+    const r = await fast([video], NO_ADAPTER);
+    const wasm = await fast([video, "--backend", "wasm"], NO_ADAPTER);
+    assert.equal(r.stdout, wasm.stdout);
+    assert.equal(r.vx.backend, "wasm");
+    assert.equal(r.vx.fallbacks.length, 1);
+    assert.equal(r.vx.fallbacks[0].what, "backend");
+    assert.match(r.vx.fallbacks[0].reason, /^no WebGPU adapter/);
+    const notices = r.stderr.split("\n").filter((l) => l.startsWith("vx: inference"));
+    assert.equal(notices.length, 1);
+    assert.match(notices[0], /^vx: inference on wasm: no WebGPU adapter/);
+    assert.doesNotMatch(wasm.stderr, /inference on/);
+
+    // bulk says it once, however many inference workers.
+    const bulk = await cli(["bulk", video, "--jobs", "2"], NO_ADAPTER);
+    assert.equal(bulk.code, 0, bulk.stderr);
+    assert.equal(bulk.stderr.match(/inference on wasm: no WebGPU adapter/g)?.length, 1);
+  },
+});
+
+Deno.test({
+  name: "webgpu: --backend webgpu with no adapter exits 1 with one line",
+  ...WORKERS,
+  async fn() {
+    const r = await cli(["fast", await ocrVideo(), "--backend", "webgpu"], NO_ADAPTER);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, "");
+    const lines = r.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], /^vx: ocr: --backend webgpu: no WebGPU adapter .*--backend wasm$/);
+    const bad = await cli(["fast", await ocrVideo(), "--backend", "cuda"]);
+    assert.equal(bad.code, 2);
+  },
+});
+
+// The decision itself, against stand-ins for navigator.gpu.
+
+const LLVMPIPE: AdapterLike = {
+  info: {
+    vendor: "65541",
+    architecture: "",
+    device: "0",
+    description: "llvmpipe (LLVM 15.0.6, 256 bits)",
+    isFallbackAdapter: true,
+  },
+};
+const H100: AdapterLike = {
+  info: { vendor: "4318", architecture: "", device: "8961", description: "NVIDIA H100 80GB HBM3" },
+};
+
+function gpuGiving(adapter: AdapterLike | null | Error): GpuLike & { asked: number } {
+  const gpu = {
+    asked: 0,
+    requestAdapter() {
+      gpu.asked++;
+      return adapter instanceof Error ? Promise.reject(adapter) : Promise.resolve(adapter);
+    },
+  };
+  return gpu;
+}
+
+Deno.test("chooseBackend: wasm never looks for a GPU", async () => {
+  const gpu = gpuGiving(H100);
+  assert.deepEqual(await chooseBackend("wasm", gpu), { backend: "wasm" });
+  assert.equal(gpu.asked, 0);
+});
+
+/** A machine with a GPU device node, so `auto` asks for an adapter. */
+const DEVICE = () => true;
+
+Deno.test("chooseBackend: auto takes a hardware adapter", async () => {
+  assert.deepEqual(await chooseBackend("auto", gpuGiving(H100), DEVICE), {
+    backend: "webgpu",
+    adapter: H100,
+  });
+  // Where it cannot tell whether a device exists, it asks.
+  assert.equal((await chooseBackend("auto", gpuGiving(H100), () => undefined)).backend, "webgpu");
+});
+
+Deno.test("chooseBackend: auto without a GPU device node does not load a driver", async () => {
+  const gpu = gpuGiving(LLVMPIPE);
+  assert.deepEqual(await chooseBackend("auto", gpu, () => false), {
+    backend: "wasm",
+    fallbackReason: "no WebGPU adapter (no GPU device in /dev/dri or /dev)",
+  });
+  assert.equal(gpu.asked, 0);
+  // An explicit webgpu still asks: that is how CI tests the path on llvmpipe.
+  assert.equal((await chooseBackend("webgpu", gpu, () => false)).backend, "webgpu");
+});
+
+Deno.test("chooseBackend: auto falls back to wasm, with the reason", async () => {
+  const cases: [GpuLike | null, string][] = [
+    [null, "no WebGPU in this runtime (navigator.gpu is undefined)"],
+    [gpuGiving(null), "no WebGPU adapter"],
+    [gpuGiving(new Error("Vulkan went away\nmore")), "no WebGPU adapter (Vulkan went away)"],
+    [gpuGiving(LLVMPIPE), "software WebGPU adapter (llvmpipe) is slower than wasm"],
+  ];
+  for (const [gpu, reason] of cases) {
+    const d = await chooseBackend("auto", gpu, DEVICE);
+    assert.deepEqual(d, { backend: "wasm", fallbackReason: reason });
+  }
+});
+
+Deno.test("chooseBackend: webgpu takes a software adapter, and fails without any", async () => {
+  assert.deepEqual(await chooseBackend("webgpu", gpuGiving(LLVMPIPE)), {
+    backend: "webgpu",
+    adapter: LLVMPIPE,
+  });
+  await assert.rejects(
+    chooseBackend("webgpu", gpuGiving(null)),
+    (e: unknown) =>
+      e instanceof TaskError && /^--backend webgpu: no WebGPU adapter on this machine/.test(
+        e.message,
+      ) && !e.message.includes("\n"),
+  );
+});
+
+Deno.test("isSoftwareAdapter: CPU renderers yes, GPUs no", () => {
+  const info = (i: AdapterLike["info"]): AdapterLike => ({ info: i });
+  const software = [
+    LLVMPIPE,
+    info({ vendor: "mesa", description: "" }),
+    info({ description: "lavapipe" }),
+    info({ vendor: "google", description: "SwiftShader Device (Subzero)" }),
+    info({ description: "Microsoft Basic Render Driver" }),
+    { isFallbackAdapter: true, info: {} },
+  ];
+  const hardware = [
+    H100,
+    info({ vendor: "4098", description: "AMD Radeon RX 6800 (RADV NAVI21)" }),
+    info({ vendor: "intel", architecture: "gen-12lp", description: "Mesa Intel(R) Xe Graphics" }),
+    info({ vendor: "apple", architecture: "metal-3", description: "" }),
+  ];
+  for (const a of software) assert.ok(isSoftwareAdapter(a), JSON.stringify(a));
+  for (const a of hardware) assert.ok(!isSoftwareAdapter(a), JSON.stringify(a));
+});
+
+Deno.test({
+  name: "engine: auto without an adapter loads on wasm and keeps the reason",
+  ...WORKERS,
+  async fn() {
+    const engine = createEngine({ threads: 1, backend: "auto", gpu: gpuGiving(null) });
+    const model = await engine.load(packagedAssets().det);
+    assert.equal(engine.backend, "wasm");
+    assert.equal(engine.fallbackReason, "no WebGPU adapter");
+    assert.equal(engine.adapter, undefined);
+    assert.deepEqual(model.inputNames, ["x"]);
+  },
+});
+
+Deno.test({
+  name: "engine: webgpu without an adapter rejects; a session WebGPU cannot create runs on wasm",
+  ...WORKERS,
+  async fn() {
+    const none = createEngine({ threads: 1, backend: "webgpu", gpu: gpuGiving(null) });
+    await assert.rejects(none.load(packagedAssets().det), TaskError);
+
+    // An adapter that is not one: onnxruntime-web's WebGPU backend cannot start on it.
+    const fake = createEngine({ threads: 1, backend: "webgpu", gpu: gpuGiving(H100) });
+    await fake.load(packagedAssets().det);
+    assert.equal(fake.backend, "wasm");
+    assert.match(
+      fake.fallbackReason ?? "",
+      /^WebGPU session creation failed for ch_PP-OCRv4_det_infer\.onnx: \S/,
+    );
+    assert.ok(!fake.fallbackReason!.includes("\n"));
+  },
+});
