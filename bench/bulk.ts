@@ -1,7 +1,7 @@
 /**
  * `deno task bench:bulk`: vx bulk against a shell loop of vx fast over the same files (50 files
  * of 5 keyframes, 640x360 H.264, YOLOX-Nano from ../shared), pool sizes side by side, and peak
- * RSS for 10 against 100 files. Prints a table and appends it to BENCHMARKS.md.
+ * RSS for 10 against 100 files. Prints a table and rewrites its section of BENCHMARKS.md.
  *
  * Usage: deno task bench:bulk [--quick]   (--quick: skip the shell loop and the 100-file run)
  *
@@ -9,7 +9,7 @@
  */
 
 import { makeVideo } from "../src/fixtures/video.ts";
-import { measure, type RunFigures } from "./measure.ts";
+import { measure, type RunFigures, writeSection } from "./measure.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const SHARED = new URL("../../shared/", import.meta.url).pathname;
@@ -52,7 +52,7 @@ for (const f of files) {
 
 const deno = Deno.execPath();
 const cli = ROOT + "cli.ts";
-const task = ["--task", "detect", "--model", MODEL];
+const task = ["--task", "detect", "--model", MODEL, "--backend", "wasm"];
 const cores = navigator.hardwareConcurrency;
 const rows: string[] = [];
 const row = (name: string, n: number, r: RunFigures) => {
@@ -115,4 +115,4 @@ const table = [
   ...rows,
 ].join("\n");
 console.log(table);
-await Deno.writeTextFile(ROOT + "BENCHMARKS.md", `\n${table}\n`, { append: true });
+await writeSection(ROOT, "bulk", table);

@@ -63,3 +63,24 @@ export function stats(xs: number[]): { median: number; min: number; max: number 
   const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
   return { median, min: s[0], max: s.at(-1)! };
 }
+
+/**
+ * Replaces the section `name` of BENCHMARKS.md (between `<!-- name -->` and `<!-- /name -->`),
+ * or appends it, so each bench rewrites only its own figures.
+ */
+export async function writeSection(root: string, name: string, text: string): Promise<void> {
+  const path = root + "BENCHMARKS.md";
+  let doc = "# Benchmarks\n";
+  try {
+    doc = await Deno.readTextFile(path);
+  } catch { /* first bench */ }
+  const open = `<!-- ${name} -->`;
+  const close = `<!-- /${name} -->`;
+  const block = `${open}\n${text.trim()}\n${close}`;
+  const a = doc.indexOf(open);
+  const b = doc.indexOf(close);
+  doc = a >= 0 && b > a
+    ? doc.slice(0, a) + block + doc.slice(b + close.length)
+    : `${doc.trimEnd()}\n\n${block}\n`;
+  await Deno.writeTextFile(path, doc);
+}

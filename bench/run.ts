@@ -1,15 +1,24 @@
 /**
- * `deno task bench`: vx fast against vx fast --sequential, on a 20-keyframe 720p H.264 video
- * that the bench makes itself, with YOLOX-Nano from ../shared. Runs interleaved (A B A B …) so
- * drift hits both; prints a table and writes BENCHMARKS.md.
+ * `deno task bench:fast` (and the first half of `deno task bench`): on a 20-keyframe 720p H.264
+ * video that the bench makes itself, with YOLOX-Nano from ../shared:
  *
- * Usage: deno task bench [--runs N]
+ * - `vx fast`, `vx fast --sequential`, `vx fast --debug` (tracing's cost) and the native anchor
+ *   (`bench/native_anchor.ts`: Debian's ffmpeg CLI + onnxruntime-node, the same task code), run
+ *   interleaved (A B C D A B C D …) so drift hits all; wall time, time to first record, peak RSS
+ *   and CPU time, median (min–max);
+ * - a per-stage breakdown of one traced run of each vx variant, from its `--debug` trace;
+ * - whether the records of `fast` and the native anchor agree (same keyframes and pts, same
+ *   labels, boxes within IoU 0.9, scores within 0.02).
+ *
+ * Prints the tables and rewrites its section of BENCHMARKS.md.
+ *
+ * Usage: deno task bench:fast [--runs N]
  *
  * @module
  */
 
 import { makeVideo } from "../src/fixtures/video.ts";
-import { measure, type RunFigures, stats } from "./measure.ts";
+import { measure, type RunFigures, stats, writeSection } from "./measure.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const SHARED = new URL("../../shared/", import.meta.url).pathname;
@@ -44,26 +53,37 @@ try {
 }
 
 const deno = Deno.execPath();
-const variants: Record<string, string[]> = {
-  "vx fast": ["run", "-A", ROOT + "cli.ts", "fast", video, "--task", "detect", "--model", MODEL],
-  "vx fast --sequential": [
+const vx = (...extra: string[]) => [
+  "run",
+  "-A",
+  ROOT + "cli.ts",
+  "fast",
+  video,
+  "--task",
+  "detect",
+  "--model",
+  MODEL,
+  "--backend",
+  "wasm",
+  ...extra,
+];
+const variants: Record<string, [string, string[]]> = {
+  "vx fast": [deno, vx()],
+  "vx fast --sequential": [deno, vx("--sequential")],
+  "vx fast --debug": [deno, vx(`--debug=${cache}timed-trace.json`)],
+  "native: ffmpeg CLI + onnxruntime-node": [deno, [
     "run",
     "-A",
-    ROOT + "cli.ts",
-    "fast",
+    ROOT + "bench/native_anchor.ts",
     video,
-    "--task",
-    "detect",
-    "--model",
     MODEL,
-    "--sequential",
-  ],
+  ]],
 };
 
 const results: Record<string, RunFigures[]> = {};
 for (let i = 0; i < RUNS; i++) {
-  for (const [name, args] of Object.entries(variants)) {
-    const r = await measure(deno, args);
+  for (const [name, [cmd, args]] of Object.entries(variants)) {
+    const r = await measure(cmd, args);
     if (r.lines.length !== 20) throw new Error(`${name}: ${r.lines.length} records, want 20`);
     (results[name] ??= []).push(r);
     console.error(
@@ -78,29 +98,109 @@ const fmt = (xs: number[], digits = 0) => {
   const s = stats(xs);
   return `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
 };
+const median = (name: string, f: (r: RunFigures) => number) => stats(results[name].map(f)).median;
 const rows = Object.entries(results).map(([name, rs]) =>
   `| ${name} | ${fmt(rs.map((r) => r.wallMs))} | ${fmt(rs.map((r) => r.firstMs))} | ${
     fmt(rs.map((r) => r.peakRssMb))
   } | ${fmt(rs.map((r) => r.cpuMs))} |`
 );
-const wall = (n: string) => stats(results[n].map((r) => r.wallMs)).median;
-const ratio = wall("vx fast --sequential") / wall("vx fast");
+const wall = (n: string) => median(n, (r) => r.wallMs);
+const NATIVE = "native: ffmpeg CLI + onnxruntime-node";
+
+// Stages, from one traced run of each vx variant (not among the timed runs).
+type Summary = { wallMs: number; firstRecordMs: number; stagesMs: Record<string, number> };
+const traced: Record<string, Summary> = {};
+for (const name of ["vx fast", "vx fast --sequential"]) {
+  const path = `${cache}trace-${name.replace(/\W+/g, "_")}.json`;
+  const [cmd, args] = variants[name];
+  await measure(cmd, [...args, `--debug=${path}`]);
+  traced[name] = JSON.parse(await Deno.readTextFile(path)).vx;
+}
+const STAGES = [
+  "load ffmpeg core",
+  "create model session",
+  "probe",
+  "read/demux+decode",
+  "scale+format",
+  "backpressure wait",
+  "transfer",
+  "pre-process",
+  "inference",
+  "post-process",
+];
+const stageRows = STAGES.map((s) =>
+  `| ${s} | ${Object.values(traced).map((t) => (t.stagesMs[s] ?? 0).toFixed(0)).join(" | ")} |`
+);
+
+// Do fast and the native anchor agree?
+function iou(a: number[], b: number[]): number {
+  const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
+  const h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  const area = (r: number[]) => (r[2] - r[0]) * (r[3] - r[1]);
+  return (w * h) / (area(a) + area(b) - w * h);
+}
+type Rec = { pts: number; results: { label: string; score: number; box: number[] }[] };
+const ours: Rec[] = results["vx fast"][0].lines.map((l) => JSON.parse(l));
+const theirs: Rec[] = results[NATIVE][0].lines.map((l) => JSON.parse(l));
+const problems: string[] = [];
+let pairs = 0;
+let worstIou = 1;
+let worstScore = 0;
+if (ours.length !== theirs.length) problems.push(`${ours.length} vs ${theirs.length} records`);
+ours.forEach((a, i) => {
+  const b = theirs[i];
+  if (!b || Math.abs(a.pts - b.pts) > 1e-3) return problems.push(`pts ${a.pts} vs ${b?.pts}`);
+  if (a.results.length !== b.results.length) {
+    return problems.push(`pts ${a.pts}: ${a.results.length} vs ${b.results.length} detections`);
+  }
+  a.results.forEach((d, j) => {
+    const e = b.results[j];
+    pairs++;
+    worstIou = Math.min(worstIou, iou(d.box, e.box));
+    worstScore = Math.max(worstScore, Math.abs(d.score - e.score));
+    if (d.label !== e.label) problems.push(`pts ${a.pts}: ${d.label} vs ${e.label}`);
+  });
+});
+const agreement = problems.length === 0 && worstIou >= 0.9 && worstScore <= 0.02
+  ? `Records of vx fast and the native anchor agree: same ${ours.length} keyframes and pts, ` +
+    `${pairs} detections with the same labels, worst box IoU ${worstIou.toFixed(3)}, ` +
+    `largest score difference ${worstScore.toFixed(3)}.`
+  : `Records of vx fast and the native anchor DIFFER: ${
+    problems.slice(0, 5).join("; ")
+  } (worst IoU ${worstIou.toFixed(3)}, score Δ ${worstScore.toFixed(3)}).`;
+
 const cpuInfo = Deno.readTextFileSync("/proc/cpuinfo");
 const cpu = /model name\s*:\s*(.*)/.exec(cpuInfo)?.[1] ?? "unknown CPU";
+const debugCost = wall("vx fast --debug") - wall("vx fast");
+const spread = stats(results["vx fast"].map((r) => r.wallMs));
 const table = [
-  `Machine: ${navigator.hardwareConcurrency} cores, ${cpu}; Deno ${Deno.version.deno}, V8 ${Deno.version.v8}.`,
-  `Date: ${
-    new Date().toISOString().slice(0, 10)
-  }. Input: 20 s 720p H.264, 20 keyframes; YOLOX-Nano 416². ${RUNS} runs each, interleaved; median (min–max).`,
+  "## fast (`deno task bench:fast`)",
+  "",
+  `Machine: ${navigator.hardwareConcurrency} cores, ${cpu}; Deno ${Deno.version.deno}, V8 ${Deno.version.v8}. ` +
+  `Date: ${new Date().toISOString().slice(0, 10)}. Input: 20 s 720p H.264, 20 keyframes; ` +
+  `YOLOX-Nano 416²; vx on wasm. ${RUNS} runs each, interleaved; median (min–max).`,
   "",
   "| variant | wall ms | first record ms | peak RSS MB | CPU ms |",
   "| --- | --- | --- | --- | --- |",
   ...rows,
   "",
-  `fast is ${ratio.toFixed(2)}× faster than --sequential (wall, medians).`,
+  `- fast is ${(wall("vx fast --sequential") / wall("vx fast")).toFixed(2)}× faster than ` +
+  `--sequential, and takes ${(wall("vx fast") / wall(NATIVE)).toFixed(2)}× the native anchor's ` +
+  `wall time (medians).`,
+  `- --debug costs ${debugCost.toFixed(0)} ms of wall time against a run-to-run spread of ` +
+  `${(spread.max - spread.min).toFixed(0)} ms for fast without it.`,
+  `- ${agreement}`,
+  "",
+  "Per stage, ms summed over the run, from one traced run of each (stages overlap across " +
+  "threads, so they add up to more than the wall time):",
+  "",
+  `| stage | ${Object.keys(traced).join(" | ")} |`,
+  `| --- | ${Object.keys(traced).map(() => "---").join(" | ")} |`,
+  ...stageRows,
+  `| **wall** | ${Object.values(traced).map((t) => t.wallMs.toFixed(0)).join(" | ")} |`,
+  `| **first record** | ${
+    Object.values(traced).map((t) => t.firstRecordMs.toFixed(0)).join(" | ")
+  } |`,
 ].join("\n");
 console.log(table);
-await Deno.writeTextFile(
-  ROOT + "BENCHMARKS.md",
-  `# Benchmarks\n\n\`deno task bench\`\n\n${table}\n`,
-);
+await writeSection(ROOT, "fast", table);
