@@ -20,6 +20,10 @@ const scope = self as unknown as {
 /** The core, once loaded; replaced after a trap. Commands wait for it. */
 let core: Promise<FFmpegCore> | undefined;
 let compiled: WebAssembly.Module | undefined;
+/** Files decoded by this worker's cores, for recycling. */
+let runs = 0;
+/** A core decodes at most this many files before a fresh instance replaces it. */
+const RECYCLE_AFTER = 32;
 let gate: InflightGate | undefined;
 
 function fail(id: number | null, e: unknown): void {
@@ -51,32 +55,55 @@ scope.onmessage = async (e) => {
   if (cmd.type === "decode") {
     const g = gate;
     const start = now();
-    try {
-      const summary = decodeKeyframes(ffmpeg, cmd.req, (frame) => {
-        const waitedMs = g.acquire(frame.data.byteLength);
-        scope.postMessage(
-          { type: "frame", id: cmd.id, frame, waitedMs, posted: now() },
-          [frame.data.buffer],
-        );
-      }, (note) => scope.postMessage({ type: "corrupt", id: cmd.id, note }));
-      scope.postMessage({
-        type: "done",
-        id: cmd.id,
-        keyframes: summary.keyframes,
-        corrupt: summary.corrupt,
-        stream: summary.stream,
-        start,
-        end: now(),
-        probeStart: summary.probeStart,
-        probeEnd: summary.probeEnd,
-      });
-    } catch (err) {
-      // A trap (not a bad file) leaves the core's memory in an unknown state: the next command
-      // waits for a fresh one.
-      if (!(err instanceof DecodeError) && !(err instanceof ProbeError)) {
+    let ffmpegNow = ffmpeg;
+    // Frames and notes already sent survive a retry: a second attempt skips them.
+    let sent = 0;
+    let retried: string | undefined;
+    for (;;) {
+      try {
+        const summary = decodeKeyframes(ffmpegNow, cmd.req, (frame) => {
+          if (frame.index < sent) return;
+          const waitedMs = g.acquire(frame.data.byteLength);
+          scope.postMessage(
+            { type: "frame", id: cmd.id, frame, waitedMs, posted: now() },
+            [frame.data.buffer],
+          );
+          sent = frame.index + 1;
+        }, (note) => {
+          if (note.index < sent) return;
+          scope.postMessage({ type: "corrupt", id: cmd.id, note });
+          sent = note.index + 1;
+        });
+        scope.postMessage({
+          type: "done",
+          id: cmd.id,
+          keyframes: summary.keyframes,
+          corrupt: summary.corrupt,
+          stream: summary.stream,
+          start,
+          end: now(),
+          probeStart: summary.probeStart,
+          probeEnd: summary.probeEnd,
+          retried,
+        });
+        // ffmpeg.wasm is not made to run `main` again and again: one core trapped on its ~98th
+        // file in a bulk run (bench/bulk.ts). A fresh instance of the compiled module is cheap.
+        if (++runs % RECYCLE_AFTER === 0) core = loadCore(compiled);
+        break;
+      } catch (err) {
+        if (err instanceof DecodeError || err instanceof ProbeError) {
+          fail(cmd.id, err);
+          break;
+        }
+        // A trap leaves the core's memory in an unknown state: a fresh one, and one more try.
         core = loadCore(compiled);
+        if (retried !== undefined) {
+          fail(cmd.id, err);
+          break;
+        }
+        retried = `decoder trapped (${err instanceof Error ? err.message : err}); retried`;
+        ffmpegNow = await core;
       }
-      fail(cmd.id, err);
     }
   } else if (cmd.type === "probe") {
     let file: Deno.FsFile | undefined;

@@ -49,6 +49,8 @@ export type DecodeEvent =
     end: number;
     probeStart: number;
     probeEnd: number;
+    /** Set when the decoder trapped and the file was decoded again on a fresh core. */
+    retried?: string;
   }
   | { type: "probed"; id: number; info: ProbeInfo }
   /** `user`: the input's fault (bad file), else vx's or the machine's. */

@@ -223,15 +223,21 @@ export async function* extractBulk(
       finished.push(file);
     }
   };
+  /** A frame's answer came back (or never will): it leaves the in-flight set and the gate. */
+  const land = (slot: InferrerSlot, seq: number): InFlight | undefined => {
+    const f = inflight.get(seq);
+    if (!f) return undefined;
+    inflight.delete(seq);
+    slot.outstanding.delete(seq);
+    gate.release(f.bytes);
+    f.file.outstanding--;
+    return f;
+  };
   const dropInferrer = (slot: InferrerSlot, reason: string) => {
-    for (const s of slot.outstanding) {
-      const f = inflight.get(s)!;
-      inflight.delete(s);
-      gate.release(f.bytes);
-      f.file.outstanding--;
-      fileFailed(f.file, reason);
+    for (const seq of [...slot.outstanding]) {
+      const f = land(slot, seq);
+      if (f) fileFailed(f.file, reason);
     }
-    slot.outstanding.clear();
   };
 
   const timer = setInterval(() => inbox.push({ from: "tick" }), 1000);
@@ -371,6 +377,7 @@ export async function* extractBulk(
               file.decoded = e.keyframes;
               if (e.corrupt.length > 0) file.damaged = describeDamage(e.corrupt, e.keyframes);
               if (tracer) traceFileDecoded(tracer, slot.lane, file.path, e);
+              if (e.retried) tracer?.fallback?.("retry", `${file.path}: ${e.retried}`);
               settle(file);
             }
             break;
@@ -399,12 +406,8 @@ export async function* extractBulk(
           if (tracer) traceTaskReady(tracer, slot.lane, task.task, e);
           break;
         case "result": {
-          const f = inflight.get(e.seq);
+          const f = land(slot, e.seq);
           if (!f) break;
-          inflight.delete(e.seq);
-          slot.outstanding.delete(e.seq);
-          gate.release(f.bytes);
-          f.file.outstanding--;
           if (tracer) {
             tracer.counter("in-flight", gate.levels());
             traceResult(tracer, slot.lane, {
@@ -434,12 +437,8 @@ export async function* extractBulk(
             const subject = task.model ?? task.task;
             throw new VxError(subject, e.message.replace(`${subject}: `, ""), "model");
           }
-          const f = inflight.get(e.seq);
+          const f = land(slot, e.seq);
           if (!f) break;
-          inflight.delete(e.seq);
-          slot.outstanding.delete(e.seq);
-          gate.release(f.bytes);
-          f.file.outstanding--;
           fileFailed(f.file, `inference failed on keyframe ${f.index}: ${e.message}`);
           break;
         }

@@ -241,6 +241,7 @@ export async function* extract(
         } else if (ev.type === "done") {
           decoded = ev.keyframes;
           if (tracer) traceFileDecoded(tracer, DECODE_LANE, input, ev);
+          if (ev.retried) tracer?.fallback?.("retry", `${input}: ${ev.retried}`);
           if (sequential) { for (const h of held.splice(0)) send(h.seq, h.frame); }
         }
       } else {
