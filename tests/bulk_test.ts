@@ -168,3 +168,27 @@ Deno.test({
     assert.ok(peakBytes <= bound, `peak ${peakBytes} > bound ${bound}`);
   },
 });
+
+Deno.test({
+  name: "bulk: a decode worker that dies takes only its file; a new worker does the rest",
+  ...WORKERS,
+  async fn() {
+    const { dir, counts } = await twelve();
+    const records = await collect(extractBulk([dir], {
+      task: "keyframes",
+      decoders: 2,
+      killDecoderOn: "clip04.mp4",
+    }));
+    const statuses = records.filter((r) => "status" in r);
+    assert.equal(statuses.length, 12);
+    for (const s of statuses) {
+      if (s.file.endsWith("clip04.mp4")) {
+        assert.deepEqual(s.status, "error");
+        assert.match("error" in s ? s.error : "", /^decode worker failed: .*died/);
+      } else {
+        assert.deepEqual(s, { ...s, status: "ok", keyframes: counts.get(s.file) });
+      }
+    }
+    assert.ok(!records.some((r) => !("status" in r) && r.file.endsWith("clip04.mp4")));
+  },
+});

@@ -34,6 +34,12 @@ function fail(id: number | null, e: unknown): void {
 
 scope.onmessage = async (e) => {
   const cmd = e.data;
+  if (cmd.type === "die") {
+    setTimeout(() => {
+      throw new Error(`decode worker died (asked to, for file ${cmd.id})`);
+    });
+    return;
+  }
   if (cmd.type === "init") {
     const loadStart = now();
     try {

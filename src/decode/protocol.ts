@@ -20,7 +20,12 @@ export type DecodeCommand =
     gate: { buffer: SharedArrayBuffer; maxFrames: number; maxBytes: number };
   }
   | { type: "decode"; id: number; req: DecodeRequest }
-  | { type: "probe"; id: number; path: string };
+  | { type: "probe"; id: number; path: string }
+  /**
+   * Dies as a worker does when its wasm runs out of memory: an uncaught error. For tests of the
+   * pipelines' recovery; a real out-of-memory cannot be produced on demand.
+   */
+  | { type: "die"; id: number };
 
 /**
  * Decode worker → main thread. Times are on the shared clock (`src/clock.ts`): `ready` spans

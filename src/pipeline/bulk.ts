@@ -43,6 +43,11 @@ export interface BulkOptions extends Omit<ExtractOptions, "sequential"> {
   shard?: { index: number; count: number };
   /** Files to leave out (already done, for `--resume`). */
   skip?: ReadonlySet<string>;
+  /**
+   * Tests only: the decode worker given a file whose path ends with this dies instead (an
+   * uncaught error, as on a wasm out-of-memory), so recovery can be tested for real.
+   */
+  killDecoderOn?: string;
   /** Called when a file starts or ends, with the run's counts. */
   onProgress?: (p: BulkProgress) => void;
 }
@@ -259,6 +264,10 @@ export async function* extractBulk(
         d.file = file;
         active++;
         report();
+        if (options.killDecoderOn && file.path.endsWith(options.killDecoderOn)) {
+          d.handle.post({ type: "die", id: file.id });
+          continue;
+        }
         d.handle.post({
           type: "decode",
           id: file.id,
