@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { fixture, runCli, tempPath, WORKERS } from "./_helpers.ts";
+import { extract, VxError } from "../mod.ts";
+import { collect, fixture, runCli, tempPath, WORKERS } from "./_helpers.ts";
 
 function assertOneLineError(stderr: string, file: string, reason: RegExp) {
   const lines = stderr.trim().split("\n").filter((l) => !/^Warning|at file:/.test(l));
@@ -112,5 +113,25 @@ Deno.test({
     assert.equal(b.code, 0);
     assert.equal(a.stdout.trim().split("\n").length, 3);
     assert.equal(a.stdout, b.stdout);
+  },
+});
+
+Deno.test({
+  name: "fast: a decode worker that dies is reported as one VxError naming the file",
+  ...WORKERS,
+  async fn() {
+    const video = await fixture("cli.mp4", {
+      codec: "h264",
+      width: 320,
+      height: 240,
+      frames: 30,
+      keyint: 10,
+    });
+    await assert.rejects(
+      collect(extract(video, { task: "keyframes", killDecoder: true })),
+      (e: unknown) =>
+        e instanceof VxError && e.file === video &&
+        /^decode worker failed: .*died/.test(e.reason) && !e.message.includes("\n"),
+    );
   },
 });

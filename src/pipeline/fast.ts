@@ -45,6 +45,11 @@ export interface ExtractOptions extends Partial<TaskOptions> {
   timeoutMs?: number;
   /** Receives spans and counters for `--debug`. */
   tracer?: Tracer;
+  /**
+   * Tests only: the decode worker dies instead of decoding (an uncaught error, as on a wasm
+   * out-of-memory), so the report of a dead worker can be tested for real.
+   */
+  killDecoder?: boolean;
   /** Inference backend: `wasm` (default), `webgpu`, or `auto` (WebGPU on a hardware GPU). */
   backend?: BackendChoice;
   /** Receives one line when inference falls back to another backend, and why. */
@@ -155,17 +160,18 @@ export async function* extract(
     for (;;) {
       if (spec && decoderReady && !decodeStarted) {
         decodeStarted = true;
-        decoder.post({
-          type: "decode",
-          id: 0,
-          req: {
-            path: input,
-            spec,
-            jpegDir: options.framesDir,
-            jpegPrefix: baseName(input),
-            timeoutMs,
-          },
-        });
+        if (options.killDecoder) decoder.post({ type: "die", id: 0 });
+        else {decoder.post({
+            type: "decode",
+            id: 0,
+            req: {
+              path: input,
+              spec,
+              jpegDir: options.framesDir,
+              jpegPrefix: baseName(input),
+              timeoutMs,
+            },
+          });}
         // ffmpeg checks its timeout between packets; a decoder stuck inside one is stopped here.
         watchdog = setTimeout(
           () => inbox.push({ from: "watchdog" }),
