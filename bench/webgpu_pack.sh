@@ -3,7 +3,7 @@
 # and at most 64 MiB carried in: Deno (gzipped: the binary alone is ~96 MB), node_modules with
 # only the files the bench loads (the wasm and WebGPU builds of onnxruntime-web, the PP-OCRv4
 # detection model), npm's metadata from DENO_DIR, and YOLOX-Nano from ../shared. Carry `.tools`
-# (and `.gl`), not node_modules.
+# (and `.gl`), not node_modules. With `--pipeline`, packs for bench/fast_device.sh instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .tools
@@ -17,8 +17,14 @@ find "$ort/dist" -type f ! \( -name ort.node.min.mjs -o -name ort.webgpu.bundle.
   -o -name 'ort-wasm-simd-threaded.asyncify.mjs' -o -name 'ort-wasm-simd-threaded.asyncify.wasm' \
   \) -delete
 # Package folders stay (Deno checks they exist); their large files the bench never reads go.
-find "$tmp/node_modules/.deno" -type f \( -name '*.wasm' -path '*@ffmpeg*' -o -name '*.ttf' \
-  -o -name '*rec_infer.onnx' -o -name '*cls_infer.onnx' -o -name '*.map' \) -delete
+if [ "${1:-}" = "--pipeline" ]; then
+  # For bench/fast_device.sh: the single-thread ffmpeg core stays, the OCR models go.
+  find "$tmp/node_modules/.deno" -type f \( -path '*core-mt*.wasm' -o -name '*.ttf' \
+    -o -name '*.onnx' -o -name '*.map' -o -name status.txt \) -delete
+else
+  find "$tmp/node_modules/.deno" -type f \( -name '*.wasm' -path '*@ffmpeg*' -o -name '*.ttf' \
+    -o -name '*rec_infer.onnx' -o -name '*cls_infer.onnx' -o -name '*.map' \) -delete
+fi
 tar -C "$tmp" -czf .tools/node_modules.tar.gz node_modules
 # npm metadata from DENO_DIR: without it Deno asks the registry, even with node_modules there.
 dir=$(deno info --json | sed -n 's/^ *"denoDir": *"\(.*\)",$/\1/p')

@@ -13,6 +13,7 @@
 import * as ort from "onnxruntime-web";
 import { now } from "../clock.ts";
 import { TaskError } from "../tasks/task.ts";
+import { type GpuPlanes, gpuPlanes, type PlaneLayout } from "./gpu_planes.ts";
 import {
   type AdapterLike,
   adapterName,
@@ -40,6 +41,17 @@ export interface Model {
   /** Output shapes as the model declares them, where it does. */
   readonly outputShapes: readonly ((readonly (number | string)[]) | undefined)[];
   run(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>>;
+  /**
+   * Where the backend can do better than a float32 array from the CPU (WebGPU: the conversion
+   * runs in a compute shader and the input stays on the GPU), runs the model on a planar 8-bit
+   * frame: output channel `c` is plane `layout.order[c]` times `layout.scale`. Absent otherwise.
+   */
+  runPlanes?(
+    name: string,
+    frame: Uint8Array<ArrayBuffer>,
+    dims: readonly number[],
+    layout: PlaneLayout,
+  ): Promise<Record<string, TensorData>>;
 }
 
 /** Engine settings. */
@@ -128,7 +140,9 @@ export function createEngine(options: EngineOptions = {}): Engine {
         try {
           const gpuOrt = await loadWebGpuOrt();
           gpuOrt.env.webgpu.adapter = adapter as typeof gpuOrt.env.webgpu.adapter;
-          return wrapSession(gpuOrt, path, await createSession(gpuOrt, bytes, "webgpu"));
+          const session = await createSession(gpuOrt, bytes, "webgpu");
+          const device = (await gpuOrt.env.webgpu.device) as unknown as GPUDevice;
+          return wrapSession(gpuOrt, path, session, device);
         } catch (e) {
           backend = "wasm";
           const name = path.slice(path.lastIndexOf("/") + 1);
@@ -214,7 +228,21 @@ function createSession(
 }
 
 /** A session of the given onnxruntime-web build as a {@linkcode Model}. */
-function wrapSession(rt: OrtModule, path: string, session: ort.InferenceSession): Model {
+function wrapSession(
+  rt: OrtModule,
+  path: string,
+  session: ort.InferenceSession,
+  device?: GPUDevice,
+): Model {
+  const outputs = (out: ort.InferenceSession.ReturnType) => {
+    const result: Record<string, TensorData> = {};
+    for (const [name, t] of Object.entries(out)) {
+      // Outputs are on the CPU (the default output location), inputs on the GPU or not.
+      result[name] = { data: t.data as Float32Array, dims: t.dims };
+    }
+    return result;
+  };
+  let planes: { key: string; conv: GpuPlanes; tensor: ort.Tensor } | undefined;
   const shapeOf = (m: ort.InferenceSession.ValueMetadata) =>
     m.isTensor ? m.shape.map((d) => (typeof d === "number" && d >= 0 ? d : String(d))) : undefined;
   return {
@@ -228,12 +256,22 @@ function wrapSession(rt: OrtModule, path: string, session: ort.InferenceSession)
       for (const [name, t] of Object.entries(feeds)) {
         input[name] = new rt.Tensor("float32", t.data, t.dims);
       }
-      const out = await session.run(input);
-      const result: Record<string, TensorData> = {};
-      for (const [name, t] of Object.entries(out)) {
-        result[name] = { data: t.data as Float32Array, dims: t.dims };
-      }
-      return result;
+      return outputs(await session.run(input));
     },
+    runPlanes: device
+      ? async (name, frame, dims, layout) => {
+        const key = `${dims.join("x")}/${layout.order.join()}/${layout.scale}`;
+        if (planes?.key !== key) {
+          const conv = gpuPlanes(device, frame.length / 3, layout);
+          const tensor = rt.Tensor.fromGpuBuffer(conv.output as never, {
+            dataType: "float32",
+            dims,
+          });
+          planes = { key, conv, tensor };
+        }
+        planes.conv.convert(frame);
+        return outputs(await session.run({ [name]: planes.tensor }));
+      }
+      : undefined,
   };
 }

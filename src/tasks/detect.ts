@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { Model } from "../infer/engine.ts";
+import type { Model, TensorData } from "../infer/engine.ts";
+import type { PlaneLayout } from "../infer/gpu_planes.ts";
 import { loadLabels } from "./coco.ts";
 import {
   type Candidate,
@@ -75,6 +76,10 @@ export const createDetectTask: TaskFactory = async (options, engine) => {
   const threshold = options.score ?? DEFAULT_SCORE;
   const frameSpec = letterbox(width, height);
   const fill = layout === "yolox" ? fillBgr : fillRgbUnit;
+  // The same conversions as `fillBgr` / `fillRgbUnit`, for a shader: gbrp planes are G, B, R.
+  const planeLayout: PlaneLayout = layout === "yolox"
+    ? { order: [1, 0, 2], scale: 1 }
+    : { order: [2, 0, 1], scale: 1 / 255 };
 
   return {
     name: "detect",
@@ -88,9 +93,17 @@ export const createDetectTask: TaskFactory = async (options, engine) => {
           `detect: got a ${frame.width}×${frame.height} frame, need ${width}×${height}`,
         );
       }
-      fill(frame.data, input, width * height);
-      const t1 = performance.now();
-      const outputs = await model.run({ [inputName]: { data: input, dims: inputDims } });
+      let outputs: Record<string, TensorData>;
+      let t1: number;
+      if (model.runPlanes) {
+        // The planes go to the GPU as bytes; a shader does what `fill` does on the CPU.
+        t1 = performance.now();
+        outputs = await model.runPlanes(inputName, frame.data, inputDims, planeLayout);
+      } else {
+        fill(frame.data, input, width * height);
+        t1 = performance.now();
+        outputs = await model.run({ [inputName]: { data: input, dims: inputDims } });
+      }
       const t2 = performance.now();
       const out = outputs[model.outputNames[0]];
       const cands: Candidate[] = layout === "yolox"
