@@ -19,6 +19,7 @@
 import { adapterName, chooseBackend, isSoftwareAdapter } from "../src/infer/backend.ts";
 import { createEngine, type Model } from "../src/infer/engine.ts";
 import { loadWebGpuOrt } from "../src/infer/ort_webgpu.ts";
+import { gpuPlanes } from "../src/infer/gpu_planes.ts";
 import { packagedAssets } from "../src/tasks/ocr.ts";
 import { stats } from "./measure.ts";
 
@@ -147,48 +148,11 @@ async function preprocessOnGpu(path: string) {
     return await session.run({ [name]: new ort.Tensor("float32", floats, dims) });
   };
 
-  const src = device.createBuffer({
-    size: Math.ceil(frame.byteLength / 4) * 4,
-    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
-  });
-  const dst = device.createBuffer({
-    size: floats.byteLength,
-    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-  });
-  const module = device.createShaderModule({
-    code: `
-      @group(0) @binding(0) var<storage, read> src: array<u32>;
-      @group(0) @binding(1) var<storage, read_write> dst: array<f32>;
-      const PLANE: u32 = ${plane}u;
-      @compute @workgroup_size(256)
-      fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-        let o = id.x;
-        if (o >= 3u * PLANE) { return; }
-        let c = o / PLANE;
-        // Output B, G, R from gbrp's planes 1, 0, 2.
-        let srcPlane = select(select(2u, 0u, c == 1u), 1u, c == 0u);
-        let byte = srcPlane * PLANE + (o % PLANE);
-        dst[o] = f32((src[byte / 4u] >> (8u * (byte % 4u))) & 0xffu);
-      }`,
-  });
-  const pipeline = device.createComputePipeline({
-    layout: "auto",
-    compute: { module, entryPoint: "main" },
-  });
-  const group = device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [{ binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: dst } }],
-  });
-  const tensor = ort.Tensor.fromGpuBuffer(dst as never, { dataType: "float32", dims });
+  // The pipeline's own converter (src/infer/gpu_planes.ts): gbrp planes G, B, R to B, G, R.
+  const planes = gpuPlanes(device, plane, { order: [1, 0, 2], scale: 1 });
+  const tensor = ort.Tensor.fromGpuBuffer(planes.output as never, { dataType: "float32", dims });
   const gpu = async () => {
-    device.queue.writeBuffer(src, 0, frame);
-    const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, group);
-    pass.dispatchWorkgroups(Math.ceil((3 * plane) / 256));
-    pass.end();
-    device.queue.submit([encoder.finish()]);
+    planes.convert(frame);
     return await session.run({ [name]: tensor });
   };
 

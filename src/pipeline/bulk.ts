@@ -20,7 +20,7 @@ import type { FrameSpec, TaskOptions } from "../tasks/task.ts";
 import { noticeFallback } from "./backend_notice.ts";
 import { Channel } from "./channel.ts";
 import { TASKS } from "../tasks/registry.ts";
-import { DEFAULT_TIMEOUT_MS, type ExtractOptions, WATCHDOG_GRACE_MS } from "./fast.ts";
+import { baseName, DEFAULT_TIMEOUT_MS, type ExtractOptions, WATCHDOG_GRACE_MS } from "./fast.ts";
 import { InflightGate } from "./gate.ts";
 import { expandInputs, shard } from "./inputs.ts";
 import { type CrashEvent, spawnDecoder, spawnInferrer, type WorkerHandle } from "./workers.ts";
@@ -123,12 +123,6 @@ type Event =
   | { from: "decode"; slot: DecoderSlot; e: DecodeEvent | CrashEvent }
   | { from: "infer"; slot: InferrerSlot; e: InferEvent | CrashEvent }
   | { from: "tick" };
-
-function baseName(path: string, id: number): string {
-  const name = path.slice(path.lastIndexOf("/") + 1);
-  const dot = name.lastIndexOf(".");
-  return `${id}_${(dot > 0 ? name.slice(0, dot) : name).replace(/[^\w.-]/g, "_")}`;
-}
 
 /**
  * Runs a task over many files. `inputs` are files, directories (recursive, by media extension)
@@ -275,7 +269,8 @@ export async function* extractBulk(
             path: file.path,
             spec,
             jpegDir: options.framesDir,
-            jpegPrefix: baseName(file.path, file.id),
+            // The id keeps same-named files from different folders apart.
+            jpegPrefix: `${file.id}_${baseName(file.path)}`,
             timeoutMs,
           },
         });

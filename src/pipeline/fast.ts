@@ -84,7 +84,8 @@ const DECODE_LANE = decodeLane(0);
 const INFER_LANE = inferLane(0);
 /** A gate wait shorter than this is the atomics themselves, not backpressure. */
 
-function baseName(path: string): string {
+/** A file's name without its extension, safe to use in the names of its keyframes' JPEGs. */
+export function baseName(path: string): string {
   const name = path.slice(path.lastIndexOf("/") + 1);
   const dot = name.lastIndexOf(".");
   return (dot > 0 ? name.slice(0, dot) : name).replace(/[^\w.-]/g, "_");
