@@ -15,6 +15,7 @@ import {
   VxError,
 } from "./mod.ts";
 import { openSink } from "./src/output.ts";
+import { leaveGpuWorkersToExit } from "./src/pipeline/workers.ts";
 import { parseShard } from "./src/pipeline/inputs.ts";
 import { prepareResume } from "./src/pipeline/resume.ts";
 import type { BulkProgress } from "./src/pipeline/bulk.ts";
@@ -268,4 +269,7 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  leaveGpuWorkersToExit();
+  Deno.exit(await main(Deno.args));
+}

@@ -19,7 +19,18 @@ for i in 1 2 3; do
   for b in wasm webgpu; do
     timeout 120 "$D" run -A cli.ts fast "$clip" --task detect --model .tools/yolox_nano.onnx \
       --backend $b --threads 4 --debug="$OUT/trace-$b-$i.json" >"$OUT/records-$b.jsonl" 2>>"$OUT/log.txt"
-    "$D" eval "const v=JSON.parse(Deno.readTextFileSync('$OUT/trace-$b-$i.json')).vx;console.log('$b run $i: wall',Math.round(v.wallMs),'first',Math.round(v.firstRecordMs),'infer',Math.round(v.stagesMs.inference),'session',Math.round(v.stagesMs['create model session']),'backend',v.backend)" | tee -a "$OUT/summary.txt"
+    echo "$b run $i: exit status $?" | tee -a "$OUT/summary.txt"
+    "$D" eval "const v=JSON.parse(Deno.readTextFileSync('$OUT/trace-$b-$i.json')).vx;console.log('$b run $i: wall',Math.round(v.wallMs),'first',Math.round(v.firstRecordMs),'infer',Math.round(v.stagesMs.inference),'session',Math.round(v.stagesMs['create model session']),'backend',v.backend,'adapter',v.adapter)" | tee -a "$OUT/summary.txt"
   done
+done
+# Control for the exit crash: the library API terminates its workers (the CLI leaves a worker
+# holding a WebGPU device to the process exit; src/pipeline/workers.ts says why), then exits.
+for i in 1 2 3; do
+  timeout 120 "$D" eval "import { extract } from './mod.ts';
+    let n = 0;
+    for await (const _ of extract('$clip', { task: 'detect', model: '.tools/yolox_nano.onnx',
+      backend: 'webgpu' })) n++;
+    console.log('library records', n); Deno.exit(0);" >>"$OUT/log.txt" 2>&1
+  echo "library (workers terminated) run $i: exit status $?" | tee -a "$OUT/summary.txt"
 done
 tail -3 "$OUT/log.txt"

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   type AdapterLike,
+  adapterName,
   chooseBackend,
   type GpuLike,
   isSoftwareAdapter,
@@ -102,6 +103,9 @@ Deno.test({
     const gpu = await fast([video, "--backend", "webgpu"]);
     assert.equal(cpu.vx.backend, "wasm");
     assert.equal(gpu.vx.backend, "webgpu", gpu.stderr);
+    // The summary names the adapter the run used: the one this machine has.
+    assert.equal(cpu.vx.adapter, null);
+    assert.equal(gpu.vx.adapter, adapterName(adapter!));
     assert.deepEqual(gpu.vx.fallbacks, []);
     assert.doesNotMatch(gpu.stderr, /inference on wasm/);
     assert.equal(cpu.results[0][0]?.text, "HELLO VX 42", cpu.stdout);

@@ -56,6 +56,8 @@ export interface TraceSummary {
   mode: string | null;
   /** Inference backend. */
   backend: string | null;
+  /** The WebGPU adapter's name as its driver gives it (null on wasm). */
+  adapter: string | null;
   threads: {
     /** Threads per inference session. */
     inference: number | null;
@@ -328,6 +330,7 @@ export class TraceRecorder implements Tracer {
       typescript: Deno.version.typescript,
       mode: this.#facts.mode ?? null,
       backend: this.#facts.backend ?? null,
+      adapter: this.#facts.adapter ?? null,
       threads: {
         inference: this.#facts.threads ?? null,
         decodeWorkers: count("decode"),

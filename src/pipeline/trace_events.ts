@@ -63,6 +63,7 @@ export function traceTaskReady(
     tracer.span(SPAN.createSession, lane, s.start, s.end, { model: s.path });
   }
   tracer.meta({ backend: ev.backend, threads: ev.threads, models: ev.models });
+  if (ev.adapter) tracer.meta({ adapter: ev.adapter });
 }
 
 /** A keyframe's result came back: its transfer and inference stages. */

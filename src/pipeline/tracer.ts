@@ -91,6 +91,8 @@ export interface RunFacts {
   mode: string;
   /** The inference backend, e.g. `wasm`. */
   backend: string;
+  /** The WebGPU adapter's name, when the backend is `webgpu`. */
+  adapter: string;
   /** Threads per inference session. */
   threads: number;
   /** The models loaded, with their input shapes. */

@@ -20,13 +20,36 @@ export interface WorkerHandle<C, E> {
   terminate(): void;
 }
 
+let exitEndsGpuWorkers = false;
+
+/**
+ * For a program that ends with `Deno.exit` right after its run, as the CLI does: from then on an
+ * inference worker that holds a WebGPU device is not terminated when its run ends; the process
+ * exit ends it. On an NVIDIA H200 every `--backend webgpu` run wrote all its records and its
+ * trace and then died in the Vulkan driver while the process exited (SIGSEGV, or glibc's
+ * `munmap_chunk(): invalid pointer`). The likely cause is the race of gfx-rs/wgpu#8365:
+ * terminating the worker drops its device on the worker's thread while the main thread's `exit`
+ * runs the driver's own exit handlers. Whether this avoids it on NVIDIA is checked by
+ * `bench/fast_device.sh` (it records each run's exit status). A library caller keeps the
+ * default: its workers are terminated, so they do not keep its process alive.
+ */
+export function leaveGpuWorkersToExit(): void {
+  exitEndsGpuWorkers = true;
+}
+
 function spawn<C, E>(
   path: string,
   onEvent: (e: E | CrashEvent) => void,
+  holdsGpu: (e: E) => boolean = () => false,
 ): WorkerHandle<C, E> {
   const worker = new Worker(new URL(path, import.meta.url), { type: "module" });
   let alive = true;
-  worker.onmessage = (e: MessageEvent<E>) => onEvent(e.data);
+  let gpu = false;
+  let ended = false;
+  worker.onmessage = (e: MessageEvent<E>) => {
+    gpu ||= holdsGpu(e.data);
+    onEvent(e.data);
+  };
   worker.onerror = (e) => {
     e.preventDefault();
     if (!alive) return;
@@ -36,7 +59,13 @@ function spawn<C, E>(
   return {
     post: (cmd, transfer) => worker.postMessage(cmd, transfer ?? []),
     terminate: () => {
+      const crashed = !alive && !ended;
       alive = false;
+      ended = true;
+      if (gpu && !crashed && exitEndsGpuWorkers) {
+        worker.onmessage = null; // left idle, holding its device, until the process exits
+        return;
+      }
       worker.terminate();
     },
   };
@@ -53,5 +82,9 @@ export function spawnDecoder(
 export function spawnInferrer(
   onEvent: (e: InferEvent | CrashEvent) => void,
 ): WorkerHandle<InferCommand, InferEvent> {
-  return spawn("../../workers/infer.ts", onEvent);
+  return spawn(
+    "../../workers/infer.ts",
+    onEvent,
+    (e) => e.type === "ready" && e.backend === "webgpu",
+  );
 }
