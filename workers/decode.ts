@@ -11,6 +11,9 @@ import { probe, ProbeError } from "../src/decode/probe.ts";
 import type { DecodeCommand, DecodeEvent } from "../src/decode/protocol.ts";
 import { InflightGate } from "../src/pipeline/gate.ts";
 import { now } from "../src/clock.ts";
+import { reportCrashes } from "../src/pipeline/workers.ts";
+
+reportCrashes();
 
 const scope = self as unknown as {
   postMessage(msg: DecodeEvent, transfer?: Transferable[]): void;

@@ -10,6 +10,9 @@ import type { InferCommand, InferEvent } from "../src/infer/protocol.ts";
 import { TASKS } from "../src/tasks/registry.ts";
 import { type Task, TaskError } from "../src/tasks/task.ts";
 import { now } from "../src/clock.ts";
+import { reportCrashes } from "../src/pipeline/workers.ts";
+
+reportCrashes();
 
 const scope = self as unknown as {
   postMessage(msg: InferEvent, transfer?: Transferable[]): void;

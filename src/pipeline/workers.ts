@@ -46,9 +46,16 @@ function spawn<C, E>(
   let alive = true;
   let gpu = false;
   let ended = false;
-  worker.onmessage = (e: MessageEvent<E>) => {
-    gpu ||= holdsGpu(e.data);
-    onEvent(e.data);
+  worker.onmessage = (e: MessageEvent<E | CrashEvent>) => {
+    const ev = e.data;
+    if ((ev as CrashEvent).type === "crash") {
+      // Reported by the worker itself (see reportCrashes); the worker has closed.
+      if (!alive) return;
+      alive = false;
+      return onEvent(ev);
+    }
+    gpu ||= holdsGpu(ev as E);
+    onEvent(ev);
   };
   worker.onerror = (e) => {
     e.preventDefault();
@@ -69,6 +76,29 @@ function spawn<C, E>(
       worker.terminate();
     },
   };
+}
+
+/**
+ * Run inside a worker: an uncaught error or unhandled rejection (a wasm trap, memory that cannot
+ * grow) becomes a {@linkcode CrashEvent} posted to the main thread, and the worker closes.
+ * Left to Deno, the error would also be printed to stderr with its stack; vx reports it itself,
+ * as one line naming the file.
+ */
+export function reportCrashes(): void {
+  const scope = self as unknown as { postMessage(e: CrashEvent): void; close(): void };
+  const crash = (message: string) => {
+    scope.postMessage({ type: "crash", message });
+    scope.close();
+  };
+  self.addEventListener("error", (e) => {
+    e.preventDefault();
+    crash(e.message || "uncaught error");
+  });
+  self.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    const r = e.reason;
+    crash(`Uncaught (in promise) ${r instanceof Error ? `${r.name}: ${r.message}` : String(r)}`);
+  });
 }
 
 /** Starts a decode worker. */
