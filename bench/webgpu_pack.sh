@@ -7,7 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .tools
-gzip -9 -c "$(readlink -f "$(command -v deno)")" > .tools/deno.gz
+# gzip for bench/webgpu_device.sh; xz for --pipeline, whose node_modules is larger.
+if [ "${1:-}" = "--pipeline" ]; then Z="xz -6 -T0"; X=xz; else Z="gzip -9"; X=gz; fi
+rm -f .tools/deno.gz .tools/deno.xz .tools/node_modules.tar.gz .tools/node_modules.tar.xz
+$Z -c "$(readlink -f "$(command -v deno)")" > ".tools/deno.$X"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cp -al node_modules "$tmp/"
@@ -25,7 +28,7 @@ else
   find "$tmp/node_modules/.deno" -type f \( -name '*.wasm' -path '*@ffmpeg*' -o -name '*.ttf' \
     -o -name '*rec_infer.onnx' -o -name '*cls_infer.onnx' -o -name '*.map' \) -delete
 fi
-tar -C "$tmp" -czf .tools/node_modules.tar.gz node_modules
+tar -C "$tmp" -cf - node_modules | $Z > ".tools/node_modules.tar.$X"
 # npm metadata from DENO_DIR: without it Deno asks the registry, even with node_modules there.
 dir=$(deno info --json | sed -n 's/^ *"denoDir": *"\(.*\)",$/\1/p')
 (cd "$dir" && find npm -name registry.json | tar -czf - -T -) > .tools/npm_meta.tar.gz
