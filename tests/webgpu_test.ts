@@ -114,6 +114,48 @@ Deno.test({
 });
 
 Deno.test({
+  name: "webgpu: when the GPU is lost mid-run, fast and bulk go on on wasm and say so once",
+  ignore: !adapter,
+  ...WORKERS,
+  async fn() {
+    const spec = { codec: "h264", width: 320, height: 180, frames: 3, keyint: 1 } as const;
+    const video = await fixture("webgpu-lost.mp4", { ...spec, text: "GPU GONE 7" });
+    const other = await fixture("webgpu-lost2.mp4", { ...spec, text: "STILL HERE 8" });
+    // The library in a child process, each inference worker destroying its device once its
+    // sessions are on WebGPU (tests/_lost_gpu.ts), so every run there fails after.
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("./_lost_gpu.ts", import.meta.url).pathname, video, other],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    type Run = { records: Record<string, unknown>[]; notices: string[]; vx: TraceFile["vx"] };
+    const got = JSON.parse(new TextDecoder().decode(out.stdout)) as { fast: Run; bulk: Run };
+    const notice = /^inference on wasm: WebGPU run failed for ch_PP-OCRv4_det_infer\.onnx: [^\n]+$/;
+
+    const cpu = await fast([video, "--backend", "wasm"]);
+    assert.equal(cpu.results[0][0]?.text, "GPU GONE 7", cpu.stdout);
+    assertSameResults(got.fast.records.map((r) => r.results as Result[]), cpu.results);
+    assert.equal(got.fast.notices.length, 1, got.fast.notices.join("\n"));
+    assert.match(got.fast.notices[0], notice);
+    assert.equal(got.fast.vx.backend, "wasm");
+    assert.deepEqual(got.fast.vx.fallbacks.map((f) => f.what), ["backend"]);
+
+    // bulk: both workers move (both traced), stderr hears it once; every keyframe comes out.
+    const statuses = got.bulk.records.filter((r) => "status" in r);
+    assert.deepEqual(statuses.map((r) => r.status), ["ok", "ok"]);
+    const texts = got.bulk.records.filter((r) => !("status" in r))
+      .map((r) => (r.results as Result[])[0]?.text);
+    assert.deepEqual(texts, [...Array(3).fill("GPU GONE 7"), ...Array(3).fill("STILL HERE 8")]);
+    assert.equal(got.bulk.notices.length, 1, got.bulk.notices.join("\n"));
+    assert.match(got.bulk.notices[0], notice);
+    assert.equal(got.bulk.vx.threads.inferenceWorkers, 2);
+    assert.deepEqual(got.bulk.vx.fallbacks.map((f) => f.what), ["backend", "backend"]);
+  },
+});
+
+Deno.test({
   name: "webgpu: YOLOX-Nano on WebGPU finds what wasm finds",
   ignore: !adapter || !yolox,
   ...WORKERS,

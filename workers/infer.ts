@@ -5,8 +5,9 @@
  * @module
  */
 
-import { createEngine, timeLoads } from "../src/infer/engine.ts";
+import { createEngine, type Engine, timeLoads } from "../src/infer/engine.ts";
 import type { InferCommand, InferEvent } from "../src/infer/protocol.ts";
+import { loadWebGpuOrt } from "../src/infer/ort_webgpu.ts";
 import { TASKS } from "../src/tasks/registry.ts";
 import { type Task, TaskError } from "../src/tasks/task.ts";
 import { now } from "../src/clock.ts";
@@ -20,11 +21,22 @@ const scope = self as unknown as {
 };
 
 let task: Task | undefined;
+let engine: Engine | undefined;
+/** The fallback reason the main thread has been told of. */
+let told: string | undefined;
 let queue: Promise<void> = Promise.resolve();
 
 function fail(seq: number | null, e: unknown): void {
   const message = e instanceof Error ? e.message : String(e);
   scope.postMessage({ type: "error", seq, message, user: e instanceof TaskError });
+}
+
+/** A WebGPU run failed and the models moved to wasm during this frame: the main thread hears it. */
+function tellFallback(): void {
+  const reason = engine?.fallbackReason;
+  if (!engine || reason === undefined || reason === told) return;
+  told = reason;
+  scope.postMessage({ type: "fallback", backend: engine.backend, reason });
 }
 
 scope.onmessage = (e) => {
@@ -33,10 +45,11 @@ scope.onmessage = (e) => {
     const loadStart = now();
     queue = (async () => {
       try {
-        const { engine, loads } = timeLoads(
-          createEngine({ threads: cmd.threads, backend: cmd.backend }),
-        );
+        const timed = timeLoads(createEngine({ threads: cmd.threads, backend: cmd.backend }));
+        engine = timed.engine;
+        const loads = timed.loads;
         task = await TASKS[cmd.task.task].create(cmd.task, engine);
+        told = engine.fallbackReason;
         scope.postMessage({
           type: "ready",
           frameSpec: task.frameSpec,
@@ -55,6 +68,13 @@ scope.onmessage = (e) => {
     })();
     return;
   }
+  if (cmd.type === "lose-gpu") {
+    queue = queue.then(async () => {
+      const ort = await loadWebGpuOrt();
+      ((await ort.env.webgpu.device) as unknown as GPUDevice).destroy();
+    });
+    return;
+  }
   const received = now();
   const sent = cmd.sent;
   queue = queue.then(async () => {
@@ -64,8 +84,10 @@ scope.onmessage = (e) => {
       const start = now();
       const results = await task.run(cmd.frame, timings);
       const timing = { sent, received, start, ...timings, end: now() };
+      tellFallback();
       scope.postMessage({ type: "result", seq: cmd.seq, results, timing });
     } catch (err) {
+      tellFallback();
       fail(cmd.seq, err);
     }
   });

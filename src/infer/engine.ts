@@ -13,7 +13,7 @@
 import * as ort from "onnxruntime-web";
 import { now } from "../clock.ts";
 import { TaskError } from "../tasks/task.ts";
-import { type GpuPlanes, gpuPlanes, type PlaneLayout } from "./gpu_planes.ts";
+import { type GpuPlanes, gpuPlanes, type PlaneLayout, planesToFloat } from "./gpu_planes.ts";
 import {
   type AdapterLike,
   adapterName,
@@ -52,6 +52,8 @@ export interface Model {
     dims: readonly number[],
     layout: PlaneLayout,
   ): Promise<Record<string, TensorData>>;
+  /** Frees the session; the model is not run after. */
+  release?(): void;
 }
 
 /** Engine settings. */
@@ -137,25 +139,102 @@ export function createEngine(options: EngineOptions = {}): Engine {
       const bytes = await readModel(path);
       if (requested !== "wasm") await decide();
       if (backend === "webgpu") {
+        let gpu: Model | undefined;
         try {
           const gpuOrt = await loadWebGpuOrt();
           gpuOrt.env.webgpu.adapter = adapter as typeof gpuOrt.env.webgpu.adapter;
           const session = await createSession(gpuOrt, bytes, "webgpu");
           const device = (await gpuOrt.env.webgpu.device) as unknown as GPUDevice;
-          return wrapSession(gpuOrt, path, session, device);
+          gpu = wrapSession(gpuOrt, path, session, device);
         } catch (e) {
           backend = "wasm";
-          const name = path.slice(path.lastIndexOf("/") + 1);
-          fallbackReason = `WebGPU session creation failed for ${name}: ${firstLine(e)}`;
+          fallbackReason = `WebGPU session creation failed for ${baseName(path)}: ${firstLine(e)}`;
+        }
+        if (gpu) {
+          return gpuWithFallback(gpu, () => wasmModel(path, bytes), {
+            onGpu: () => backend === "webgpu",
+            failed(e) {
+              if (backend !== "webgpu") return;
+              backend = "wasm";
+              fallbackReason = `WebGPU run failed for ${baseName(path)}: ${firstLine(e)}`;
+            },
+          });
         }
       }
-      let session: ort.InferenceSession;
-      try {
-        session = await createSession(ort, bytes, "wasm");
-      } catch (e) {
-        throw new TaskError(`${path}: not a usable ONNX model (${firstLine(e)})`);
+      return await wasmModel(path, bytes);
+    },
+  };
+}
+
+/** A wasm session of the model in `bytes`; a {@linkcode TaskError} when it cannot be made. */
+async function wasmModel(path: string, bytes: Uint8Array): Promise<Model> {
+  let session: ort.InferenceSession;
+  try {
+    session = await createSession(ort, bytes, "wasm");
+  } catch (e) {
+    throw new TaskError(`${path}: not a usable ONNX model (${firstLine(e)})`);
+  }
+  return wrapSession(ort, path, session);
+}
+
+function baseName(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+/**
+ * A model on WebGPU that moves to wasm for good when a run fails there (the device was lost, or
+ * the model exceeds a limit of the adapter only at run time): `failed` is told why, the failing
+ * run is repeated on a wasm session of the same model, and so is every later one. Once
+ * `onGpu()` turns false (another model of the engine failed), it moves to wasm before its next
+ * run. Exported for its tests.
+ */
+export function gpuWithFallback(
+  gpu: Model,
+  makeWasm: () => Promise<Model>,
+  engine: { onGpu(): boolean; failed(e: unknown): void },
+): Model {
+  let wasm: Promise<Model> | undefined;
+  const toWasm = (e?: unknown) => {
+    if (e !== undefined) engine.failed(e);
+    if (!wasm) {
+      wasm = makeWasm();
+      gpu.release?.();
+    }
+    return wasm;
+  };
+  const onGpu = () => !wasm && engine.onGpu();
+  const gpuPlanes = gpu.runPlanes;
+  return {
+    path: gpu.path,
+    inputNames: gpu.inputNames,
+    outputNames: gpu.outputNames,
+    inputShapes: gpu.inputShapes,
+    outputShapes: gpu.outputShapes,
+    async run(feeds) {
+      if (onGpu()) {
+        try {
+          return await gpu.run(feeds);
+        } catch (e) {
+          return (await toWasm(e)).run(feeds);
+        }
       }
-      return wrapSession(ort, path, session);
+      return (await toWasm()).run(feeds);
+    },
+    get runPlanes() {
+      if (!gpuPlanes || !onGpu()) return undefined;
+      return async (
+        name: string,
+        frame: Uint8Array<ArrayBuffer>,
+        dims: readonly number[],
+        layout: PlaneLayout,
+      ) => {
+        try {
+          return await gpuPlanes(name, frame, dims, layout);
+        } catch (e) {
+          const model = await toWasm(e);
+          return model.run({ [name]: { data: planesToFloat(frame, layout), dims } });
+        }
+      };
     },
   };
 }
@@ -257,6 +336,10 @@ function wrapSession(
         input[name] = new rt.Tensor("float32", t.data, t.dims);
       }
       return outputs(await session.run(input));
+    },
+    release() {
+      // On a lost device releasing may fail too; the session is dropped either way.
+      session.release().catch(() => {});
     },
     runPlanes: device
       ? async (name, frame, dims, layout) => {

@@ -15,6 +15,20 @@ export interface PlaneLayout {
   scale: number;
 }
 
+/**
+ * What the shader computes, on the CPU: output channel `c` is plane `layout.order[c]` of
+ * `frame` times `layout.scale`. Used when a WebGPU run fails and the frame is run on wasm.
+ */
+export function planesToFloat(frame: Uint8Array, layout: PlaneLayout): Float32Array {
+  const plane = frame.length / 3;
+  const out = new Float32Array(frame.length);
+  for (let c = 0; c < 3; c++) {
+    const src = layout.order[c] * plane;
+    for (let i = 0; i < plane; i++) out[c * plane + i] = frame[src + i] * layout.scale;
+  }
+  return out;
+}
+
 /** A converter bound to one device and one plane size; reuses its buffers frame to frame. */
 export interface GpuPlanes {
   /** Uploads `frame` (three planes of `plane` bytes) and converts it into `output`. */

@@ -12,7 +12,9 @@ import type { SessionLoad } from "./engine.ts";
 /** Main thread → inference worker. */
 export type InferCommand =
   | { type: "init"; task: TaskOptions; threads?: number; backend?: BackendChoice }
-  | { type: "frame"; seq: number; frame: Frame; sent: number };
+  | { type: "frame"; seq: number; frame: Frame; sent: number }
+  /** Tests only: destroy the WebGPU device, as a GPU reset would (after set-up, in order). */
+  | { type: "lose-gpu" };
 
 /**
  * Per-frame timing for the debug trace: `sent` (main thread forwarded the frame), `received`
@@ -49,5 +51,7 @@ export type InferEvent =
     sessions: SessionLoad[];
   }
   | { type: "result"; seq: number; results: TaskResult[]; timing: InferTiming }
+  /** After set-up: a WebGPU run failed and inference moved to `backend` (wasm) for good. */
+  | { type: "fallback"; backend: Backend; reason: string }
   /** `user`: caused by the user's input (bad model, labels), else an internal failure. */
   | { type: "error"; seq: number | null; message: string; user: boolean };

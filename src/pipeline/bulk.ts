@@ -181,6 +181,8 @@ export async function* extractBulk(
   if (options.framesDir !== undefined) await Deno.mkdir(options.framesDir, { recursive: true });
 
   let module: WebAssembly.Module | undefined;
+  /** Whether stderr was told that inference left WebGPU during the run. */
+  let leftGpu = false;
   // Where the task can tell its frames without a session, decoding starts at once.
   let anyReady = false;
   let spec: FrameSpec | undefined = await TASKS[task.task].frameSpec?.(task);
@@ -205,6 +207,7 @@ export async function* extractBulk(
     const slot = { ready: false, outstanding: new Set(), lane: inferLane(at) } as InferrerSlot;
     slot.handle = spawnInferrer((e) => inbox.push({ from: "infer", slot, e }));
     slot.handle.post({ type: "init", task, threads, backend: options.backend });
+    if (options.loseGpu) slot.handle.post({ type: "lose-gpu" });
     inferrers[at] = slot;
   };
 
@@ -408,6 +411,15 @@ export async function* extractBulk(
           anyReady = true;
           spec ??= e.frameSpec;
           if (tracer) traceTaskReady(tracer, slot.lane, task.task, e);
+          break;
+        case "fallback":
+          // Every worker's move is traced; stderr hears the first of the run.
+          noticeFallback({ backend: e.backend, fallbackReason: e.reason }, {
+            tracer,
+            onNotice: leftGpu ? undefined : options.onNotice,
+          });
+          leftGpu = true;
+          tracer?.meta({ backend: e.backend });
           break;
         case "result": {
           const f = land(slot, e.seq);

@@ -50,6 +50,11 @@ export interface ExtractOptions extends Partial<TaskOptions> {
    * out-of-memory), so the report of a dead worker can be tested for real.
    */
   killDecoder?: boolean;
+  /**
+   * Tests only: the inference worker destroys its WebGPU device once set up, as a GPU reset
+   * would, so the move to wasm mid-run can be tested for real.
+   */
+  loseGpu?: boolean;
   /** Inference backend: `wasm` (default), `webgpu`, or `auto` (WebGPU on a hardware GPU). */
   backend?: BackendChoice;
   /** Receives one line when inference falls back to another backend, and why. */
@@ -129,6 +134,7 @@ export async function* extract(
       threads: options.threads ?? FAST_THREADS,
       backend: options.backend,
     });
+    if (options.loseGpu) inferrer.post({ type: "lose-gpu" });
     tracer?.meta({
       mode: sequential ? "fast --sequential" : "fast",
       maxInflightFrames: gate.maxFrames,
@@ -260,6 +266,9 @@ export async function* extract(
           spec = ev.frameSpec;
           if (tracer) traceTaskReady(tracer, INFER_LANE, task.task, ev);
           noticeFallback(ev, options);
+        } else if (ev.type === "fallback") {
+          noticeFallback({ backend: ev.backend, fallbackReason: ev.reason }, options);
+          tracer?.meta({ backend: ev.backend });
         } else if (ev.type === "result") {
           const p = pending.get(ev.seq)!;
           pending.delete(ev.seq);
