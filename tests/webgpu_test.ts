@@ -342,15 +342,23 @@ Deno.test("isSoftwareAdapter: CPU renderers yes, GPUs no", () => {
 });
 
 Deno.test({
-  name: "engine: auto without an adapter loads on wasm and keeps the reason",
+  name: "engine: auto without an adapter loads on wasm, keeps the reason, and tells it asked",
   ...WORKERS,
   async fn() {
-    const engine = createEngine({ threads: 1, backend: "auto", gpu: gpuGiving(null) });
+    const gpu = gpuGiving(null);
+    const engine = createEngine({ threads: 1, backend: "auto", gpu });
     const model = await engine.load(packagedAssets().det);
     assert.equal(engine.backend, "wasm");
     assert.equal(engine.fallbackReason, "no WebGPU adapter");
     assert.equal(engine.adapter, undefined);
     assert.deepEqual(model.inputNames, ["x"]);
+    // It asked for an adapter: the CLI leaves such a worker to the process exit.
+    assert.equal(gpu.asked, 1);
+    assert.equal(engine.touchedGpu, true);
+    const wasm = createEngine({ threads: 1, backend: "wasm", gpu });
+    await wasm.load(packagedAssets().det);
+    assert.equal(wasm.touchedGpu, false);
+    assert.equal(gpu.asked, 1);
   },
 });
 

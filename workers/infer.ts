@@ -57,6 +57,7 @@ scope.onmessage = (e) => {
           backend: engine.backend,
           fallbackReason: engine.fallbackReason,
           adapter: engine.adapter,
+          touchedGpu: engine.touchedGpu,
           threads: engine.threads,
           loadStart,
           loadEnd: now(),

@@ -79,6 +79,8 @@ export interface Engine {
   readonly fallbackReason?: string;
   /** The WebGPU adapter's name, when the backend is `webgpu`. */
   readonly adapter?: string;
+  /** Whether a GPU driver was loaded: an adapter was asked for, whatever the backend. */
+  readonly touchedGpu?: boolean;
   load(path: string): Promise<Model>;
 }
 
@@ -115,8 +117,17 @@ export function createEngine(options: EngineOptions = {}): Engine {
 
   // An injected `gpu` speaks for the machine; else the device nodes are looked at first.
   const device = options.gpu ? () => undefined : undefined;
+  const gpu = options.gpu ??
+    (globalThis.navigator as { gpu?: GpuLike } | undefined)?.gpu;
+  let touchedGpu = false;
+  const watched: GpuLike | undefined = gpu && {
+    requestAdapter(o) {
+      touchedGpu = true;
+      return gpu.requestAdapter(o);
+    },
+  };
   const decide = () =>
-    decided ??= chooseBackend(requested, options.gpu, device).then((d) => {
+    decided ??= chooseBackend(requested, watched, device).then((d) => {
       backend = d.backend;
       fallbackReason = d.fallbackReason;
       adapter = d.adapter;
@@ -134,6 +145,9 @@ export function createEngine(options: EngineOptions = {}): Engine {
     },
     get adapter() {
       return backend === "webgpu" && adapter ? adapterName(adapter) : undefined;
+    },
+    get touchedGpu() {
+      return touchedGpu;
     },
     async load(path) {
       const bytes = await readModel(path);
@@ -274,6 +288,9 @@ export function timeLoads(engine: Engine): { engine: Engine; loads: SessionLoad[
       },
       get adapter() {
         return engine.adapter;
+      },
+      get touchedGpu() {
+        return engine.touchedGpu;
       },
       async load(path) {
         const start = now();

@@ -44,6 +44,8 @@ export type InferEvent =
     fallbackReason?: string;
     /** The WebGPU adapter's name, on `webgpu`. */
     adapter?: string;
+    /** Whether the worker loaded a GPU driver (asked for an adapter), on any backend. */
+    touchedGpu?: boolean;
     threads: number;
     /** The task's whole set-up, and within it each model session's creation. */
     loadStart: number;

@@ -24,14 +24,16 @@ let exitEndsGpuWorkers = false;
 
 /**
  * For a program that ends with `Deno.exit` right after its run, as the CLI does: from then on an
- * inference worker that holds a WebGPU device is not terminated when its run ends; the process
- * exit ends it. On an NVIDIA H200 every `--backend webgpu` run wrote all its records and its
- * trace and then died in the Vulkan driver while the process exited (SIGSEGV, or glibc's
- * `munmap_chunk(): invalid pointer`). The likely cause is the race of gfx-rs/wgpu#8365:
- * terminating the worker drops its device on the worker's thread while the main thread's `exit`
- * runs the driver's own exit handlers. Whether this avoids it on NVIDIA is checked by
- * `bench/fast_device.sh` (it records each run's exit status). A library caller keeps the
- * default: its workers are terminated, so they do not keep its process alive.
+ * inference worker that loaded a GPU driver (it holds a WebGPU device, or it asked for an adapter
+ * and settled on wasm) is not terminated when its run ends; the process exit ends it. On an
+ * NVIDIA H200 every `--backend webgpu` run wrote all its records and its trace and then died in
+ * the Vulkan driver while the process exited (SIGSEGV, or glibc's `munmap_chunk(): invalid
+ * pointer`), and Mesa's driver once did the same after `auto` had only asked for an adapter.
+ * The likely cause is the race of gfx-rs/wgpu#8365: terminating the worker drops its device on
+ * the worker's thread while the main thread's `exit` runs the driver's own exit handlers.
+ * Whether this avoids it on NVIDIA is checked by `bench/fast_device.sh` (it records each run's
+ * exit status). A library caller keeps the default: its workers are terminated, so they do not
+ * keep its process alive.
  */
 export function leaveGpuWorkersToExit(): void {
   exitEndsGpuWorkers = true;
@@ -115,6 +117,6 @@ export function spawnInferrer(
   return spawn(
     "../../workers/infer.ts",
     onEvent,
-    (e) => e.type === "ready" && e.backend === "webgpu",
+    (e) => e.type === "ready" && (e.backend === "webgpu" || e.touchedGpu === true),
   );
 }
