@@ -66,9 +66,11 @@ Deno.test({
     const b = await peak(large);
     assert.equal(a.records, 20);
     assert.equal(b.records, 600);
-    // Unbounded, the 580 extra 416x416 frames would hold 300 MB; the bound holds 8 (4 MB).
+    // Unbounded, the 580 extra 416x416 frames would hold 300 MB; the bound holds 8 (4 MB). The
+    // rest is the heap's own noise: 10–20 MiB on most runs here, once 51 MiB (a CI run on
+    // 2026-11-27), so the line sits at a third of what an unbounded queue would hold.
     const grew = b.peakRss - a.peakRss;
-    assert.ok(grew < 48 << 20, `peak RSS grew by ${(grew / 2 ** 20).toFixed(1)} MiB`);
+    assert.ok(grew < 100 << 20, `peak RSS grew by ${(grew / 2 ** 20).toFixed(1)} MiB`);
     assert.ok(b.gate.peakFrames <= DEFAULT_INFLIGHT_FRAMES);
     assert.ok(b.gate.peakBytes <= DEFAULT_INFLIGHT_BYTES);
   },
