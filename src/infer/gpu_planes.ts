@@ -17,14 +17,23 @@ export interface PlaneLayout {
 
 /**
  * What the shader computes, on the CPU: output channel `c` is plane `layout.order[c]` of
- * `frame` times `layout.scale`. Used when a WebGPU run fails and the frame is run on wasm.
+ * `frame` times `layout.scale`, written into `out` (a new array when not given). The CPU path of
+ * tasks that take planar frames, and the wasm rerun of a frame whose WebGPU run failed.
  */
-export function planesToFloat(frame: Uint8Array, layout: PlaneLayout): Float32Array {
+export function planesToFloat(
+  frame: Uint8Array,
+  layout: PlaneLayout,
+  out: Float32Array = new Float32Array(frame.length),
+): Float32Array {
   const plane = frame.length / 3;
-  const out = new Float32Array(frame.length);
   for (let c = 0; c < 3; c++) {
-    const src = layout.order[c] * plane;
-    for (let i = 0; i < plane; i++) out[c * plane + i] = frame[src + i] * layout.scale;
+    const src = frame.subarray(layout.order[c] * plane, (layout.order[c] + 1) * plane);
+    if (layout.scale === 1) {
+      out.set(src, c * plane); // one native typed-array conversion
+      continue;
+    }
+    const dst = c * plane;
+    for (let i = 0; i < plane; i++) out[dst + i] = src[i] * layout.scale;
   }
   return out;
 }

@@ -6,7 +6,8 @@
  */
 
 import type { Model, TensorData } from "../infer/engine.ts";
-import type { PlaneLayout } from "../infer/gpu_planes.ts";
+import { firstLine } from "../infer/backend.ts";
+import { type PlaneLayout, planesToFloat } from "../infer/gpu_planes.ts";
 import { loadLabels } from "./coco.ts";
 import {
   type Candidate,
@@ -75,8 +76,7 @@ export const createDetectTask: TaskFactory = async (options, engine) => {
   const labels = await loadLabels(options.labels, classes);
   const threshold = options.score ?? DEFAULT_SCORE;
   const frameSpec = letterbox(width, height);
-  const fill = layout === "yolox" ? fillBgr : fillRgbUnit;
-  // The same conversions as `fillBgr` / `fillRgbUnit`, for a shader: gbrp planes are G, B, R.
+  // gbrp planes are G, B, R. YOLOX takes BGR planes, raw 0–255; Ultralytics RGB scaled to 0–1.
   const planeLayout: PlaneLayout = layout === "yolox"
     ? { order: [1, 0, 2], scale: 1 }
     : { order: [2, 0, 1], scale: 1 / 255 };
@@ -96,11 +96,11 @@ export const createDetectTask: TaskFactory = async (options, engine) => {
       let outputs: Record<string, TensorData>;
       let t1: number;
       if (model.runPlanes) {
-        // The planes go to the GPU as bytes; a shader does what `fill` does on the CPU.
+        // The planes go to the GPU as bytes; a shader does what `planesToFloat` does here.
         t1 = performance.now();
         outputs = await model.runPlanes(inputName, frame.data, inputDims, planeLayout);
       } else {
-        fill(frame.data, input, width * height);
+        planesToFloat(frame.data, planeLayout, input);
         t1 = performance.now();
         outputs = await model.run({ [inputName]: { data: input, dims: inputDims } });
       }
@@ -182,29 +182,8 @@ async function outputDims(
     const out = await model.run({ [inputName]: { data: input, dims } });
     return out[model.outputNames[0]].dims;
   } catch (e) {
-    const reason = e instanceof Error ? e.message.split("\n")[0] : String(e);
-    throw new TaskError(`${model.path}: cannot run on a [${dims.join(",")}] image (${reason})`);
-  }
-}
-
-/**
- * YOLOX input: BGR planes, raw 0–255. gbrp arrives as G, B, R planes, so each plane is one
- * native typed-array conversion into its slot.
- */
-function fillBgr(data: Uint8Array, input: Float32Array, plane: number): void {
-  input.set(data.subarray(plane, 2 * plane), 0); // B
-  input.set(data.subarray(0, plane), plane); // G
-  input.set(data.subarray(2 * plane, 3 * plane), 2 * plane); // R
-}
-
-/** Ultralytics input: RGB planes scaled to 0–1, from gbrp's G, B, R planes. */
-function fillRgbUnit(data: Uint8Array, input: Float32Array, plane: number): void {
-  const k = 1 / 255;
-  const r = 2 * plane;
-  const b = plane;
-  for (let i = 0; i < plane; i++) {
-    input[i] = data[r + i] * k;
-    input[plane + i] = data[i] * k;
-    input[r + i] = data[b + i] * k;
+    throw new TaskError(
+      `${model.path}: cannot run on a [${dims.join(",")}] image (${firstLine(e)})`,
+    );
   }
 }
