@@ -36,7 +36,7 @@ function tellFallback(): void {
   const reason = engine?.fallbackReason;
   if (!engine || reason === undefined || reason === told) return;
   told = reason;
-  scope.postMessage({ type: "fallback", backend: engine.backend, reason });
+  scope.postMessage({ type: "fallback", backend: engine.backend, fallbackReason: reason });
 }
 
 scope.onmessage = (e) => {

@@ -93,7 +93,7 @@ function softwareName(adapter: AdapterLike): string {
  */
 export async function chooseBackend(
   requested: BackendChoice,
-  gpu: GpuLike | null | undefined = (globalThis.navigator as { gpu?: GpuLike } | undefined)?.gpu,
+  gpu: GpuLike | null | undefined = navigatorGpu(),
   hasGpuDevice: () => boolean | undefined = gpuDeviceNode,
 ): Promise<BackendDecision> {
   if (requested === "wasm") return { backend: "wasm" };
@@ -130,6 +130,11 @@ export async function chooseBackend(
     };
   }
   return { backend: "webgpu", adapter };
+}
+
+/** This runtime's `navigator.gpu`, where it has one. */
+export function navigatorGpu(): GpuLike | undefined {
+  return (globalThis.navigator as { gpu?: GpuLike } | undefined)?.gpu;
 }
 
 /**

@@ -22,6 +22,7 @@ import {
   chooseBackend,
   firstLine,
   type GpuLike,
+  navigatorGpu,
 } from "./backend.ts";
 import { loadWebGpuOrt, type OrtModule } from "./ort_webgpu.ts";
 
@@ -117,8 +118,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
 
   // An injected `gpu` speaks for the machine; else the device nodes are looked at first.
   const device = options.gpu ? () => undefined : undefined;
-  const gpu = options.gpu ??
-    (globalThis.navigator as { gpu?: GpuLike } | undefined)?.gpu;
+  const gpu = options.gpu ?? navigatorGpu();
   let touchedGpu = false;
   const watched: GpuLike | undefined = gpu && {
     requestAdapter(o) {
@@ -152,6 +152,11 @@ export function createEngine(options: EngineOptions = {}): Engine {
     async load(path) {
       const bytes = await readModel(path);
       if (requested !== "wasm") await decide();
+      // The engine, and the models loaded after, move to wasm for good.
+      const toWasm = (what: string, e: unknown) => {
+        backend = "wasm";
+        fallbackReason = `WebGPU ${what} failed for ${fileName(path)}: ${firstLine(e)}`;
+      };
       if (backend === "webgpu") {
         let gpu: Model | undefined;
         try {
@@ -161,16 +166,13 @@ export function createEngine(options: EngineOptions = {}): Engine {
           const device = (await gpuOrt.env.webgpu.device) as unknown as GPUDevice;
           gpu = wrapSession(gpuOrt, path, session, device);
         } catch (e) {
-          backend = "wasm";
-          fallbackReason = `WebGPU session creation failed for ${baseName(path)}: ${firstLine(e)}`;
+          toWasm("session creation", e);
         }
         if (gpu) {
           return gpuWithFallback(gpu, () => wasmModel(path, bytes), {
             onGpu: () => backend === "webgpu",
-            failed(e) {
-              if (backend !== "webgpu") return;
-              backend = "wasm";
-              fallbackReason = `WebGPU run failed for ${baseName(path)}: ${firstLine(e)}`;
+            failed: (e) => {
+              if (backend === "webgpu") toWasm("run", e);
             },
           });
         }
@@ -191,7 +193,7 @@ async function wasmModel(path: string, bytes: Uint8Array): Promise<Model> {
   return wrapSession(ort, path, session);
 }
 
-function baseName(path: string): string {
+function fileName(path: string): string {
   return path.slice(path.lastIndexOf("/") + 1);
 }
 

@@ -54,6 +54,6 @@ export type InferEvent =
   }
   | { type: "result"; seq: number; results: TaskResult[]; timing: InferTiming }
   /** After set-up: a WebGPU run failed and inference moved to `backend` (wasm) for good. */
-  | { type: "fallback"; backend: Backend; reason: string }
+  | { type: "fallback"; backend: Backend; fallbackReason: string }
   /** `user`: caused by the user's input (bad model, labels), else an internal failure. */
   | { type: "error"; seq: number | null; message: string; user: boolean };

@@ -9,8 +9,9 @@ import type { InferEvent } from "../infer/protocol.ts";
 import type { Tracer } from "./tracer.ts";
 
 /**
- * Reports an inference worker's backend fallback, if it had one, to `tracer` and as one line
- * to `onNotice`; does nothing otherwise.
+ * Reports an inference worker's backend fallback, at set-up (`ready`) or during the run
+ * (`fallback`), if it had one: to `tracer`, whose summary then names the backend now used, and
+ * as one line to `onNotice`; does nothing otherwise.
  *
  * @example
  * ```ts
@@ -21,10 +22,11 @@ import type { Tracer } from "./tracer.ts";
  * ```
  */
 export function noticeFallback(
-  ready: Pick<Extract<InferEvent, { type: "ready" }>, "backend" | "fallbackReason">,
+  ev: Pick<Extract<InferEvent, { type: "ready" | "fallback" }>, "backend" | "fallbackReason">,
   to: { tracer?: Tracer; onNotice?: (line: string) => void },
 ): void {
-  if (ready.fallbackReason === undefined) return;
-  to.tracer?.fallback?.("backend", ready.fallbackReason);
-  to.onNotice?.(`inference on ${ready.backend}: ${ready.fallbackReason}`);
+  if (ev.fallbackReason === undefined) return;
+  to.tracer?.fallback?.("backend", ev.fallbackReason);
+  to.tracer?.meta({ backend: ev.backend });
+  to.onNotice?.(`inference on ${ev.backend}: ${ev.fallbackReason}`);
 }

@@ -414,12 +414,8 @@ export async function* extractBulk(
           break;
         case "fallback":
           // Every worker's move is traced; stderr hears the first of the run.
-          noticeFallback({ backend: e.backend, fallbackReason: e.reason }, {
-            tracer,
-            onNotice: leftGpu ? undefined : options.onNotice,
-          });
+          noticeFallback(e, { tracer, onNotice: leftGpu ? undefined : options.onNotice });
           leftGpu = true;
-          tracer?.meta({ backend: e.backend });
           break;
         case "result": {
           const f = land(slot, e.seq);

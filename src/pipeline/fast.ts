@@ -267,8 +267,7 @@ export async function* extract(
           if (tracer) traceTaskReady(tracer, INFER_LANE, task.task, ev);
           noticeFallback(ev, options);
         } else if (ev.type === "fallback") {
-          noticeFallback({ backend: ev.backend, fallbackReason: ev.reason }, options);
-          tracer?.meta({ backend: ev.backend });
+          noticeFallback(ev, options);
         } else if (ev.type === "result") {
           const p = pending.get(ev.seq)!;
           pending.delete(ev.seq);

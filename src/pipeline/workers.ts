@@ -45,32 +45,30 @@ function spawn<C, E>(
   holdsGpu: (e: E) => boolean = () => false,
 ): WorkerHandle<C, E> {
   const worker = new Worker(new URL(path, import.meta.url), { type: "module" });
-  let alive = true;
+  let state: "running" | "crashed" | "ended" = "running";
   let gpu = false;
-  let ended = false;
+  // Reported once, and not after the worker was ended on purpose.
+  const crash = (ev: CrashEvent) => {
+    if (state !== "running") return;
+    state = "crashed";
+    onEvent(ev);
+  };
   worker.onmessage = (e: MessageEvent<E | CrashEvent>) => {
     const ev = e.data;
-    if ((ev as CrashEvent).type === "crash") {
-      // Reported by the worker itself (see reportCrashes); the worker has closed.
-      if (!alive) return;
-      alive = false;
-      return onEvent(ev);
-    }
+    // A crash reported by the worker itself (see reportCrashes); the worker has closed.
+    if ((ev as CrashEvent).type === "crash") return crash(ev as CrashEvent);
     gpu ||= holdsGpu(ev as E);
     onEvent(ev);
   };
   worker.onerror = (e) => {
     e.preventDefault();
-    if (!alive) return;
-    alive = false;
-    onEvent({ type: "crash", message: e.message ?? "worker failed" });
+    crash({ type: "crash", message: e.message ?? "worker failed" });
   };
   return {
     post: (cmd, transfer) => worker.postMessage(cmd, transfer ?? []),
     terminate: () => {
-      const crashed = !alive && !ended;
-      alive = false;
-      ended = true;
+      const crashed = state === "crashed";
+      state = "ended";
       if (gpu && !crashed && exitEndsGpuWorkers) {
         worker.onmessage = null; // left idle, holding its device, until the process exits
         return;
