@@ -55,18 +55,27 @@ export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 /** Options for tests that spawn workers: they outlive a test's op sanitizer. */
 export const WORKERS = { sanitizeOps: false, sanitizeResources: false } as const;
 
-/** Runs the CLI in a child process. */
-export async function runCli(
+/** Runs Deno with `args` in a child process; its output as text. */
+export async function runDeno(
   args: string[],
-  opts: { stdin?: string } = {},
+  opts: { env?: Record<string, string>; cwd?: string } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const cmd = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../cli.ts", import.meta.url).pathname, ...args],
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    env: opts.env,
+    cwd: opts.cwd,
     stdout: "piped",
     stderr: "piped",
-    stdin: opts.stdin === undefined ? "null" : "piped",
-  });
-  const out = await cmd.output();
+    stdin: "null",
+  }).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Runs the CLI in a child process. */
+export function runCli(
+  args: string[],
+  opts: { env?: Record<string, string> } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runDeno(["run", "-A", new URL("../cli.ts", import.meta.url).pathname, ...args], opts);
 }

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { fixture, runCli, tempPath, WORKERS } from "./_helpers.ts";
+import { fixture, runCli, runDeno, tempPath, WORKERS } from "./_helpers.ts";
+
+/** The H.264 fixture several tests use (fixtures are made once per name). */
+const cliVideo = () =>
+  fixture("cli.mp4", { codec: "h264", width: 320, height: 240, frames: 30, keyint: 10 });
 
 function assertOneLineError(stderr: string, file: string, reason: RegExp) {
   const lines = stderr.trim().split("\n").filter((l) => !/^Warning|at file:/.test(l));
@@ -63,13 +67,7 @@ Deno.test({
   name: "cli: fast writes JSONL to --out, one record per keyframe, and JPEGs to --frames-dir",
   ...WORKERS,
   async fn() {
-    const video = await fixture("cli.mp4", {
-      codec: "h264",
-      width: 320,
-      height: 240,
-      frames: 30,
-      keyint: 10,
-    });
+    const video = await cliVideo();
     const out = tempPath("out.jsonl");
     const frames = tempPath("frames");
     const r = await runCli([
@@ -99,13 +97,7 @@ Deno.test({
   name: "cli: --sequential gives the same records as streaming",
   ...WORKERS,
   async fn() {
-    const video = await fixture("cli.mp4", {
-      codec: "h264",
-      width: 320,
-      height: 240,
-      frames: 30,
-      keyint: 10,
-    });
+    const video = await cliVideo();
     const a = await runCli(["fast", video, "--task", "keyframes"]);
     const b = await runCli(["fast", video, "--task", "keyframes", "--sequential"]);
     assert.equal(a.code, 0);
@@ -119,13 +111,7 @@ Deno.test({
   name: "fast: a decode worker that dies is one VxError naming the file, and no stack on stderr",
   ...WORKERS,
   async fn() {
-    const video = await fixture("cli.mp4", {
-      codec: "h264",
-      width: 320,
-      height: 240,
-      frames: 30,
-      keyint: 10,
-    });
+    const video = await cliVideo();
     // In a child process: what Deno itself prints about the dead worker is part of the contract.
     const script = `import { extract, VxError } from "./mod.ts";
       try {
@@ -135,15 +121,10 @@ Deno.test({
       } catch (e) {
         console.log(JSON.stringify({ vx: e instanceof VxError, file: e.file, reason: e.reason }));
       }`;
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["eval", script],
+    const { code, stdout, stderr } = await runDeno(["eval", script], {
       cwd: new URL("..", import.meta.url).pathname,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    const stdout = new TextDecoder().decode(out.stdout);
-    assert.equal(out.code, 0, stderr);
+    });
+    assert.equal(code, 0, stderr);
     const e = JSON.parse(stdout);
     assert.equal(e.vx, true, stdout);
     assert.equal(e.file, video);

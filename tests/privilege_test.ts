@@ -5,34 +5,32 @@
  */
 
 import assert from "node:assert/strict";
-import { fixture, tempPath, WORKERS } from "./_helpers.ts";
+import { fixture, runDeno, tempPath, WORKERS } from "./_helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
-async function vx(read: string[], write: string[], args: string[]) {
+function vx(read: string[], write: string[], args: string[]) {
   const flags = [`--allow-read=${[ROOT, ...read].join(",")}`];
   if (write.length) flags.push(`--allow-write=${write.join(",")}`);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, ROOT + "cli.ts", ...args, "--backend", "wasm"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  return runDeno(["run", ...flags, ROOT + "cli.ts", ...args, "--backend", "wasm"]);
 }
+
+/** The one fixture both tests use (fixtures are made once per name). */
+const privVideo = () =>
+  fixture("priv.mp4", {
+    codec: "h264",
+    width: 320,
+    height: 240,
+    frames: 20,
+    keyint: 10,
+    text: "LEAST",
+  });
 
 Deno.test({
   name: "least privilege: fast and bulk run with read and write access to their own paths only",
   ...WORKERS,
   async fn() {
-    const video = await fixture("priv.mp4", {
-      codec: "h264",
-      width: 320,
-      height: 240,
-      frames: 20,
-      keyint: 10,
-      text: "LEAST",
-    });
+    const video = await privVideo();
     const out = tempPath("priv.jsonl");
     const frames = tempPath("priv-frames");
     const fast = await vx([video], [out, frames], [
@@ -67,14 +65,7 @@ Deno.test({
   name: "least privilege: a write outside the output paths is refused, in one line",
   ...WORKERS,
   async fn() {
-    const video = await fixture("priv.mp4", {
-      codec: "h264",
-      width: 320,
-      height: 240,
-      frames: 20,
-      keyint: 10,
-      text: "LEAST",
-    });
+    const video = await privVideo();
     const allowed = tempPath("allowed.jsonl");
     const elsewhere = tempPath("elsewhere.jsonl");
     const r = await vx([video], [allowed], [

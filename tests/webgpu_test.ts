@@ -10,7 +10,7 @@ import { createEngine } from "../src/infer/engine.ts";
 import { packagedAssets } from "../src/tasks/ocr.ts";
 import { TaskError } from "../src/tasks/task.ts";
 import type { TraceFile } from "../src/debug/trace.ts";
-import { fixture, SHARED, sharedOrSkip, tempPath, WORKERS } from "./_helpers.ts";
+import { fixture, runCli, runDeno, SHARED, sharedOrSkip, tempPath, WORKERS } from "./_helpers.ts";
 
 // The pipeline tests run the CLI in child processes: once onnxruntime has created a session in
 // this process, workers spawned afterwards start without `self` (Deno 2.9.6; see ocr_test.ts).
@@ -36,16 +36,9 @@ interface Result {
 }
 
 async function cli(args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../cli.ts", import.meta.url).pathname, ...args],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  const stdout = dec.decode(out.stdout);
-  const records = stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
-  return { code: out.code, stdout, stderr: dec.decode(out.stderr), records };
+  const r = await runCli(args, { env });
+  const records = r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  return { ...r, records };
 }
 
 /** Runs `fast` and returns its records' results and the trace summary. */
@@ -123,15 +116,16 @@ Deno.test({
     const other = await fixture("webgpu-lost2.mp4", { ...spec, text: "STILL HERE 8" });
     // The library in a child process, each inference worker destroying its device once its
     // sessions are on WebGPU (tests/_lost_gpu.ts), so every run there fails after.
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL("./_lost_gpu.ts", import.meta.url).pathname, video, other],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 0, stderr);
+    const out = await runDeno([
+      "run",
+      "-A",
+      new URL("./_lost_gpu.ts", import.meta.url).pathname,
+      video,
+      other,
+    ]);
+    assert.equal(out.code, 0, out.stderr);
     type Run = { records: Record<string, unknown>[]; notices: string[]; vx: TraceFile["vx"] };
-    const got = JSON.parse(new TextDecoder().decode(out.stdout)) as { fast: Run; bulk: Run };
+    const got = JSON.parse(out.stdout) as { fast: Run; bulk: Run };
     const notice = /^inference on wasm: WebGPU run failed for ch_PP-OCRv4_det_infer\.onnx: [^\n]+$/;
 
     const cpu = await fast([video, "--backend", "wasm"]);
