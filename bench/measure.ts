@@ -83,4 +83,10 @@ export async function writeSection(root: string, name: string, text: string): Pr
     ? doc.slice(0, a) + block + doc.slice(b + close.length)
     : `${doc.trimEnd()}\n\n${block}\n`;
   await Deno.writeTextFile(path, doc);
+  await formatMarkdown(path);
+}
+
+/** `deno fmt` on a Markdown file: CI checks formatting, and tables come out aligned. */
+export async function formatMarkdown(path: string): Promise<void> {
+  await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", path] }).output();
 }

@@ -19,9 +19,9 @@
 import { adapterName, chooseBackend, isSoftwareAdapter } from "../src/infer/backend.ts";
 import { createEngine, type Model } from "../src/infer/engine.ts";
 import { loadWebGpuOrt } from "../src/infer/ort_webgpu.ts";
-import { gpuPlanes } from "../src/infer/gpu_planes.ts";
+import { gpuPlanes, planesToFloat } from "../src/infer/gpu_planes.ts";
 import { packagedAssets } from "../src/tasks/ocr.ts";
-import { stats } from "./measure.ts";
+import { formatMarkdown, stats } from "./measure.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const arg = (name: string) => {
@@ -140,16 +140,15 @@ async function preprocessOnGpu(path: string) {
   const floats = new Float32Array(3 * plane);
   const name = session.inputNames[0];
 
+  // The pipeline's own converters (src/infer/gpu_planes.ts), as detect uses them for YOLOX:
+  // gbrp planes G, B, R to float planes B, G, R, raw 0–255.
+  const layout = { order: [1, 0, 2], scale: 1 } as const;
   const cpu = async () => {
-    // detect.ts's fillBgr: gbrp planes G, B, R to float planes B, G, R, raw 0–255.
-    floats.set(frame.subarray(plane, 2 * plane), 0);
-    floats.set(frame.subarray(0, plane), plane);
-    floats.set(frame.subarray(2 * plane), 2 * plane);
+    planesToFloat(frame, layout, floats);
     return await session.run({ [name]: new ort.Tensor("float32", floats, dims) });
   };
 
-  // The pipeline's own converter (src/infer/gpu_planes.ts): gbrp planes G, B, R to B, G, R.
-  const planes = gpuPlanes(device, plane, { order: [1, 0, 2], scale: 1 });
+  const planes = gpuPlanes(device, plane, layout);
   const tensor = ort.Tensor.fromGpuBuffer(planes.output as never, { dataType: "float32", dims });
   const gpu = async () => {
     planes.convert(frame);
@@ -238,8 +237,7 @@ if (!Deno.args.includes("--no-append")) {
   const heading = "## wasm vs WebGPU (`deno task bench:webgpu`)";
   if (!text.includes(heading)) text = `${text.trimEnd()}\n\n${heading}\n`;
   await Deno.writeTextFile(path, `${text.trimEnd()}\n\n${table}\n`);
-  // CI checks formatting; tables come out aligned.
-  await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", path] }).output();
+  await formatMarkdown(path);
 }
 // Sessions and the GPU device keep the event loop alive.
 Deno.exit(0);
