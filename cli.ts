@@ -15,7 +15,7 @@ import {
   VxError,
 } from "./mod.ts";
 import { openSink } from "./src/output.ts";
-import { leaveGpuWorkersToExit } from "./src/pipeline/workers.ts";
+import { workersSettled } from "./src/pipeline/workers.ts";
 import { parseShard } from "./src/pipeline/inputs.ts";
 import { prepareResume } from "./src/pipeline/resume.ts";
 import type { BulkProgress } from "./src/pipeline/bulk.ts";
@@ -52,7 +52,10 @@ function taskOptions(cmd: Command): Command {
         .choices(BACKEND_CHOICES)
         .default("auto"),
     )
-    .option("--frames-dir <dir>", "also write each keyframe as a JPEG here");
+    .option("--frames-dir <dir>", "also write each keyframe as a JPEG here")
+    // For tests and bench/exit_stress.ts: each inference worker destroys its WebGPU device once
+    // set up, so the lost-device path runs from the CLI as it does on a GPU reset.
+    .addOption(new Option("--lose-gpu").hideHelp());
 }
 
 interface FastFlags {
@@ -63,6 +66,7 @@ interface FastFlags {
   threads?: number;
   framesDir?: string;
   backend?: BackendChoice;
+  loseGpu?: boolean;
   out?: string;
   sequential?: boolean;
   /** Trace path: `--debug` alone becomes `--debug=vx-trace.json` (see `debugDefault`). */
@@ -270,6 +274,8 @@ export async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  leaveGpuWorkersToExit();
-  Deno.exit(await main(Deno.args));
+  const code = await main(Deno.args);
+  // GPU workers park after their run (src/pipeline/workers.ts): exit once none is busy.
+  await workersSettled();
+  Deno.exit(code);
 }

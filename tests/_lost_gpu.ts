@@ -1,8 +1,10 @@
 /**
- * For tests/webgpu_test.ts, in a child process: `fast` on the first file and `bulk` (two
- * inference workers) on all of them, on WebGPU, with each inference worker destroying its device
- * once set up (`loseGpu`, a test-only option). Prints `{ fast, bulk }`: each run's records, the
- * lines given to `onNotice`, and the trace summary.
+ * For tests/webgpu_test.ts, in a child process: `fast` on the first file, or `bulk` (two
+ * inference workers) on all of them (the first argument says which), on WebGPU, with each
+ * inference worker destroying its device once set up (`loseGpu`, a test-only option). Prints the
+ * run's records, the lines given to `onNotice`, and the trace summary. One run a process: a
+ * worker whose device was lost is parked and reused on wasm by the next run of the process
+ * (src/pipeline/workers.ts), which would then not lose a device of its own.
  *
  * @module
  */
@@ -25,8 +27,9 @@ async function run<T>(records: (o: ExtractOptions) => AsyncIterable<T>) {
   return { records: out, notices, vx: tracer.summary() };
 }
 
-const [first] = Deno.args;
-console.log(JSON.stringify({
-  fast: await run((o) => extract(first, o)),
-  bulk: await run((o) => extractBulk(Deno.args, { ...o, inferrers: 2 })),
-}));
+const [mode, ...files] = Deno.args;
+console.log(JSON.stringify(
+  mode === "fast"
+    ? await run((o) => extract(files[0], o))
+    : await run((o) => extractBulk(files, { ...o, inferrers: 2 })),
+));

@@ -25,6 +25,10 @@ let engine: Engine | undefined;
 /** The fallback reason the main thread has been told of. */
 let told: string | undefined;
 let queue: Promise<void> = Promise.resolve();
+/** Set by `park` until the next `init`: frames still queued are skipped. */
+let parking = false;
+/** The device was lost (or destroyed by `lose-gpu`): this worker runs on wasm from now on. */
+let lost = false;
 
 function fail(seq: number | null, e: unknown): void {
   const message = e instanceof Error ? e.message : String(e);
@@ -36,6 +40,7 @@ function tellFallback(): void {
   const reason = engine?.fallbackReason;
   if (!engine || reason === undefined || reason === told) return;
   told = reason;
+  lost = true;
   scope.postMessage({ type: "fallback", backend: engine.backend, fallbackReason: reason });
 }
 
@@ -43,19 +48,27 @@ scope.onmessage = (e) => {
   const cmd = e.data;
   if (cmd.type === "init") {
     const loadStart = now();
-    queue = (async () => {
+    parking = false;
+    queue = queue.then(async () => {
       try {
-        const timed = timeLoads(createEngine({ threads: cmd.threads, backend: cmd.backend }));
+        // A worker whose device was lost in an earlier run is reused on wasm (its onnxruntime
+        // keeps the lost device), and says so.
+        const backend = lost ? "wasm" : cmd.backend;
+        const timed = timeLoads(createEngine({ threads: cmd.threads, backend }));
         engine = timed.engine;
         const loads = timed.loads;
         task = await TASKS[cmd.task.task].create(cmd.task, engine);
-        told = engine.fallbackReason;
+        const lostBefore = lost && cmd.backend !== "wasm" && task.models.length > 0;
+        const fallbackReason = lostBefore
+          ? "the WebGPU device was lost in an earlier run"
+          : engine.fallbackReason;
+        told = fallbackReason;
         scope.postMessage({
           type: "ready",
           frameSpec: task.frameSpec,
           models: task.models,
           backend: engine.backend,
-          fallbackReason: engine.fallbackReason,
+          fallbackReason,
           adapter: engine.adapter,
           touchedGpu: engine.touchedGpu,
           threads: engine.threads,
@@ -66,19 +79,35 @@ scope.onmessage = (e) => {
       } catch (err) {
         fail(null, err);
       }
-    })();
+    });
     return;
   }
   if (cmd.type === "lose-gpu") {
     queue = queue.then(async () => {
+      lost = true;
       const ort = await loadWebGpuOrt();
       ((await ort.env.webgpu.device) as unknown as GPUDevice).destroy();
+    });
+    return;
+  }
+  if (cmd.type === "park") {
+    parking = true;
+    queue = queue.then(async () => {
+      try {
+        await engine?.release?.();
+      } catch {
+        lost = true; // freeing failed: the worker is not trusted with another run
+      }
+      task = undefined;
+      engine = undefined;
+      scope.postMessage({ type: "parked" });
     });
     return;
   }
   const received = now();
   const sent = cmd.sent;
   queue = queue.then(async () => {
+    if (parking) return;
     if (!task) return fail(cmd.seq, new Error("inference worker has no task"));
     try {
       const timings = { pre: 0, infer: 0, post: 0 };

@@ -83,9 +83,16 @@ export interface Engine {
   /** Whether a GPU driver was loaded: an adapter was asked for, whatever the backend. */
   readonly touchedGpu?: boolean;
   load(path: string): Promise<Model>;
+  /**
+   * Frees every session the engine created and, on WebGPU, waits until the GPU has finished
+   * the work it was given, so the process can end while no GPU work is under way. The models
+   * are not run after.
+   */
+  release?(): Promise<void>;
 }
 
-let configured = false;
+/** The wasm thread count onnxruntime-web was configured with: it is fixed for the process. */
+let configuredThreads: number | undefined;
 
 /**
  * Creates the engine; call once per worker. The backend is settled lazily, by the first
@@ -103,13 +110,15 @@ let configured = false;
  * ```
  */
 export function createEngine(options: EngineOptions = {}): Engine {
-  const threads = options.threads ?? Math.min(4, navigator.hardwareConcurrency ?? 1);
-  if (!configured) {
-    ort.env.wasm.numThreads = threads;
+  if (configuredThreads === undefined) {
+    configuredThreads = options.threads ?? Math.min(4, navigator.hardwareConcurrency ?? 1);
+    ort.env.wasm.numThreads = configuredThreads;
     ort.env.wasm.wasmPaths = new URL("./", import.meta.resolve("onnxruntime-web")).href;
     ort.env.logLevel = "error";
-    configured = true;
   }
+  // A worker reused by a later run keeps the count its first engine set (workers.ts parks GPU
+  // workers for reuse), so the engine reports that one.
+  const threads = configuredThreads;
   const requested = options.backend ?? "wasm";
   let backend: Backend = requested === "webgpu" ? "webgpu" : "wasm";
   let fallbackReason: string | undefined;
@@ -126,6 +135,10 @@ export function createEngine(options: EngineOptions = {}): Engine {
       return gpu.requestAdapter(o);
     },
   };
+  // Everything created, so release() can free it; and the device, to wait for its queue.
+  const created: Model[] = [];
+  let gpuDevice: GPUDevice | undefined;
+  const track = (m: Model) => (created.push(m), m);
   const decide = () =>
     decided ??= chooseBackend(requested, watched, device).then((d) => {
       backend = d.backend;
@@ -163,13 +176,13 @@ export function createEngine(options: EngineOptions = {}): Engine {
           const gpuOrt = await loadWebGpuOrt();
           gpuOrt.env.webgpu.adapter = adapter as typeof gpuOrt.env.webgpu.adapter;
           const session = await createSession(gpuOrt, bytes, "webgpu");
-          const device = (await gpuOrt.env.webgpu.device) as unknown as GPUDevice;
-          gpu = wrapSession(gpuOrt, path, session, device);
+          gpuDevice = (await gpuOrt.env.webgpu.device) as unknown as GPUDevice;
+          gpu = track(wrapSession(gpuOrt, path, session, gpuDevice));
         } catch (e) {
           toWasm("session creation", e);
         }
         if (gpu) {
-          return gpuWithFallback(gpu, () => wasmModel(path, bytes), {
+          return gpuWithFallback(gpu, async () => track(await wasmModel(path, bytes)), {
             onGpu: () => backend === "webgpu",
             failed: (e) => {
               if (backend === "webgpu") toWasm("run", e);
@@ -177,9 +190,25 @@ export function createEngine(options: EngineOptions = {}): Engine {
           });
         }
       }
-      return await wasmModel(path, bytes);
+      return track(await wasmModel(path, bytes));
+    },
+    async release() {
+      for (const m of created.splice(0)) m.release?.();
+      // A lost device never finishes its queue: wait a bounded time.
+      if (gpuDevice) await settleQueue(gpuDevice, 5000);
     },
   };
+}
+
+/** Resolves when `device` has done all submitted work, or after `ms`, whichever comes first. */
+async function settleQueue(device: GPUDevice, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((r) => (timer = setTimeout(r, ms)));
+  try {
+    await Promise.race([device.queue.onSubmittedWorkDone().catch(() => {}), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A wasm session of the model in `bytes`; a {@linkcode TaskError} when it cannot be made. */
@@ -300,6 +329,7 @@ export function timeLoads(engine: Engine): { engine: Engine; loads: SessionLoad[
         loads.push({ path, start, end: now() });
         return model;
       },
+      release: () => engine.release?.() ?? Promise.resolve(),
     },
   };
 }

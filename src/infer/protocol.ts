@@ -14,7 +14,12 @@ export type InferCommand =
   | { type: "init"; task: TaskOptions; threads?: number; backend?: BackendChoice }
   | { type: "frame"; seq: number; frame: Frame; sent: number }
   /** Tests only: destroy the WebGPU device, as a GPU reset would (after set-up, in order). */
-  | { type: "lose-gpu" };
+  | { type: "lose-gpu" }
+  /**
+   * The run is over: skip frames still queued, free the sessions, wait for the GPU to finish,
+   * then answer `parked`. The worker may be given a new `init` after (see `workers.ts`).
+   */
+  | { type: "park" };
 
 /**
  * Per-frame timing for the debug trace: `sent` (main thread forwarded the frame), `received`
@@ -55,5 +60,10 @@ export type InferEvent =
   | { type: "result"; seq: number; results: TaskResult[]; timing: InferTiming }
   /** After set-up: a WebGPU run failed and inference moved to `backend` (wasm) for good. */
   | { type: "fallback"; backend: Backend; fallbackReason: string }
+  /**
+   * Answer to `park`: nothing runs in the worker any more; a later run may `init` it again
+   * (on wasm, if its GPU device was lost).
+   */
+  | { type: "parked" }
   /** `user`: caused by the user's input (bad model, labels), else an internal failure. */
   | { type: "error"; seq: number | null; message: string; user: boolean };

@@ -20,33 +20,95 @@ export interface WorkerHandle<C, E> {
   terminate(): void;
 }
 
-let exitEndsGpuWorkers = false;
+/**
+ * Why GPU workers are parked, never terminated: a worker that loaded a GPU driver (it holds a
+ * WebGPU device, or it asked for an adapter and settled on wasm) tears the driver down on its
+ * own thread when it is terminated — wgpu drops its instance and `dlclose`s the driver
+ * libraries (Mesa's libEGL and swrast_dri on llvmpipe). If the process exits meanwhile, the
+ * main thread runs the same libraries' exit handlers at the same time and the process dies with
+ * SIGSEGV after vx has written everything (a core dump of `extract` + `extractBulk` on
+ * llvmpipe, 2026-11-27: main thread in `swrast_dri.so` from `exit`, the terminated worker in
+ * `dlclose` from `libEGL_mesa.so`; on an NVIDIA H200 every `--backend webgpu` run ended in
+ * SIGSEGV or glibc's `munmap_chunk(): invalid pointer`). So such a worker is never torn down
+ * while the process runs: when its run ends it frees its sessions and waits for the GPU
+ * (`park`), then it is unref'd — it no longer keeps the process alive — and kept here, idle, for
+ * the next run to `init` again. At exit nothing touches the driver but its own exit handlers.
+ * `bench/exit_stress.ts` counts exit statuses across every path.
+ */
+const parked: Worker[] = [];
+/** Parks under way: the process should not exit before they are done (see `workersSettled`). */
+const parking = new Set<Promise<void>>();
+/** How long a park may take before the worker is left as it is (a hung GPU). */
+const PARK_TIMEOUT_MS = 10_000;
 
 /**
- * For a program that ends with `Deno.exit` right after its run, as the CLI does: from then on an
- * inference worker that loaded a GPU driver (it holds a WebGPU device, or it asked for an adapter
- * and settled on wasm) is not terminated when its run ends; the process exit ends it. On an
- * NVIDIA H200 every `--backend webgpu` run wrote all its records and its trace and then died in
- * the Vulkan driver while the process exited (SIGSEGV, or glibc's `munmap_chunk(): invalid
- * pointer`), and Mesa's driver once did the same after `auto` had only asked for an adapter.
- * The likely cause is the race of gfx-rs/wgpu#8365: terminating the worker drops its device on
- * the worker's thread while the main thread's `exit` runs the driver's own exit handlers.
- * Whether this avoids it on NVIDIA is checked by `bench/fast_device.sh` (it records each run's
- * exit status). A library caller keeps the default: its workers are terminated, so they do not
- * keep its process alive.
+ * Deno's `Worker` keeps the process alive while it lives; its private ref/unref method (the
+ * one a `node:worker_threads` worker's `unref()` uses) is the only way to let a live worker
+ * stay without holding the process open. Deno 2.9.6 is pinned in `deno.json`.
  */
-export function leaveGpuWorkersToExit(): void {
-  exitEndsGpuWorkers = true;
+const refMethod = Object.getOwnPropertySymbols(Worker.prototype)
+  .find((s) =>
+    s.description === undefined &&
+    typeof (Worker.prototype as unknown as Record<symbol, unknown>)[s] === "function"
+  );
+
+function setRef(worker: Worker, ref: boolean): boolean {
+  if (!refMethod) return false;
+  (worker as unknown as Record<symbol, (ref: boolean) => void>)[refMethod](ref);
+  return true;
+}
+
+/** Leaves `worker` idle for good: it no longer keeps the process alive, nor is it reused. */
+function abandon(worker: Worker): void {
+  worker.onmessage = null;
+  worker.onerror = (e) => e.preventDefault();
+  if (!setRef(worker, false)) worker.terminate(); // without unref, the process must end
+}
+
+/**
+ * Resolves once every GPU worker whose run has ended is parked, so that exiting now races no
+ * GPU work. The CLI awaits it before `Deno.exit`; a library caller's process exits after it by
+ * itself (a park under way keeps the process alive until it is done).
+ */
+export async function workersSettled(): Promise<void> {
+  while (parking.size) await Promise.all([...parking]);
+}
+
+/** Parks a GPU worker whose run has ended (see `parked`). */
+function park(worker: Worker): void {
+  worker.onerror = (e) => e.preventDefault();
+  const done = new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      abandon(worker);
+      resolve();
+    }, PARK_TIMEOUT_MS);
+    worker.onmessage = (e: MessageEvent<InferEvent | CrashEvent>) => {
+      if (e.data.type === "crash") {
+        clearTimeout(timer);
+        abandon(worker);
+        resolve();
+      } else if (e.data.type === "parked") {
+        clearTimeout(timer);
+        if (setRef(worker, false)) {
+          worker.onmessage = null;
+          parked.push(worker);
+        } else abandon(worker);
+        resolve();
+      }
+    };
+  });
+  parking.add(done);
+  done.then(() => parking.delete(done));
+  worker.postMessage({ type: "park" } satisfies InferCommand);
 }
 
 function spawn<C, E>(
-  path: string,
+  worker: Worker,
   onEvent: (e: E | CrashEvent) => void,
   holdsGpu: (e: E) => boolean = () => false,
+  gpu = false,
 ): WorkerHandle<C, E> {
-  const worker = new Worker(new URL(path, import.meta.url), { type: "module" });
   let state: "running" | "crashed" | "ended" = "running";
-  let gpu = false;
   // Reported once, and not after the worker was ended on purpose.
   const crash = (ev: CrashEvent) => {
     if (state !== "running") return;
@@ -55,7 +117,7 @@ function spawn<C, E>(
   };
   worker.onmessage = (e: MessageEvent<E | CrashEvent>) => {
     const ev = e.data;
-    // A crash reported by the worker itself (see reportCrashes); the worker has closed.
+    // A crash reported by the worker itself (see reportCrashes).
     if ((ev as CrashEvent).type === "crash") return crash(ev as CrashEvent);
     gpu ||= holdsGpu(ev as E);
     onEvent(ev);
@@ -67,28 +129,30 @@ function spawn<C, E>(
   return {
     post: (cmd, transfer) => worker.postMessage(cmd, transfer ?? []),
     terminate: () => {
+      if (state === "ended") return;
       const crashed = state === "crashed";
       state = "ended";
-      if (gpu && !crashed && exitEndsGpuWorkers) {
-        worker.onmessage = null; // left idle, holding its device, until the process exits
-        return;
-      }
-      worker.terminate();
+      if (!gpu) worker.terminate();
+      else if (crashed) abandon(worker);
+      else park(worker);
     },
   };
 }
 
 /**
  * Run inside a worker: an uncaught error or unhandled rejection (a wasm trap, memory that cannot
- * grow) becomes a {@linkcode CrashEvent} posted to the main thread, and the worker closes.
- * Left to Deno, the error would also be printed to stderr with its stack; vx reports it itself,
- * as one line naming the file.
+ * grow) becomes a {@linkcode CrashEvent} posted to the main thread, once. Left to Deno, the
+ * error would also be printed to stderr with its stack; vx reports it itself, as one line naming
+ * the file. The worker does not close itself: the main thread ends it, or, if it holds a GPU
+ * driver, leaves it idle (see `parked`).
  */
 export function reportCrashes(): void {
-  const scope = self as unknown as { postMessage(e: CrashEvent): void; close(): void };
+  const scope = self as unknown as { postMessage(e: CrashEvent): void };
+  let told = false;
   const crash = (message: string) => {
+    if (told) return;
+    told = true;
     scope.postMessage({ type: "crash", message });
-    scope.close();
   };
   self.addEventListener("error", (e) => {
     e.preventDefault();
@@ -105,16 +169,28 @@ export function reportCrashes(): void {
 export function spawnDecoder(
   onEvent: (e: DecodeEvent | CrashEvent) => void,
 ): WorkerHandle<DecodeCommand, DecodeEvent> {
-  return spawn("../../workers/decode.ts", onEvent);
+  return spawn(newWorker("../../workers/decode.ts"), onEvent);
 }
 
-/** Starts an inference worker. */
+function newWorker(path: string): Worker {
+  return new Worker(new URL(path, import.meta.url), { type: "module" });
+}
+
+/** Starts an inference worker, or takes a parked one (it has loaded a GPU driver before). */
 export function spawnInferrer(
   onEvent: (e: InferEvent | CrashEvent) => void,
 ): WorkerHandle<InferCommand, InferEvent> {
+  const reused = parked.pop();
+  if (reused) setRef(reused, true);
   return spawn(
-    "../../workers/infer.ts",
+    reused ?? newWorker("../../workers/infer.ts"),
     onEvent,
     (e) => e.type === "ready" && (e.backend === "webgpu" || e.touchedGpu === true),
+    reused !== undefined,
   );
+}
+
+/** How many parked GPU workers wait for reuse (for tests). */
+export function parkedWorkers(): number {
+  return parked.length;
 }
