@@ -36,6 +36,12 @@ function number(min: number, max: number) {
   };
 }
 
+function integer(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("expected a stream index");
+  return n;
+}
+
 function taskOptions(cmd: Command): Command {
   return cmd
     .addOption(
@@ -53,6 +59,7 @@ function taskOptions(cmd: Command): Command {
         .default("auto"),
     )
     .option("--frames-dir <dir>", "also write each keyframe as a JPEG here")
+    .option("--stream <n>", "the video stream to decode, by index (vx probe lists them)", integer)
     // For tests and bench/exit_stress.ts: each inference worker destroys its WebGPU device once
     // set up, so the lost-device path runs from the CLI as it does on a GPU reset.
     .addOption(new Option("--lose-gpu").hideHelp());
@@ -72,6 +79,7 @@ interface FastFlags {
   /** Trace path: `--debug` alone becomes `--debug=vx-trace.json` (see `debugDefault`). */
   debug?: string;
   timeout?: number;
+  stream?: number;
 }
 
 /**
@@ -221,8 +229,9 @@ function program(onExit: (code: number) => void): Command {
   prog.command("probe")
     .description("what vx sees before decoding: container, streams, keyframes (demuxer only)")
     .argument("<input>", "video file")
-    .action(async (input: string) => {
-      const info = await probeFile(input);
+    .option("--stream <n>", "list the keyframes of this video stream", integer)
+    .action(async (input: string, flags: { stream?: number }) => {
+      const info = await probeFile(input, flags.stream);
       console.log(JSON.stringify({ file: input, ...info }));
     });
   prog.command("demo")

@@ -113,13 +113,16 @@ let nextMinor = 0;
  * Makes `fsPath` a read-only device that reads the host file `file` on demand. ffmpeg sees a
  * regular file of the host file's size (without the size, MP4s with `moov` at the end fail).
  * `onRead`, when given, hears how many bytes each read returned and how long it took (ms), for
- * the debug trace. Returns a function that removes the device.
+ * the debug trace. Once `signal` is aborted, reads return end of file: ffmpeg then finishes the
+ * run as at the end of the input, which stops it cleanly where a thrown error would trap the core.
+ * Returns a function that removes the device.
  */
 export function mountInput(
   core: FFmpegCore,
   fsPath: string,
   file: Deno.FsFile,
   onRead?: (bytes: number, ms: number) => void,
+  signal?: AbortSignal,
 ): () => void {
   const FS = core.FS;
   const size = file.statSync().size;
@@ -135,7 +138,7 @@ export function mountInput(
       length: number,
       position: number,
     ): number {
-      if (source === null || position >= size) return 0;
+      if (source === null || position >= size || signal?.aborted) return 0;
       const file = source;
       const start = onRead ? performance.now() : 0;
       file.seekSync(position, Deno.SeekMode.Start);

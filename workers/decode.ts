@@ -94,6 +94,7 @@ scope.onmessage = async (e) => {
           probeStart: summary.probeStart,
           probeEnd: summary.probeEnd,
           retried,
+          exact: summary.exact,
         });
         // ffmpeg.wasm is not made to run `main` again and again: one core trapped on its ~98th
         // file in a bulk run (bench/bulk.ts). A fresh instance of the compiled module is cheap.
@@ -120,7 +121,11 @@ scope.onmessage = async (e) => {
     try {
       file = openInput(cmd.path);
       unmount = mountInput(ffmpeg, "/probe", file);
-      scope.postMessage({ type: "probed", id: cmd.id, info: probe(ffmpeg, "/probe", true) });
+      scope.postMessage({
+        type: "probed",
+        id: cmd.id,
+        info: probe(ffmpeg, "/probe", true, cmd.stream),
+      });
     } catch (err) {
       fail(cmd.id, err);
     } finally {

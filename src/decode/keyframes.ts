@@ -14,15 +14,19 @@
 import { type FFmpegCore, type LogLine, mountInput, mountSink } from "../../wasm/ffmpeg.ts";
 import { now as clock } from "../clock.ts";
 import type { FrameSpec } from "../tasks/task.ts";
-import { outputGeometry } from "./geometry.ts";
+import { type OutputGeometry, outputGeometry } from "./geometry.ts";
 import {
   bestError,
+  type KeyPacket,
+  keyPacketTicks,
   lastError,
+  pickVideo,
   plainReason,
   probe,
   ProbeError,
   type ProbeInfo,
   type StreamInfo,
+  ticksToSeconds,
 } from "./probe.ts";
 
 /** What to decode and how. */
@@ -34,6 +38,8 @@ export interface DecodeRequest {
   jpegPrefix?: string;
   /** Abort the ffmpeg run after this many ms. */
   timeoutMs?: number;
+  /** The video stream to decode, by index; default: the one ffmpeg would pick. */
+  stream?: number;
 }
 
 /** One decoded keyframe. `data` owns its buffer, so it can be transferred. */
@@ -78,6 +84,8 @@ export interface DecodeSummary {
   /** {@linkcode clock} times of the probe that precedes decoding. */
   probeStart: number;
   probeEnd: number;
+  /** Set when skipping non-key frames was not exact for this file: why it was decoded whole. */
+  exact?: string;
 }
 
 /** A file that cannot be decoded; the message names the reason, not the file. */
@@ -103,14 +111,24 @@ const TRUNCATED = /partial file|corrupt input packet|Packet corrupt|truncat|End 
 const UNDECODABLE: Readonly<Record<string, string>> = {
   av1: "cannot decode av1 video: this ffmpeg.wasm build has no software AV1 decoder",
 };
-/** `-debug_ts`: a packet about to be decoded, by stream index and pts. */
-const PACKET = /^demuxer\+ffmpeg -> ist_index:(\d+) type:\w+ pkt_pts:(-?\d+)/;
+/** `-debug_ts`: a packet about to be decoded, by stream index and pts (`NOPTS` when none). */
+const PACKET = /^demuxer\+ffmpeg -> ist_index:(\d+) type:\w+ pkt_pts:(\S+)/;
+/** `-dump`: each packet's stream, then its key flag, printed before its `-debug_ts` line. */
+const DUMP_STREAM = /^stream #(\d+):/;
+const DUMP_KEY = /^\s*keyframe=(\d)/;
 const TIMEBASE = /Parsed_showinfo.*config in time_base:\s*(\d+)\/(\d+)/;
 
 /**
  * Decodes the keyframes of `req.path` with `core`, calling `emit` for each in pts order while
  * ffmpeg still runs. `emit` may block (for backpressure). Throws {@linkcode DecodeError} when
  * the file cannot be decoded.
+ *
+ * The keyframes are the key packets of the video stream, as `probe` lists them. The fast way
+ * decodes only those (`-skip_frame nokey`), and checks, frame by frame, that what comes out is
+ * each key packet in turn at its pts. Where a decoder does not skip exactly (H.264 open GOPs with
+ * B-frames come out reversed, with one missing; MPEG-4 part 2 in AVI loses its first keyframe),
+ * or a key packet carries no pts, it stops at the first wrong frame and the rest of the file is
+ * decoded the exact way: every frame, keeping those at the key packets' pts.
  */
 export function decodeKeyframes(
   core: FFmpegCore,
@@ -119,28 +137,29 @@ export function decodeKeyframes(
   onCorrupt: (note: CorruptKeyframe) => void = () => {},
 ): DecodeSummary {
   const file = openInput(req.path);
-  const run = runs++;
-  const inPath = `/in_${run}`;
-  const rawPath = `/raw_${run}`;
-  const jpgPath = `/jpg_${run}`;
-  const unmount: (() => void)[] = [];
+  const inPath = `/in_${runs++}`;
+  let unmount: (() => void) | undefined;
+  const read = { bytes: 0, ms: 0 };
+  /** Mounts the input afresh; `signal` ends its reads. */
+  const mount = (signal?: AbortSignal) => {
+    unmount?.();
+    unmount = mountInput(core, inPath, file, (bytes, ms) => {
+      read.bytes += bytes;
+      read.ms += ms;
+    }, signal);
+  };
   try {
-    let readBytes = 0;
-    let readMs = 0;
-    unmount.push(mountInput(core, inPath, file, (bytes, ms) => {
-      readBytes += bytes;
-      readMs += ms;
-    }));
+    mount();
     const probeStart = clock();
     let info: ProbeInfo;
+    let stream: StreamInfo;
     try {
       info = probe(core, inPath);
+      stream = pickVideo(info.streams, req.stream);
     } catch (e) {
       if (e instanceof ProbeError) throw new DecodeError(plainReason(e.message));
       throw e;
     }
-    const stream = info.streams.find((s) => s.type === "video" && s.codec !== "mjpeg_cover");
-    if (!stream) throw new DecodeError("no video stream");
     if (UNDECODABLE[stream.codec]) throw new DecodeError(UNDECODABLE[stream.codec]);
     let { width: sw = 0, height: sh = 0 } = stream;
     if (!(sw > 0 && sh > 0)) throw new DecodeError(`video stream has no size (${stream.codec})`);
@@ -150,45 +169,252 @@ export function decodeKeyframes(
     // ffmpeg rotates the picture upright before our filters run.
     if (stream.rotation === 90 || stream.rotation === 270) [sw, sh] = [sh, sw];
     const geom = outputGeometry(req.spec, sw, sh);
-
     const probeEnd = clock();
-    const metas: { pts: number; w: number; h: number; at: number; damage?: string }[] = [];
-    const jpegs: string[] = [];
+
+    const out = new Output(req, emit, onCorrupt);
+    const ctx: RunContext = { core, req, inPath, stream, geom, sw, sh, read, out };
+    const abort = new AbortController();
+    mount(abort.signal);
+    read.bytes = 0;
+    read.ms = 0;
+    const fast = runOnce(ctx, { kind: "fast", abort });
+    if (fast.wrong !== undefined) {
+      // What came out before the first wrong frame was right and has gone out; the exact way
+      // starts again from the top and hands out only the keyframes after it.
+      mount();
+      let keys: KeyPacket[];
+      try {
+        keys = keyPacketTicks(core, inPath, stream);
+      } catch (e) {
+        if (e instanceof ProbeError) throw new DecodeError(plainReason(e.message));
+        throw e;
+      }
+      runOnce(ctx, { kind: "exact", keys: keys.map((k) => k.ticks) });
+    }
+    if (out.emitted === 0 && out.corrupt.length > 0) {
+      throw new DecodeError(`every keyframe is damaged (${out.corrupt[0].reason})`);
+    }
+    return {
+      keyframes: out.emitted,
+      corrupt: out.corrupt,
+      stream,
+      probe: info,
+      probeStart,
+      probeEnd,
+      exact: fast.wrong,
+    };
+  } finally {
+    try {
+      unmount?.();
+    } catch { /* already gone */ }
+    file.close();
+  }
+}
+
+/** What every run over one file shares. */
+interface RunContext {
+  core: FFmpegCore;
+  req: DecodeRequest;
+  inPath: string;
+  stream: StreamInfo;
+  geom: OutputGeometry;
+  sw: number;
+  sh: number;
+  /** Bytes read from the input and ms spent reading since the last frame; the device adds. */
+  read: { bytes: number; ms: number };
+  out: Output;
+}
+
+/**
+ * How a run picks keyframes. `fast`: the decoder skips non-key frames and each frame is checked
+ * against the key packets demuxed so far; the first wrong one aborts the run. `exact`: every
+ * frame is decoded and those at `keys` (pts in the stream's time base, sorted) are kept.
+ */
+type Plan = { kind: "fast"; abort: AbortController } | { kind: "exact"; keys: number[] };
+
+/** What one selected frame will become, decided when `showinfo` reports it. */
+interface Meta {
+  /** Keyframe index, or -1 for a frame that is not handed out. */
+  index: number;
+  pts: number;
+  w: number;
+  h: number;
+  at: number;
+  damage?: string;
+}
+
+/**
+ * Hands out keyframes and notes in index order across runs: the exact run skips what the fast
+ * run already gave, and a keyframe the decoder never produced becomes a note in its place.
+ */
+class Output {
+  /** Indices below this are settled: emitted, or noted as corrupt. */
+  next = 0;
+  emitted = 0;
+  corrupt: CorruptKeyframe[] = [];
+
+  constructor(
+    readonly req: DecodeRequest,
+    readonly emit: (frame: DecodedFrame) => void,
+    readonly onCorrupt: (note: CorruptKeyframe) => void,
+  ) {}
+
+  frame(f: DecodedFrame, damage: string | undefined): void {
+    if (f.index < this.next) {
+      if (f.image !== undefined) Deno.removeSync(f.image);
+      return;
+    }
+    this.next = f.index + 1;
+    if (damage !== undefined) {
+      // A damaged keyframe is reported, never inferred: its pixels are concealment guesses.
+      if (f.image !== undefined) Deno.removeSync(f.image);
+      this.#noted({ index: f.index, pts: f.pts, reason: damage });
+    } else {
+      this.emit(f);
+      this.emitted++;
+    }
+  }
+
+  note(n: CorruptKeyframe): void {
+    if (n.index < this.next) return;
+    this.next = n.index + 1;
+    this.#noted(n);
+  }
+
+  #noted(n: CorruptKeyframe): void {
+    this.corrupt.push(n);
+    this.onCorrupt(n);
+  }
+}
+
+/** Result of one ffmpeg run; `wrong` says why the fast way was not exact. */
+interface RunResult {
+  wrong?: string;
+}
+
+function runOnce(ctx: RunContext, plan: Plan): RunResult {
+  const { core, req, stream, geom, out, read } = ctx;
+  const run = runs++;
+  const rawPath = `/raw_${run}`;
+  const jpgPath = `/jpg_${run}`;
+  const unmount: (() => void)[] = [];
+  try {
+    const metas: Meta[] = [];
     const logs: string[] = [];
     let tb: [number, number] | undefined;
+    const [sn, sd] = stream.timeBase.split("/").map(Number);
+    /** `showinfo`'s pts in the stream's time base, which is the filter's unless ffmpeg chose. */
+    const streamTicks = (n: number) => tb ? Math.round((n * tb[0] * sd) / (tb[1] * sn)) : n;
     // Decoder errors belong to the packet being decoded, which `-debug_ts` names just before
     // (by pts) — not to the frame coming out next, which can be several frames older.
     const decoderLine = new RegExp(`^\\[${stream.codec}\\w* @ `);
     const damaged = new Map<string, string>();
     let packet: string | undefined;
     let truncated: string | undefined;
+
+    // The fast way's check: key packets demuxed and not yet seen decoded, in pts order.
+    const waiting: number[] = [];
+    let dumpStream = -1;
+    let dumpKey = false;
+    let wrong: string | undefined;
+    let matched = 0;
+    let lastKey = -Infinity;
+    const fail = (why: string) => {
+      if (wrong !== undefined || plan.kind !== "fast") return;
+      wrong = why;
+      plan.abort.abort();
+    };
+    const seconds = (ticks: number) => ticksToSeconds(ticks, stream.timeBase);
+    // The exact way's keyframes, by pts, and the index of the next one to come.
+    const keyIndex = plan.kind === "exact" ? new Map(plan.keys.map((t, i) => [t, i])) : undefined;
+    let nextKey = 0;
+    const missing = (upTo: number) => {
+      if (plan.kind !== "exact") return;
+      for (; nextKey < upTo; nextKey++) {
+        pending.push({
+          note: {
+            index: nextKey,
+            pts: seconds(plan.keys[nextKey]),
+            reason: "the decoder gave no picture for this keyframe",
+          },
+        });
+      }
+    };
+
     core.setLogger((l: LogLine) => {
       const m = l.message;
       if (m.includes("Parsed_showinfo")) {
         const s = SHOWINFO.exec(m);
         if (s) {
-          const pts = tb && /^-?\d+$/.test(s[2]) ? (Number(s[2]) * tb[0]) / tb[1] : Number(s[3]);
-          metas.push({
-            pts: Math.round(pts * 1e6) / 1e6,
+          const ticks = /^-?\d+$/.test(s[2]) ? streamTicks(Number(s[2])) : NaN;
+          const meta: Meta = {
+            index: -1,
+            pts: NaN,
             w: Number(s[4]),
             h: Number(s[5]),
             at: clock(),
             damage: damaged.get(s[2]),
-          });
+          };
+          if (plan.kind === "fast") {
+            if (wrong !== undefined) { /* aborted: nothing more goes out */ }
+            else if (waiting.length > 0 && waiting[0] === ticks) {
+              waiting.shift();
+              meta.index = matched++;
+              meta.pts = seconds(ticks);
+            } else {
+              fail(
+                `a keyframe came out at ${s[3]} s where ${
+                  waiting.length ? `${seconds(waiting[0])} s` : "none"
+                } was due`,
+              );
+            }
+          } else {
+            const k = keyIndex!.get(ticks);
+            if (k !== undefined && k >= nextKey) {
+              missing(k);
+              nextKey = k + 1;
+              meta.index = k;
+              meta.pts = seconds(ticks);
+            }
+          }
+          metas.push(meta);
           return;
         }
         const t = TIMEBASE.exec(m);
         if (t) tb = [Number(t[1]), Number(t[2])];
         return;
       }
+      const d = DUMP_STREAM.exec(m);
+      if (d) {
+        dumpStream = Number(d[1]);
+        return;
+      }
+      const k = DUMP_KEY.exec(m);
+      if (k) {
+        dumpKey = k[1] === "1";
+        return;
+      }
       const p = PACKET.exec(m);
       if (p) {
-        if (Number(p[1]) === stream.index) packet = p[2];
+        if (Number(p[1]) !== stream.index) return;
+        packet = p[2];
+        if (plan.kind === "fast" && dumpStream === stream.index && dumpKey) {
+          const t = Number(p[2]);
+          if (!Number.isInteger(t)) fail("a key packet carries no pts");
+          // Before the stream's start: cut by an edit list, never shown.
+          else if (stream.startPts !== undefined && t < stream.startPts) { /* not a keyframe */ }
+          else if (t <= lastKey) fail("key packets out of pts order");
+          else {
+            lastKey = t;
+            waiting.push(t);
+          }
+        }
+        dumpKey = false;
         return;
       }
       if (
         m.startsWith("demuxer ->") || m.startsWith("decoder ->") ||
-        /^(filter|encoder|muxer) /.test(m)
+        /^(filter|encoder|muxer) /.test(m) || /^\s+(duration|dts|size)=/.test(m)
       ) {
         return;
       }
@@ -201,31 +427,26 @@ export function decodeKeyframes(
       if (logs.length > 200) logs.splice(0, 100);
     });
 
-    const pending: (DecodedFrame & { damage?: string })[] = [];
-    const corrupt: CorruptKeyframe[] = [];
-    let emitted = 0;
+    const jpegs: (string | null)[] = [];
+    /** Frames by their place in this run's output (`n`, which pairs them with JPEGs), and notes. */
+    const pending:
+      ({ frame: DecodedFrame; n: number; damage?: string } | { note: CorruptKeyframe })[] = [];
     let lastEmit = clock();
-    readBytes = 0;
-    readMs = 0;
     const flush = (final: boolean) => {
       while (pending.length > 0) {
-        const f = pending[0];
+        const item = pending[0];
+        if ("note" in item) {
+          pending.shift();
+          out.note(item.note);
+          continue;
+        }
+        const f = item.frame;
         if (req.jpegDir !== undefined) {
-          if (jpegs.length > f.index) f.image = jpegs[f.index];
+          if (jpegs.length > item.n) f.image = jpegs[item.n] ?? undefined;
           else if (!final) return;
         }
         pending.shift();
-        if (f.damage !== undefined) {
-          // A damaged keyframe is reported, never inferred: its pixels are concealment guesses.
-          if (f.image !== undefined) Deno.removeSync(f.image);
-          const note = { index: f.index, pts: f.pts, reason: f.damage };
-          corrupt.push(note);
-          onCorrupt(note);
-        } else {
-          delete f.damage;
-          emit(f);
-          emitted++;
-        }
+        out.frame(f, item.damage);
         lastEmit = clock();
       }
     };
@@ -242,45 +463,47 @@ export function decodeKeyframes(
         at += n;
         if (filled === geom.frameBytes) {
           const now = clock();
-          const meta = metas[produced] ?? { pts: NaN, w: sw, h: sh, at: now };
-          pending.push({
-            index: produced,
-            pts: meta.pts,
-            srcWidth: meta.w,
-            srcHeight: meta.h,
-            width: geom.width,
-            height: geom.height,
-            data: frame,
-            decodeStart: lastEmit,
-            // A frame can pass showinfo while the one before waits for its JPEG.
-            filterStart: Math.min(Math.max(meta.at, lastEmit), now),
-            decodeEnd: now,
-            readBytes,
-            readMs,
-            damage: meta.damage,
-          });
-          readBytes = 0;
-          readMs = 0;
+          const meta = metas[produced];
+          if (meta !== undefined && meta.index >= 0) {
+            pending.push({
+              frame: {
+                index: meta.index,
+                pts: meta.pts,
+                srcWidth: meta.w,
+                srcHeight: meta.h,
+                width: geom.width,
+                height: geom.height,
+                data: frame,
+                decodeStart: lastEmit,
+                // A frame can pass showinfo while the one before waits for its JPEG.
+                filterStart: Math.min(Math.max(meta.at, lastEmit), now),
+                decodeEnd: now,
+                readBytes: read.bytes,
+                readMs: read.ms,
+              },
+              n: produced,
+              damage: meta.damage,
+            });
+            read.bytes = 0;
+            read.ms = 0;
+            frame = new Uint8Array(geom.frameBytes);
+          }
           produced++;
-          frame = new Uint8Array(geom.frameBytes);
           filled = 0;
           flush(false);
         }
       }
     }));
 
-    const args = [
-      "-hide_banner",
-      "-nostats",
-      "-loglevel",
-      "info",
-      "-skip_frame",
-      "nokey",
-      "-debug_ts",
-      "-i",
-      inPath,
-    ];
-    const select = `select='eq(key\\,1)',showinfo=checksum=0`;
+    const args = ["-hide_banner", "-nostats", "-loglevel", "info"];
+    if (plan.kind === "fast") args.push("-skip_frame", "nokey", "-dump");
+    // -copyts: the stream's own timestamps, as probe lists them (ffmpeg would start at 0).
+    args.push("-copyts", "-debug_ts", "-i", ctx.inPath);
+    const select = plan.kind === "fast"
+      ? `select='eq(key\\,1)'`
+      : `select='${ptsSelect(plan.keys)}'`;
+    const chain = `${select},showinfo=checksum=0`;
+    const input = `[0:${stream.index}]`;
     if (req.jpegDir !== undefined) {
       const dir = req.jpegDir;
       const prefix = req.jpegPrefix ?? "frame";
@@ -289,16 +512,20 @@ export function decodeKeyframes(
         jpeg.push(chunk.slice());
         // mjpeg packets end with EOI (FF D9); byte stuffing keeps it out of entropy data.
         if (chunk.length >= 2 && chunk[chunk.length - 2] === 0xff && chunk.at(-1) === 0xd9) {
-          const path = `${dir}/${prefix}_${jpegs.length}.jpg`;
-          Deno.writeFileSync(path, concat(jpeg));
+          // Named by keyframe index, so a second run neither clashes with nor renumbers the first.
+          const meta = metas[jpegs.length];
+          if (meta !== undefined && meta.index >= 0) {
+            const path = `${dir}/${prefix}_${meta.index}.jpg`;
+            Deno.writeFileSync(path, concat(jpeg));
+            jpegs.push(path);
+          } else jpegs.push(null);
           jpeg = [];
-          jpegs.push(path);
           flush(false);
         }
       }));
       args.push(
         "-filter_complex",
-        `[0:v:0]${select},split=2[a][b];[a]${geom.filter}[raw];[b]format=yuvj420p[jpg]`,
+        `${input}${chain},split=2[a][b];[a]${geom.filter}[raw];[b]format=yuvj420p[jpg]`,
         "-map",
         "[raw]",
         "-fps_mode",
@@ -328,10 +555,10 @@ export function decodeKeyframes(
       );
     } else {
       args.push(
+        "-filter_complex",
+        `${input}${chain},${geom.filter}[raw]`,
         "-map",
-        "0:v:0",
-        "-vf",
-        `${select},${geom.filter}`,
+        "[raw]",
         "-fps_mode",
         "passthrough",
         "-f",
@@ -350,6 +577,7 @@ export function decodeKeyframes(
       core.reset();
     }
     flush(true);
+    if (wrong !== undefined) return { wrong };
     if (rc !== 0 && req.timeoutMs !== undefined && performance.now() - started >= req.timeoutMs) {
       throw new DecodeError(`timed out after ${req.timeoutMs / 1000} s`);
     }
@@ -359,25 +587,40 @@ export function decodeKeyframes(
     if (truncated !== undefined) {
       throw new DecodeError(`truncated or damaged file (${truncated})`);
     }
-    if (emitted === 0 && corrupt.length > 0) {
-      throw new DecodeError(`every keyframe is damaged (${corrupt[0].reason})`);
+    if (plan.kind === "fast" && waiting.length > 0) {
+      return { wrong: `no picture came out for the keyframe at ${seconds(waiting[0])} s` };
     }
-    if (emitted === 0) {
+    missing(plan.kind === "exact" ? plan.keys.length : 0);
+    flush(true);
+    if (out.next === 0) {
       throw new DecodeError(
         plainReason(
           lastError(logs.filter((l) => /error|invalid/i.test(l))) ?? "no keyframe decoded",
         ),
       );
     }
-    return { keyframes: emitted, corrupt, stream, probe: info, probeStart, probeEnd };
+    return {};
   } finally {
     for (const u of unmount.reverse()) {
       try {
         u();
       } catch { /* already gone */ }
     }
-    file.close();
   }
+}
+
+/**
+ * A `select` expression true exactly for frames whose pts is one of `keys` (sorted): a binary
+ * search of nested `if`s, which ffmpeg evaluates lazily, so each frame costs log2(keys) compares.
+ */
+export function ptsSelect(keys: readonly number[]): string {
+  if (keys.length === 0) return "0";
+  const tree = (lo: number, hi: number): string => {
+    if (hi - lo === 1) return `eq(pts\\,${keys[lo]})`;
+    const mid = (lo + hi) >> 1;
+    return `if(lt(pts\\,${keys[mid]})\\,${tree(lo, mid)}\\,${tree(mid, hi)})`;
+  };
+  return tree(0, keys.length);
 }
 
 /** One line on a file's damaged keyframes, for its error report. */

@@ -17,10 +17,21 @@ export interface StreamInfo {
   rotation?: number;
   frameRate?: number;
   timeBase: string;
+  /** A picture attached to the file (cover art), not a video. */
+  attachedPic?: boolean;
+  /** Frames the decoder holds back to reorder B-frames (0: none). */
+  reorderDepth?: number;
+  /** The stream's first pts, in its time base; packets before it are cut by an edit list. */
+  startPts?: number;
 }
 
 /** A keyframe as the demuxer marks it. */
 export interface KeyframeInfo {
+  /**
+   * Seconds, on the stream's own clock (an MPEG-TS file may start at 1.48 s). A key packet that
+   * carries no pts (AVI, some MPEG-PS packets) gets the pts its decoder gives the picture: see
+   * {@linkcode keyPackets}.
+   */
   pts: number;
   /** Byte offset of its packet in the file, when the container gives one. */
   offset: number | null;
@@ -31,7 +42,9 @@ export interface ProbeInfo {
   container: string;
   duration: number | null;
   streams: StreamInfo[];
-  /** Keyframes of the first video stream, when asked for. */
+  /** The index of the video stream vx decodes (see {@linkcode pickVideo}), when asked for. */
+  videoStream?: number;
+  /** Keyframes of that stream, in pts order, when asked for. */
   keyframes?: KeyframeInfo[];
 }
 
@@ -49,27 +62,20 @@ function ratio(s: string | undefined): number | undefined {
   return b ? Math.round((a / b) * 1000) / 1000 : undefined;
 }
 
-/**
- * Probes `fsPath` inside `core`. With `keyframes`, also lists the first video stream's key
- * packets (demuxer only: no decoding). Throws {@linkcode ProbeError} with ffprobe's reason.
- */
-export function probe(core: FFmpegCore, fsPath: string, keyframes = false): ProbeInfo {
+/** `n` ticks of time base `tb` ("1/90000") in seconds, rounded to the microsecond. */
+export function ticksToSeconds(n: number, tb: string): number {
+  const [a, b] = tb.split("/").map(Number);
+  return Math.round(((n * a) / b) * 1e6) / 1e6;
+}
+
+// deno-lint-ignore no-explicit-any
+function runProbe(core: FFmpegCore, fsPath: string, args: string[], need?: string): any {
   const out: string[] = [];
   const err: string[] = [];
   core.setLogger((l: LogLine) => (l.type === "stdout" ? out : err).push(l.message));
-  const args = ["-v", "error", "-show_format", "-show_streams", "-of", "json"];
-  if (keyframes) {
-    args.push(
-      "-select_streams",
-      "v:0",
-      "-show_packets",
-      "-show_entries",
-      "packet=pts_time,dts_time,pos,flags:stream:format",
-    );
-  }
   try {
     // The core's ffprobe never sets an exit code (it stays -1), so success is judged by output.
-    core.ffprobe(...args, fsPath);
+    core.ffprobe("-v", "error", ...args, "-of", "json", fsPath);
   } finally {
     core.reset();
   }
@@ -80,40 +86,157 @@ export function probe(core: FFmpegCore, fsPath: string, keyframes = false): Prob
   } catch {
     json = undefined;
   }
-  if (!json?.format) throw new ProbeError(plainReason(bestError(err) ?? "unreadable probe output"));
+  if (!json || (need !== undefined && !json[need])) {
+    throw new ProbeError(plainReason(bestError(err) ?? "unreadable probe output"));
+  }
+  return json;
+}
+
+/**
+ * Probes `fsPath` inside `core`. With `keyframes`, also picks the video stream to decode
+ * ({@linkcode pickVideo}, or `stream` when given) and lists its key packets (demuxer only: no
+ * decoding). Throws {@linkcode ProbeError} with ffprobe's reason, or when `stream` is not a video
+ * stream of the file.
+ */
+export function probe(
+  core: FFmpegCore,
+  fsPath: string,
+  keyframes = false,
+  stream?: number,
+): ProbeInfo {
+  const json = runProbe(core, fsPath, ["-show_format", "-show_streams"], "format");
   // deno-lint-ignore no-explicit-any
   const streams: StreamInfo[] = (json.streams ?? []).map((s: any) => {
     // deno-lint-ignore no-explicit-any
     const matrix = (s.side_data_list ?? []).find((d: any) => d.rotation !== undefined);
     const rot = matrix ? -Number(matrix.rotation) : Number(s.tags?.rotate ?? 0);
+    const video = s.codec_type === "video";
     return {
       index: s.index,
       type: s.codec_type ?? "unknown",
       codec: s.codec_name ?? "unknown",
       width: s.width,
       height: s.height,
-      rotation: s.codec_type === "video" ? ((rot % 360) + 360) % 360 : undefined,
+      rotation: video ? ((rot % 360) + 360) % 360 : undefined,
       frameRate: ratio(s.avg_frame_rate) ?? ratio(s.r_frame_rate),
       timeBase: s.time_base ?? "",
+      attachedPic: video ? s.disposition?.attached_pic === 1 : undefined,
+      reorderDepth: video ? s.has_b_frames ?? 0 : undefined,
+      startPts: video && typeof s.start_pts === "number" ? s.start_pts : undefined,
     } satisfies StreamInfo;
   });
   const info: ProbeInfo = {
-    container: json.format?.format_name ?? "unknown",
-    duration: json.format?.duration ? Number(json.format.duration) : null,
+    container: json.format.format_name ?? "unknown",
+    duration: json.format.duration ? Number(json.format.duration) : null,
     streams,
   };
   if (keyframes) {
-    info.keyframes = (json.packets ?? [])
-      // deno-lint-ignore no-explicit-any
-      .filter((p: any) => typeof p.flags === "string" && p.flags.includes("K"))
-      // deno-lint-ignore no-explicit-any
-      .map((p: any) => ({
-        pts: Number(p.pts_time ?? p.dts_time),
-        offset: p.pos !== undefined ? Number(p.pos) : null,
-      }))
-      .sort((a: KeyframeInfo, b: KeyframeInfo) => a.pts - b.pts);
+    const video = pickVideo(streams, stream);
+    info.videoStream = video.index;
+    info.keyframes = keyPacketTicks(core, fsPath, video).map((k) => ({
+      pts: ticksToSeconds(k.ticks, video.timeBase),
+      offset: k.offset,
+    }));
   }
   return info;
+}
+
+/** Why a file has no stream vx can decode; the message is the reason a user reads. */
+export class NoVideoError extends ProbeError {
+  constructor(message: string) {
+    super(message);
+    this.name = "NoVideoError";
+  }
+}
+
+/**
+ * The video stream to decode: `wanted` when given, else the one ffmpeg picks by default (the
+ * largest picture among video streams that are not attached pictures; the first on a tie).
+ * Throws {@linkcode NoVideoError} when there is none, or `wanted` is not a video stream.
+ */
+export function pickVideo(streams: readonly StreamInfo[], wanted?: number): StreamInfo {
+  if (wanted !== undefined) {
+    const s = streams.find((s) => s.index === wanted);
+    if (!s || s.type !== "video") {
+      const videos = streams.filter((s) => s.type === "video").map((s) => s.index);
+      throw new NoVideoError(
+        `stream ${wanted} is not a video stream (video streams: ${videos.join(", ") || "none"})`,
+      );
+    }
+    return s;
+  }
+  let best: StreamInfo | undefined;
+  for (const s of streams) {
+    if (s.type !== "video" || s.attachedPic) continue;
+    const area = (s.width ?? 0) * (s.height ?? 0);
+    if (!best || area > (best.width ?? 0) * (best.height ?? 0)) best = s;
+  }
+  if (best) return best;
+  if (streams.some((s) => s.type === "video")) {
+    throw new NoVideoError("no video stream (only an attached picture)");
+  }
+  throw new NoVideoError("no video stream");
+}
+
+/** One packet of ffprobe's `-show_packets` JSON, as `probe` asks for it. */
+export interface PacketJson {
+  pts?: number;
+  dts?: number;
+  pos?: string;
+  flags?: string;
+}
+
+/** A key packet: its pts in the stream's time base, and its byte offset when known. */
+export interface KeyPacket {
+  ticks: number;
+  offset: number | null;
+}
+
+/**
+ * Lists the key packets of `stream` in `fsPath` (demuxer only), in pts order; see
+ * {@linkcode keyPackets}. Throws {@linkcode ProbeError} with ffprobe's reason.
+ */
+export function keyPacketTicks(core: FFmpegCore, fsPath: string, stream: StreamInfo): KeyPacket[] {
+  const json = runProbe(core, fsPath, [
+    "-select_streams",
+    String(stream.index),
+    "-show_packets",
+    "-show_entries",
+    "packet=pts,dts,pos,flags",
+  ]);
+  return keyPackets(json.packets ?? [], stream);
+}
+
+/**
+ * The key packets of `stream`, in pts order: vx's definition of a keyframe, which `fast` and
+ * `bulk` follow. Left out: packets the demuxer marks for discarding (`D`: before an edit list's
+ * start). A key packet without a pts (AVI stores none; MPEG-PS may leave it out) is shown, by
+ * MPEG-style decoders that hold one reference picture back for B-frames, when the next
+ * reference picture arrives, so it gets that packet's dts: the next packet whose pts is missing
+ * or later than its dts (a B-picture's pts is its dts). Without B-frames, its own dts. That is
+ * the pts ffmpeg's decoder gives the picture (measured with ffmpeg 5.1 on AVI and MPEG-PS).
+ */
+export function keyPackets(packets: readonly PacketJson[], stream: StreamInfo): KeyPacket[] {
+  const out: KeyPacket[] = [];
+  const reorders = (stream.reorderDepth ?? 0) > 0;
+  for (let i = 0; i < packets.length; i++) {
+    const p = packets[i];
+    if (!p.flags?.includes("K") || p.flags.includes("D")) continue;
+    let ticks = p.pts ?? p.dts;
+    if (p.pts === undefined && reorders) {
+      for (let j = i + 1; j < packets.length; j++) {
+        const q = packets[j];
+        if (q.dts !== undefined && (q.pts === undefined || q.pts > q.dts)) {
+          ticks = q.dts;
+          break;
+        }
+      }
+    }
+    if (ticks === undefined) continue;
+    if (stream.startPts !== undefined && ticks < stream.startPts) continue;
+    out.push({ ticks, offset: p.pos !== undefined ? Number(p.pos) : null });
+  }
+  return out.sort((a, b) => a.ticks - b.ticks);
 }
 
 /** The most telling error line of an ffmpeg/ffprobe log, without the `[x @ 0x..]` prefix. */

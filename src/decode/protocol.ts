@@ -20,7 +20,7 @@ export type DecodeCommand =
     gate: { buffer: SharedArrayBuffer; maxFrames: number; maxBytes: number };
   }
   | { type: "decode"; id: number; req: DecodeRequest }
-  | { type: "probe"; id: number; path: string }
+  | { type: "probe"; id: number; path: string; stream?: number }
   /**
    * Dies as a worker does when its wasm runs out of memory: an uncaught error. For tests of the
    * pipelines' recovery; a real out-of-memory cannot be produced on demand.
@@ -56,6 +56,8 @@ export type DecodeEvent =
     probeEnd: number;
     /** Set when the decoder trapped and the file was decoded again on a fresh core. */
     retried?: string;
+    /** Set when skipping non-key frames was not exact: why the file was decoded whole. */
+    exact?: string;
   }
   | { type: "probed"; id: number; info: ProbeInfo }
   /** `user`: the input's fault (bad file), else vx's or the machine's. */

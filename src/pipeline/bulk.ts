@@ -15,7 +15,7 @@ import { describeDamage } from "../decode/keyframes.ts";
 import type { DecodeCommand, DecodeEvent } from "../decode/protocol.ts";
 import { VxError } from "../errors.ts";
 import type { InferCommand, InferEvent } from "../infer/protocol.ts";
-import type { FrameRecord, StatusRecord, VxRecord } from "../records.ts";
+import { checkPtsOrder, type FrameRecord, type StatusRecord, type VxRecord } from "../records.ts";
 import type { FrameSpec, TaskOptions } from "../tasks/task.ts";
 import { noticeFallback } from "./backend_notice.ts";
 import { Channel } from "./channel.ts";
@@ -275,6 +275,7 @@ export async function* extractBulk(
             // The id keeps same-named files from different folders apart.
             jpegPrefix: `${file.id}_${baseName(file.path)}`,
             timeoutMs,
+            stream: options.stream,
           },
         });
       }
@@ -290,7 +291,10 @@ export async function* extractBulk(
         } else {
           if (file.damaged !== undefined) progress.failed++;
           file.records.sort((a, b) => a.index - b.index);
+          let written: FrameRecord | undefined;
           for (const r of file.records) {
+            checkPtsOrder(written, r);
+            written = r;
             const handed = tracer ? now() : 0;
             yield r;
             tracer?.span(SPAN.output, MAIN_LANE, handed, now(), {
@@ -385,6 +389,7 @@ export async function* extractBulk(
               if (e.corrupt.length > 0) file.damaged = describeDamage(e.corrupt, e.keyframes);
               if (tracer) traceFileDecoded(tracer, slot.lane, file.path, e);
               if (e.retried) tracer?.fallback?.("retry", `${file.path}: ${e.retried}`);
+              if (e.exact) tracer?.fallback?.("exact", `${file.path}: ${e.exact}`);
               settle(file);
             }
             break;

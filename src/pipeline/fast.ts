@@ -12,7 +12,7 @@ import type { DecodeEvent } from "../decode/protocol.ts";
 import { VxError } from "../errors.ts";
 import type { BackendChoice } from "../infer/backend.ts";
 import type { InferEvent } from "../infer/protocol.ts";
-import type { FrameRecord } from "../records.ts";
+import { checkPtsOrder, type FrameRecord } from "../records.ts";
 import type { Frame, FrameSpec, TaskOptions } from "../tasks/task.ts";
 import { noticeFallback } from "./backend_notice.ts";
 import { Channel } from "./channel.ts";
@@ -59,6 +59,8 @@ export interface ExtractOptions extends Partial<TaskOptions> {
   backend?: BackendChoice;
   /** Receives one line when inference falls back to another backend, and why. */
   onNotice?: (line: string) => void;
+  /** The video stream to decode, by index (`probe` lists them); default: ffmpeg's choice. */
+  stream?: number;
 }
 
 type Event =
@@ -157,6 +159,7 @@ export async function* extract(
     >();
     const results = new Map<number, FrameRecord>();
     let nextOut = 0;
+    let written: FrameRecord | undefined;
     // Damaged keyframes keep their index but yield no record; the run reports them at the end.
     const corrupt = new Map<number, CorruptKeyframe>();
 
@@ -177,6 +180,7 @@ export async function* extract(
               jpegDir: options.framesDir,
               jpegPrefix: baseName(input),
               timeoutMs,
+              stream: options.stream,
             },
           });}
         // ffmpeg checks its timeout between packets; a decoder stuck inside one is stopped here.
@@ -193,6 +197,8 @@ export async function* extract(
         const record = results.get(nextOut)!;
         results.delete(nextOut);
         nextOut++;
+        checkPtsOrder(written, record);
+        written = record;
         const handed = tracer ? now() : 0;
         yield record;
         tracer?.span(SPAN.output, MAIN_LANE, handed, now(), {
@@ -255,6 +261,7 @@ export async function* extract(
           decoded = ev.keyframes;
           if (tracer) traceFileDecoded(tracer, DECODE_LANE, input, ev);
           if (ev.retried) tracer?.fallback?.("retry", `${input}: ${ev.retried}`);
+          if (ev.exact) tracer?.fallback?.("exact", `${input}: ${ev.exact}`);
           if (sequential) { for (const h of held.splice(0)) send(h.seq, h.frame); }
         }
       } else {

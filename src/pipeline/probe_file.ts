@@ -11,11 +11,11 @@ import { InflightGate } from "./gate.ts";
 import { spawnDecoder } from "./workers.ts";
 
 /**
- * Probes `path` in a decode worker of its own: container, duration, streams, and the first
- * video stream's keyframes (pts and byte offset) from the packets' key flags, without decoding.
- * These are the keyframes `extract(path, { task: "keyframes" })` yields. Throws
- * {@linkcode VxError} naming the file and the reason when it cannot be read, has no video
- * stream or no keyframe.
+ * Probes `path` in a decode worker of its own: container, duration, streams, the video stream
+ * vx decodes (`stream`, or the one ffmpeg picks by default) and its keyframes (pts on the
+ * stream's own clock, and byte offset) from the packets' key flags, without decoding. These are
+ * the keyframes `extract(path, { task: "keyframes" })` yields. Throws {@linkcode VxError} naming
+ * the file and the reason when it cannot be read, has no video stream or no keyframe.
  *
  * @example
  * ```ts ignore
@@ -24,7 +24,7 @@ import { spawnDecoder } from "./workers.ts";
  * console.log(info.keyframes?.map((k) => k.pts)); // [0, 2.002, 4.004]
  * ```
  */
-export async function probeFile(path: string): Promise<ProbeInfo> {
+export async function probeFile(path: string, stream?: number): Promise<ProbeInfo> {
   // A missing or empty file is refused here, before a worker loads its ffmpeg core.
   try {
     openInput(path).close();
@@ -35,7 +35,7 @@ export async function probeFile(path: string): Promise<ProbeInfo> {
   const { promise, resolve, reject } = Promise.withResolvers<ProbeInfo>();
   const gate = InflightGate.create(1, 1);
   const decoder = spawnDecoder((e) => {
-    if (e.type === "ready") decoder.post({ type: "probe", id: 0, path });
+    if (e.type === "ready") decoder.post({ type: "probe", id: 0, path, stream });
     else if (e.type === "probed") resolve(e.info);
     else if (e.type === "error") {
       reject(new VxError(path, e.message, e.user ? "input" : "internal"));
@@ -49,8 +49,6 @@ export async function probeFile(path: string): Promise<ProbeInfo> {
       gate: { buffer: gate.buffer, maxFrames: gate.maxFrames, maxBytes: gate.maxBytes },
     });
     const info = await promise;
-    // `fast` refuses these files too, so probe says so rather than list nothing.
-    if (!info.streams.some((s) => s.type === "video")) throw new VxError(path, "no video stream");
     if (info.keyframes?.length === 0) {
       throw new VxError(path, "no keyframe in the video stream (truncated file?)");
     }

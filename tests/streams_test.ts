@@ -1,0 +1,115 @@
+/**
+ * Which stream vx decodes: the one ffmpeg picks by default, `--stream N` to choose, and a clear
+ * refusal for a file whose only picture is cover art. And the check that keeps records in pts
+ * order where they are written.
+ */
+
+import assert from "node:assert/strict";
+import { extract, probeFile, VxError } from "../mod.ts";
+import { makeVideo, runFFmpeg } from "../src/fixtures/video.ts";
+import { checkPtsOrder, type FrameRecord } from "../src/records.ts";
+import { collect, fixture, runCli, tempPath, WORKERS } from "./_helpers.ts";
+
+/** An MKV with a small video stream first and a larger one second (2 and 3 keyframes). */
+async function twoVideos(): Promise<string> {
+  const small = await fixture("s-small.mp4", {
+    codec: "h264",
+    width: 64,
+    height: 48,
+    frames: 20,
+    keyint: 10,
+  });
+  const large = await fixture("s-large.mp4", {
+    codec: "h264",
+    width: 128,
+    height: 96,
+    frames: 30,
+    keyint: 10,
+  });
+  const path = tempPath("two-videos.mkv");
+  await runFFmpeg({
+    args: ["-hide_banner", "-loglevel", "error", "-i", "/a.mp4", "-i", "/b.mp4"]
+      .concat(["-map", "0:v", "-map", "1:v", "-c", "copy", "-y", "/out.mkv"]),
+    inputs: { "/a.mp4": small, "/b.mp4": large },
+    outputs: { "/out.mkv": path },
+  });
+  return path;
+}
+
+Deno.test({
+  name: "streams: the largest video by default, --stream N for another; probe lists the same",
+  ...WORKERS,
+  async fn() {
+    const path = await twoVideos();
+    const info = await probeFile(path);
+    assert.deepEqual(info.streams.map((s) => [s.index, s.width]), [[0, 64], [1, 128]]);
+    assert.equal(info.videoStream, 1);
+    const byDefault = await collect(extract(path, { task: "keyframes" }));
+    assert.deepEqual(byDefault.map((r) => [r.pts, r.width]), [[0, 128], [1, 128], [2, 128]]);
+    assert.deepEqual(byDefault.map((r) => r.pts), info.keyframes!.map((k) => k.pts));
+
+    const other = await collect(extract(path, { task: "keyframes", stream: 0 }));
+    assert.deepEqual(other.map((r) => [r.pts, r.width]), [[0, 64], [1, 64]]);
+    const probed = await probeFile(path, 0);
+    assert.deepEqual(other.map((r) => r.pts), probed.keyframes!.map((k) => k.pts));
+
+    const r = await runCli(["fast", path, "--task", "keyframes", "--stream", "5"]);
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.stderr.trim(),
+      `vx: ${path}: stream 5 is not a video stream (video streams: 0, 1)`,
+    );
+  },
+});
+
+Deno.test({
+  name: "streams: an audio file whose only picture is cover art → one line, exit 1",
+  ...WORKERS,
+  async fn() {
+    const cover = tempPath("cover.mkv");
+    await makeVideo(cover, {
+      codec: "mjpeg",
+      width: 64,
+      height: 64,
+      frames: 1,
+    });
+    const path = tempPath("song.m4a");
+    await runFFmpeg({
+      args: ["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "sine=d=1"]
+        .concat(["-i", "/cover.mkv", "-map", "0:a", "-map", "1:v", "-c:a", "aac", "-c:v", "copy"])
+        .concat(["-disposition:v:0", "attached_pic", "-y", "/out.m4a"]),
+      inputs: { "/cover.mkv": cover },
+      outputs: { "/out.m4a": path },
+    });
+    for (const cmd of ["fast", "probe"]) {
+      const r = await runCli([cmd, path, ...(cmd === "fast" ? ["--task", "keyframes"] : [])]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stderr.trim(), `vx: ${path}: no video stream (only an attached picture)`);
+      assert.equal(r.stdout, "");
+    }
+  },
+});
+
+Deno.test("records: one out of pts order is an error naming the file, not silent disorder", () => {
+  const a: FrameRecord = {
+    file: "a.mp4",
+    index: 0,
+    pts: 2,
+    width: 2,
+    height: 2,
+    task: "keyframes",
+    results: [],
+  };
+  checkPtsOrder(undefined, a);
+  checkPtsOrder(a, { ...a, index: 1, pts: 4 });
+  checkPtsOrder(a, { ...a, file: "b.mp4", index: 0, pts: 0 });
+  const e = (() => {
+    try {
+      checkPtsOrder(a, { ...a, index: 1, pts: 0 });
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert.ok(e instanceof VxError && e.file === "a.mp4" && e.kind === "internal", `${e}`);
+  assert.match(e.reason, /out of pts order/);
+});
