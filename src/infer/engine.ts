@@ -362,7 +362,7 @@ function wrapSession(
     },
     runPlanes: device
       ? async (name, frame, dims, layout) => {
-        const key = `${dims.join("x")}/${layout.order.join()}/${layout.scale}`;
+        const key = `${dims.join("x")}/${JSON.stringify(layout)}`;
         if (planes?.key !== key) {
           const conv = gpuPlanes(device, frame.length / 3, layout);
           const tensor = rt.Tensor.fromGpuBuffer(conv.output as never, {
