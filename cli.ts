@@ -66,6 +66,33 @@ function three(value: string): number[] {
 /** Tasks that run a model the user gives. */
 const MODEL_TASKS: readonly TaskName[] = ["detect", "classify", "embed", "faces", "tensor"];
 
+const VISION_TASKS: readonly TaskName[] = ["classify", "embed", "faces", "tensor"];
+/** Flags only some tasks read: given to another, they would be ignored without a word. */
+const TASK_FLAGS: [keyof FastFlags, string, readonly TaskName[]][] = [
+  ["top", "--top", ["classify"]],
+  ["raw", "--raw", ["embed"]],
+  ["maxValues", "--max-values", ["tensor"]],
+  ["size", "--size", VISION_TASKS],
+  ["fit", "--fit", VISION_TASKS],
+  ["mean", "--mean", VISION_TASKS],
+  ["std", "--std", VISION_TASKS],
+  ["channels", "--channels", VISION_TASKS],
+  ["range", "--range", VISION_TASKS],
+  ["layout", "--layout", VISION_TASKS],
+];
+
+/** The checks of task and flags that need no file: a model where one is needed, no stray flag. */
+function checkTaskFlags(flags: FastFlags): void {
+  if (MODEL_TASKS.includes(flags.task) && !flags.model) {
+    throw new UsageError(`--task ${flags.task} needs --model PATH`);
+  }
+  for (const [key, flag, tasks] of TASK_FLAGS) {
+    if (flags[key] !== undefined && !tasks.includes(flags.task)) {
+      throw new UsageError(`${flag} applies to --task ${tasks.join("|")}, not ${flags.task}`);
+    }
+  }
+}
+
 function taskOptions(cmd: Command): Command {
   return cmd
     .addOption(
@@ -145,9 +172,7 @@ async function writeTrace(tracer: TraceRecorder | undefined, path: string | unde
 const onNotice = (line: string) => console.error(`vx: ${line}`);
 
 async function runFast(input: string, flags: FastFlags): Promise<void> {
-  if (MODEL_TASKS.includes(flags.task) && !flags.model) {
-    throw new UsageError(`--task ${flags.task} needs --model PATH`);
-  }
+  checkTaskFlags(flags);
   const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
   const sink = await openSink(flags.out);
   try {
@@ -178,9 +203,7 @@ function progressLine(p: BulkProgress): string {
 }
 
 async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
-  if (MODEL_TASKS.includes(flags.task) && !flags.model) {
-    throw new UsageError(`--task ${flags.task} needs --model PATH`);
-  }
+  checkTaskFlags(flags);
   if (flags.resume && !flags.out) throw new UsageError("--resume needs --out FILE");
   const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
   const skip = flags.resume ? await prepareResume(flags.out!) : undefined;

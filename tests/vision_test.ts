@@ -288,6 +288,9 @@ Deno.test({
         ["--task", "embed", "--model", grid, "--size", "0x5"],
         ["--task", "embed", "--model", grid, "--fit", "squash"],
         ["--task", "classify", "--model", grid, "--top", "0"],
+        // A flag the task would ignore is refused, not silently dropped.
+        ["--task", "detect", "--model", grid, "--mean", "1,2,3"],
+        ["--task", "embed", "--model", grid, "--top", "3"],
       ]
     ) {
       const r = await runCli(["fast", video, ...args]);
