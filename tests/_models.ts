@@ -17,16 +17,20 @@ export const BLOCK = 8;
  * A model whose output `embedding` `[1, 48]` holds, for each input channel and each 8×8 block of
  * its 32×32 input (row by row), the block's mean: a tiny spatial "embedder". `nhwc` takes
  * `[1,32,32,3]` and transposes it first; `flatten: false` leaves the output `[1,3,4,4]`;
- * `dynamic` declares the batch and the size symbolic.
+ * `dynamic` declares the batch and the size symbolic; `uint8` takes bytes (and casts them).
  */
 export async function blockMeanModel(
-  opts: { nhwc?: boolean; flatten?: boolean; dynamic?: boolean } = {},
+  opts: { nhwc?: boolean; flatten?: boolean; dynamic?: boolean; uint8?: boolean } = {},
 ): Promise<string> {
   const n = opts.dynamic ? "N" : 1;
   const side = opts.dynamic ? "S" : SIDE;
   const grid = SIDE / BLOCK;
   const nodes = [];
   let x = "image";
+  if (opts.uint8) {
+    nodes.push({ op: "Cast", inputs: [x], outputs: ["float"], attributes: { to: { i: 1 } } });
+    x = "float";
+  }
   if (opts.nhwc) {
     nodes.push({
       op: "Transpose",
@@ -58,6 +62,7 @@ export async function blockMeanModel(
     inputs: [{
       name: "image",
       dims: opts.nhwc ? [n, side, side, 3] : [n, 3, side, side],
+      elemType: opts.uint8 ? 2 : undefined,
     }],
     outputs: [{
       name: "embedding",

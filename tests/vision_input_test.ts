@@ -119,6 +119,8 @@ Deno.test("vision input: what does not fit is one line naming the model", () => 
     ["batch", [{ name: "x", shape: [4, 3, 8, 8] }], {}, /has batch 4/],
     ["mean", nchw, { mean: [1, 2] }, /--mean needs three numbers/],
     ["std 0", nchw, { std: [1, 0, 1] }, /--std 1,0,1 divides by zero/],
+    ["uint8", [{ ...nchw[0], elemType: 2 }], {}, /model input x is uint8; classify feeds float32/],
+    ["float16", [{ ...nchw[0], elemType: "float16" }], {}, /is float16; classify feeds float32/],
   ];
   for (const [what, inputs, options, message] of bad) {
     assert.throws(
@@ -221,8 +223,8 @@ Deno.test("task options: the task's own are picked, undefined ones left out", ()
 Deno.test("onnx header: output shapes are read too", async () => {
   const path = await blockMeanModel({ dynamic: true });
   const shapes = readModelShapes(await Deno.readFile(path));
-  assert.deepEqual(shapes.inputs, [{ name: "image", shape: ["N", 3, "S", "S"] }]);
-  assert.deepEqual(shapes.outputs, [{ name: "embedding", shape: ["N", 48] }]);
+  assert.deepEqual(shapes.inputs, [{ name: "image", shape: ["N", 3, "S", "S"], elemType: 1 }]);
+  assert.deepEqual(shapes.outputs, [{ name: "embedding", shape: ["N", 48], elemType: 1 }]);
 });
 
 Deno.test("registry: the frames are known from the header only when the model fits", async () => {
@@ -242,6 +244,9 @@ Deno.test("registry: the frames are known from the header only when the model fi
     assert.equal(await TASKS[task].frameSpec!({ task, model: grid }), undefined, task);
   }
   assert.equal(await TASKS.embed.frameSpec!({ task: "embed", model: dynamic }), undefined);
+  const bytes = await blockMeanModel({ uint8: true });
+  assert.equal(readModelShapes(await Deno.readFile(bytes)).inputs[0].elemType, 2);
+  assert.equal(await TASKS.tensor.frameSpec!({ task: "tensor", model: bytes }), undefined);
   const labels = await Deno.makeTempFile();
   await Deno.writeTextFile(labels, "a\nb\nc\n");
   assert.equal(

@@ -183,7 +183,9 @@ Deno.test({
     // No such video: had decoding started, its error would come first.
     const video = tempPath("never-decoded.mp4");
     const grid = await blockMeanModel({ flatten: false });
+    const bytes = await blockMeanModel({ uint8: true });
     const cases: [ExtractOptions, string, RegExp][] = [
+      [{ task: "tensor", model: bytes }, bytes, /model input image is uint8; tensor feeds float32/],
       [{ task: "classify", model: grid }, grid, /model output \[1,3,4,4\] does not fit classify/],
       [{ task: "embed", model: grid }, grid, /model output \[1,3,4,4\] does not fit embed/],
       [{ task: "faces", model: grid }, grid, /model output \[1,3,4,4\] does not fit faces/],

@@ -39,6 +39,8 @@ export interface Model {
   readonly outputNames: readonly string[];
   /** Input shapes as the model declares them; symbolic dimensions are strings. */
   readonly inputShapes: readonly (readonly (number | string)[])[];
+  /** Input element types as onnxruntime names them (`float32`, `uint8`, …), where known. */
+  readonly inputTypes?: readonly (string | undefined)[];
   /** Output shapes as the model declares them, where it does. */
   readonly outputShapes: readonly ((readonly (number | string)[]) | undefined)[];
   run(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>>;
@@ -225,6 +227,7 @@ export function gpuWithFallback(
     inputNames: gpu.inputNames,
     outputNames: gpu.outputNames,
     inputShapes: gpu.inputShapes,
+    inputTypes: gpu.inputTypes,
     outputShapes: gpu.outputShapes,
     async run(feeds) {
       if (onGpu()) {
@@ -348,6 +351,7 @@ function wrapSession(
     inputNames: session.inputNames,
     outputNames: session.outputNames,
     inputShapes: session.inputMetadata.map((m) => shapeOf(m) ?? []),
+    inputTypes: session.inputMetadata.map((m) => (m.isTensor ? m.type : undefined)),
     outputShapes: session.outputMetadata.map(shapeOf),
     async run(feeds) {
       const input: Record<string, ort.Tensor> = {};

@@ -65,6 +65,8 @@ function fields(r: Reader, visit: (field: number, wire: number) => boolean): voi
 export interface DeclaredValue {
   name: string;
   shape: DeclaredShape;
+  /** Its element type, ONNX's `TensorProto.DataType` (1 is float32), when declared. */
+  elemType?: number;
 }
 
 /**
@@ -131,6 +133,7 @@ function parseShapes(model: Uint8Array): { inputs: DeclaredValue[]; outputs: Dec
       const value = graph.sub();
       let name = "";
       let shape: DeclaredShape = [];
+      let elemType: number | undefined;
       fields(value, (vf, vw) => {
         if (vw !== 2) return false;
         if (vf === 1) {
@@ -144,6 +147,10 @@ function parseShapes(model: Uint8Array): { inputs: DeclaredValue[]; outputs: Dec
           if (tf !== 1 || tw !== 2) return false; // TypeProto.tensor_type
           const tensor = type.sub();
           fields(tensor, (sf, sw) => {
+            if (sf === 1 && sw === 0) { // Tensor.elem_type
+              elemType = tensor.varint();
+              return true;
+            }
             if (sf !== 2 || sw !== 2) return false; // Tensor.shape
             shape = readDims(tensor.sub());
             return true;
@@ -152,7 +159,9 @@ function parseShapes(model: Uint8Array): { inputs: DeclaredValue[]; outputs: Dec
         });
         return true;
       });
-      (gf === 11 ? inputs : outputs).push({ name, shape });
+      const declared: DeclaredValue = { name, shape };
+      if (elemType !== undefined) declared.elemType = elemType;
+      (gf === 11 ? inputs : outputs).push(declared);
       return true;
     });
     return true;

@@ -65,6 +65,17 @@ export interface VisionInput {
   readonly describe: Record<string, unknown>;
 }
 
+/** ONNX's `TensorProto.DataType` names of the element types an image input might have. */
+const ONNX_TYPES: Record<number, string> = {
+  2: "uint8",
+  3: "int8",
+  6: "int32",
+  7: "int64",
+  10: "float16",
+  11: "float64",
+  16: "bfloat16",
+};
+
 const shown = (shape: DeclaredShape) =>
   `[${shape.map((d) => (typeof d === "number" ? d : "?")).join(",")}]`;
 
@@ -94,7 +105,7 @@ const shown = (shape: DeclaredShape) =>
 export function resolveVisionInput(
   path: string,
   task: TaskName,
-  inputs: readonly DeclaredValue[],
+  inputs: readonly (DeclaredValue | { name: string; shape: DeclaredShape; elemType?: string })[],
   options: PreprocessOptions,
   defaults: VisionDefaults,
 ): VisionInput {
@@ -107,7 +118,16 @@ export function resolveVisionInput(
         `${task} feeds one image`,
     );
   }
-  const { name, shape } = inputs[0];
+  const { name, shape, elemType } = inputs[0];
+  // The header gives ONNX's number (1 is FLOAT), a session onnxruntime's name.
+  if (elemType !== undefined && elemType !== 1 && elemType !== "float32") {
+    misfit(
+      `model input ${name} is ${
+        typeof elemType === "number" ? ONNX_TYPES[elemType] ?? `type ${elemType}` : elemType
+      }; ` +
+        `${task} feeds float32`,
+    );
+  }
   const need = `need an image [1,3,H,W] or [1,H,W,3]`;
   if (shape.length !== 4) misfit(`model input ${shown(shape)} does not fit ${task}: ${need}`);
   const layout = options.layout ??

@@ -77,6 +77,7 @@ export function visionTask(spec: VisionTaskSpec): TaskDefinition {
       const declared = model.inputNames.map((name, i) => ({
         name,
         shape: [...(model.inputShapes[i] ?? [])],
+        elemType: model.inputTypes?.[i],
       }));
       const input = resolveVisionInput(path, spec.name, declared, options, spec.defaults);
       const dims = await outputDims(model, input);
