@@ -1,8 +1,8 @@
 /**
- * The 1000 ImageNet-1k (ILSVRC-2012) class names in the order image classifiers index them:
- * the short names of the list torchvision's and Keras's examples print (`imagenet_classes.txt`,
- * first WordNet synonym of each synset, underscores as spaces). Two names repeat because
- * their synsets differ: `crane` (134, the bird; 517, the machine) and `maillot` (638, 639).
+ * The 1000 ImageNet-1k (ILSVRC-2012) class names in the order image classifiers index them: the
+ * short names of Keras's `imagenet_class_index.json` (as listed in pytorch/hub's
+ * `imagenet_classes.txt`), underscores as spaces. Two names repeat because their synsets differ:
+ * `crane` (134, the bird; 517, the machine) and `maillot` (638, 639).
  *
  * @module
  */
