@@ -20,7 +20,7 @@ import { parseShard } from "./src/pipeline/inputs.ts";
 import { prepareResume } from "./src/pipeline/resume.ts";
 import type { BulkProgress } from "./src/pipeline/bulk.ts";
 import { runDemo } from "./src/demo.ts";
-import type { TaskName } from "./src/tasks/task.ts";
+import type { PreprocessOptions, TaskName } from "./src/tasks/task.ts";
 import { BACKEND_CHOICES, type BackendChoice } from "./src/infer/backend.ts";
 
 /** Where `--debug` alone writes its trace. */
@@ -36,22 +36,97 @@ function number(min: number, max: number) {
   };
 }
 
-function integer(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("expected a stream index");
-  return n;
+function integer(min: number, max: number) {
+  const n = number(min, max);
+  return (value: string) => {
+    const v = n(value);
+    if (!Number.isInteger(v)) throw new InvalidArgumentError(`expected a whole number`);
+    return v;
+  };
+}
+
+/** `--size 192x48` → `[192, 48]`. */
+function size(value: string): [number, number] {
+  const m = /^(\d+)x(\d+)$/.exec(value);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) {
+    throw new InvalidArgumentError("expected WIDTHxHEIGHT, e.g. 224x224");
+  }
+  return [Number(m[1]), Number(m[2])];
+}
+
+/** `--mean 0.485,0.456,0.406` → three numbers. */
+function three(value: string): number[] {
+  const v = value.split(",").map((x) => (x.trim() === "" ? NaN : Number(x)));
+  if (v.length !== 3 || v.some((x) => !Number.isFinite(x))) {
+    throw new InvalidArgumentError("expected three numbers, e.g. 0.5,0.5,0.5");
+  }
+  return v;
+}
+
+/** Tasks that run a model the user gives. */
+const MODEL_TASKS: readonly TaskName[] = ["detect", "classify", "embed", "faces", "tensor"];
+
+const VISION_TASKS: readonly TaskName[] = ["classify", "embed", "faces", "tensor"];
+/** Flags only some tasks read: given to another, they would be ignored without a word. */
+const TASK_FLAGS: [keyof FastFlags, string, readonly TaskName[]][] = [
+  ["top", "--top", ["classify"]],
+  ["raw", "--raw", ["embed"]],
+  ["maxValues", "--max-values", ["tensor"]],
+  ["size", "--size", VISION_TASKS],
+  ["fit", "--fit", VISION_TASKS],
+  ["mean", "--mean", VISION_TASKS],
+  ["std", "--std", VISION_TASKS],
+  ["channels", "--channels", VISION_TASKS],
+  ["range", "--range", VISION_TASKS],
+  ["layout", "--layout", VISION_TASKS],
+];
+
+/** The checks of task and flags that need no file: a model where one is needed, no stray flag. */
+function checkTaskFlags(flags: FastFlags): void {
+  if (MODEL_TASKS.includes(flags.task) && !flags.model) {
+    throw new UsageError(`--task ${flags.task} needs --model PATH`);
+  }
+  for (const [key, flag, tasks] of TASK_FLAGS) {
+    if (flags[key] !== undefined && !tasks.includes(flags.task)) {
+      throw new UsageError(`${flag} applies to --task ${tasks.join("|")}, not ${flags.task}`);
+    }
+  }
 }
 
 function taskOptions(cmd: Command): Command {
   return cmd
     .addOption(
       new Option("--task <task>", "what to run on each keyframe")
-        .choices(["ocr", "detect", "keyframes"])
+        .choices(["ocr", "detect", "keyframes", "classify", "embed", "faces", "tensor"])
         .default("ocr"),
     )
-    .option("--model <path>", "ONNX model (detect: YOLOX or Ultralytics YOLOv8/11 layout)")
-    .option("--labels <coco|path>", "class labels: coco, or a file with one label a line")
+    .option(
+      "--model <path>",
+      "ONNX model (detect: YOLOX or Ultralytics; faces: UltraFace; classify, embed, tensor: any)",
+    )
+    .option(
+      "--labels <name|path>",
+      "class labels: coco (detect), imagenet (classify), or a file with one label a line",
+    )
     .option("--score <n>", "minimum score to report", number(0, 1))
+    .option("--top <n>", "classify: classes to report (default 5)", integer(1, 1e6))
+    .option("--raw", "embed: keep the model's values (default: L2-normalised)")
+    .option("--max-values <n>", "tensor: at most this many values per output", integer(0, 1e9))
+    .option("--size <WxH>", "model input size, needed when the model's is dynamic", size)
+    .addOption(
+      new Option("--fit <fit>", "how a keyframe fits the model input").choices([
+        "letterbox",
+        "stretch",
+        "crop",
+      ]),
+    )
+    .option("--mean <a,b,c>", "per-channel mean, in the model's channel order and --range", three)
+    .option("--std <a,b,c>", "per-channel std, in the model's channel order and --range", three)
+    .addOption(new Option("--channels <order>", "channel order").choices(["rgb", "bgr"]))
+    .addOption(
+      new Option("--range <range>", "pixel values before mean/std").choices(["0-1", "0-255"]),
+    )
+    .addOption(new Option("--layout <layout>", "input tensor layout").choices(["nchw", "nhwc"]))
     .option("--threads <n>", "inference threads", number(1, 64))
     .addOption(
       new Option("--backend <backend>", "inference: auto takes WebGPU on a hardware GPU")
@@ -59,17 +134,24 @@ function taskOptions(cmd: Command): Command {
         .default("auto"),
     )
     .option("--frames-dir <dir>", "also write each keyframe as a JPEG here")
-    .option("--stream <n>", "the video stream to decode, by index (vx probe lists them)", integer)
+    .option(
+      "--stream <n>",
+      "the video stream to decode, by index (vx probe lists them)",
+      integer(0, 1e6),
+    )
     // For tests and bench/exit_stress.ts: each inference worker destroys its WebGPU device once
     // set up, so the lost-device path runs from the CLI as it does on a GPU reset.
     .addOption(new Option("--lose-gpu").hideHelp());
 }
 
-interface FastFlags {
+interface FastFlags extends PreprocessOptions {
   task: TaskName;
   model?: string;
   labels?: string;
   score?: number;
+  top?: number;
+  raw?: boolean;
+  maxValues?: number;
   threads?: number;
   framesDir?: string;
   backend?: BackendChoice;
@@ -100,9 +182,7 @@ async function writeTrace(tracer: TraceRecorder | undefined, path: string | unde
 const onNotice = (line: string) => console.error(`vx: ${line}`);
 
 async function runFast(input: string, flags: FastFlags): Promise<void> {
-  if (flags.task === "detect" && !flags.model) {
-    throw new UsageError("--task detect needs --model PATH");
-  }
+  checkTaskFlags(flags);
   const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
   const sink = await openSink(flags.out);
   try {
@@ -133,9 +213,7 @@ function progressLine(p: BulkProgress): string {
 }
 
 async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
-  if (flags.task === "detect" && !flags.model) {
-    throw new UsageError("--task detect needs --model PATH");
-  }
+  checkTaskFlags(flags);
   if (flags.resume && !flags.out) throw new UsageError("--resume needs --out FILE");
   const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
   const skip = flags.resume ? await prepareResume(flags.out!) : undefined;
@@ -229,7 +307,7 @@ function program(onExit: (code: number) => void): Command {
   prog.command("probe")
     .description("what vx sees before decoding: container, streams, keyframes (demuxer only)")
     .argument("<input>", "video file")
-    .option("--stream <n>", "list the keyframes of this video stream", integer)
+    .option("--stream <n>", "list the keyframes of this video stream", integer(0, 1e6))
     .action(async (input: string, flags: { stream?: number }) => {
       const info = await probeFile(input, flags.stream);
       console.log(JSON.stringify({ file: input, ...info }));

@@ -19,6 +19,12 @@ export type { ExtractOptions } from "./src/pipeline/fast.ts";
 export type { Backend, BackendChoice } from "./src/infer/backend.ts";
 export type { FrameRecord, StatusRecord, VxRecord } from "./src/records.ts";
 export type { Detection, TaskName, TaskResult, TextLine } from "./src/tasks/task.ts";
+export type {
+  Classification,
+  Embedding,
+  PreprocessOptions,
+  TensorOutput,
+} from "./src/tasks/task.ts";
 export { UsageError, VxError } from "./src/errors.ts";
 export { probeFile } from "./src/pipeline/probe_file.ts";
 export type { KeyframeInfo, ProbeInfo, StreamInfo } from "./src/decode/probe.ts";

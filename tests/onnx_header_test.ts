@@ -22,7 +22,7 @@ Deno.test({
   ignore: !sharedOrSkip("models/yolox_nano.onnx"),
   async fn() {
     const shapes = readInputShapes(await Deno.readFile(SHARED + "models/yolox_nano.onnx"));
-    assert.deepEqual(shapes, [{ name: "images", shape: [1, 3, 416, 416] }]);
+    assert.deepEqual(shapes, [{ name: "images", shape: [1, 3, 416, 416], elemType: 1 }]);
   },
 });
 

@@ -9,6 +9,7 @@
 import { CORE_PACKAGE, type CoreKind } from "../../wasm/ffmpeg.ts";
 import { now } from "../clock.ts";
 import type { InferTiming } from "../infer/protocol.ts";
+import type { ModelInfo } from "../tasks/task.ts";
 import type { GateLevels } from "../pipeline/gate.ts";
 import {
   inferLane,
@@ -67,7 +68,8 @@ export interface TraceSummary {
   };
   /** The ffmpeg core, as pinned in `deno.json`, and which build. */
   ffmpegCore: string | null;
-  models: { path: string; inputShape: readonly (number | string)[] }[];
+  /** Each model loaded, with how keyframes become its input where the task records it. */
+  models: ModelInfo[];
   /** Per file: keyframes the decoder found, and records handed out. */
   files: { file: string; keyframes: number | null; records: number }[];
   /** Total ms of the spans of each name: the stages in pipeline order, then any others. */
@@ -142,7 +144,7 @@ export class TraceRecorder implements Tracer {
   readonly #spans: Span[] = [];
   readonly #samples: Sample[] = [];
   readonly #facts: Partial<RunFacts> = {};
-  readonly #models = new Map<string, readonly (number | string)[]>();
+  readonly #models = new Map<string, ModelInfo>();
   readonly #fallbacks: Fallback[] = [];
   #peakFrames = 0;
   #peakBytes = 0;
@@ -171,7 +173,7 @@ export class TraceRecorder implements Tracer {
   meta(facts: Partial<RunFacts>): void {
     const { models, ...rest } = facts;
     Object.assign(this.#facts, rest);
-    for (const m of models ?? []) this.#models.set(m.path, m.inputShape);
+    for (const m of models ?? []) this.#models.set(m.path, m);
   }
 
   inferred(
@@ -339,7 +341,7 @@ export class TraceRecorder implements Tracer {
       ffmpegCore: core
         ? `${pinned(CORE_PACKAGE[core]) ?? CORE_PACKAGE[core]} (${CORE_BUILD[core]})`
         : null,
-      models: [...this.#models].map(([path, inputShape]) => ({ path, inputShape })),
+      models: [...this.#models.values()],
       files: [...files.values()],
       stagesMs: Object.fromEntries([...totals].map(([k, ns]) => [k, ns / 1e6])),
       wallMs: endNs / 1e6,

@@ -36,6 +36,15 @@ export function outputGeometry(
     height = fit.height;
     filter = `scale=${w}:${h}:flags=bilinear,format=${spec.pixFmt},` +
       `pad=${width}:${height}:0:0:color=0x${pad}${pad}${pad}`;
+  } else if (fit.kind === "crop") {
+    // Cover the target, then ffmpeg's crop takes the centre (its default x/y, rounded down);
+    // converted first, so a subsampled format cannot move the crop to an even column.
+    const r = Math.max(fit.width / srcWidth, fit.height / srcHeight);
+    const w = Math.max(fit.width, Math.round(srcWidth * r));
+    const h = Math.max(fit.height, Math.round(srcHeight * r));
+    width = fit.width;
+    height = fit.height;
+    filter = `scale=${w}:${h}:flags=bilinear,format=${spec.pixFmt},crop=${width}:${height}`;
   } else if (fit.kind === "stretch") {
     width = fit.width;
     height = fit.height;

@@ -39,6 +39,8 @@ export interface Model {
   readonly outputNames: readonly string[];
   /** Input shapes as the model declares them; symbolic dimensions are strings. */
   readonly inputShapes: readonly (readonly (number | string)[])[];
+  /** Input element types as onnxruntime names them (`float32`, `uint8`, …), where known. */
+  readonly inputTypes?: readonly (string | undefined)[];
   /** Output shapes as the model declares them, where it does. */
   readonly outputShapes: readonly ((readonly (number | string)[]) | undefined)[];
   run(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>>;
@@ -254,6 +256,7 @@ export function gpuWithFallback(
     inputNames: gpu.inputNames,
     outputNames: gpu.outputNames,
     inputShapes: gpu.inputShapes,
+    inputTypes: gpu.inputTypes,
     outputShapes: gpu.outputShapes,
     async run(feeds) {
       if (onGpu()) {
@@ -378,6 +381,7 @@ function wrapSession(
     inputNames: session.inputNames,
     outputNames: session.outputNames,
     inputShapes: session.inputMetadata.map((m) => shapeOf(m) ?? []),
+    inputTypes: session.inputMetadata.map((m) => (m.isTensor ? m.type : undefined)),
     outputShapes: session.outputMetadata.map(shapeOf),
     async run(feeds) {
       const input: Record<string, ort.Tensor> = {};
@@ -392,7 +396,7 @@ function wrapSession(
     },
     runPlanes: device
       ? async (name, frame, dims, layout) => {
-        const key = `${dims.join("x")}/${layout.order.join()}/${layout.scale}`;
+        const key = `${dims.join("x")}/${JSON.stringify(layout)}`;
         if (planes?.key !== key) {
           const conv = gpuPlanes(device, frame.length / 3, layout);
           const tensor = rt.Tensor.fromGpuBuffer(conv.output as never, {

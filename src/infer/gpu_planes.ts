@@ -8,17 +8,41 @@
  * @module
  */
 
-/** Which source plane feeds each output channel, and the factor applied to its bytes. */
+/** Three numbers, one per output channel. */
+export type PerChannel = readonly [number, number, number];
+
+/**
+ * Which source plane feeds each output channel, and the affine map applied to its bytes:
+ * `byte * scale + offset`, where both may differ per channel (a mean and std folded in).
+ */
 export interface PlaneLayout {
   /** `order[c]` is the source plane of output channel `c`. */
   order: readonly [number, number, number];
-  scale: number;
+  /** One factor for every channel, or one per output channel. */
+  scale: number | PerChannel;
+  /** Added after scaling, per output channel; none when absent. */
+  offset?: PerChannel;
+}
+
+/** The layout's factor and offset for output channel `c`. */
+function affine(layout: PlaneLayout, c: number): [number, number] {
+  const scale = typeof layout.scale === "number" ? layout.scale : layout.scale[c];
+  return [scale, layout.offset?.[c] ?? 0];
 }
 
 /**
  * What the shader computes, on the CPU: output channel `c` is plane `layout.order[c]` of
- * `frame` times `layout.scale`, written into `out` (a new array when not given). The CPU path of
- * tasks that take planar frames, and the wasm rerun of a frame whose WebGPU run failed.
+ * `frame` times its scale plus its offset, written into `out` (a new array when not given). The
+ * CPU path of tasks that take planar frames, and the wasm rerun of a frame whose WebGPU run
+ * failed.
+ *
+ * @example
+ * ```ts
+ * import { planesToFloat } from "./gpu_planes.ts";
+ * const gbr = new Uint8Array([10, 20, 30]); // one pixel: G, B, R planes
+ * console.log(planesToFloat(gbr, { order: [2, 0, 1], scale: 1, offset: [0, 0, -1] }));
+ * // Float32Array [30, 10, 19]
+ * ```
  */
 export function planesToFloat(
   frame: Uint8Array,
@@ -28,12 +52,13 @@ export function planesToFloat(
   const plane = frame.length / 3;
   for (let c = 0; c < 3; c++) {
     const src = frame.subarray(layout.order[c] * plane, (layout.order[c] + 1) * plane);
-    if (layout.scale === 1) {
-      out.set(src, c * plane); // one native typed-array conversion
+    const [scale, offset] = affine(layout, c);
+    const dst = c * plane;
+    if (scale === 1 && offset === 0) {
+      out.set(src, dst); // one native typed-array conversion
       continue;
     }
-    const dst = c * plane;
-    for (let i = 0; i < plane; i++) out[dst + i] = src[i] * layout.scale;
+    for (let i = 0; i < plane; i++) out[dst + i] = src[i] * scale + offset;
   }
   return out;
 }
@@ -58,19 +83,26 @@ export function gpuPlanes(device: GPUDevice, plane: number, layout: PlaneLayout)
     usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
   });
   const [p0, p1, p2] = layout.order;
+  const f = (x: number) => `${x.toPrecision(9)}`;
+  const [s0, o0] = affine(layout, 0).map(f);
+  const [s1, o1] = affine(layout, 1).map(f);
+  const [s2, o2] = affine(layout, 2).map(f);
   const module = device.createShaderModule({
     code: `
       @group(0) @binding(0) var<storage, read> src: array<u32>;
       @group(0) @binding(1) var<storage, read_write> dst: array<f32>;
       const PLANE: u32 = ${plane}u;
       const ORDER = array<u32, 3>(${p0}u, ${p1}u, ${p2}u);
+      const SCALE = array<f32, 3>(${s0}, ${s1}, ${s2});
+      const OFFSET = array<f32, 3>(${o0}, ${o1}, ${o2});
       @compute @workgroup_size(256)
       fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         let o = id.x;
         if (o >= 3u * PLANE) { return; }
-        let byte = ORDER[o / PLANE] * PLANE + (o % PLANE);
+        let c = o / PLANE;
+        let byte = ORDER[c] * PLANE + (o % PLANE);
         let v = (src[byte / 4u] >> (8u * (byte % 4u))) & 0xffu;
-        dst[o] = f32(v) * ${layout.scale.toPrecision(9)};
+        dst[o] = f32(v) * SCALE[c] + OFFSET[c];
       }`,
   });
   const pipeline = device.createComputePipeline({

@@ -61,20 +61,54 @@ function fields(r: Reader, visit: (field: number, wire: number) => boolean): voi
   }
 }
 
+/** A graph input or output as declared: its name and shape. */
+export interface DeclaredValue {
+  name: string;
+  shape: DeclaredShape;
+  /** Its element type, ONNX's `TensorProto.DataType` (1 is float32), when declared. */
+  elemType?: number;
+}
+
 /**
  * The input shapes a model declares, in order, from its bytes. Throws when the bytes are not an
  * ONNX model.
+ *
+ * @example
+ * ```ts ignore
+ * import { readInputShapes } from "./onnx_header.ts";
+ * console.log(readInputShapes(await Deno.readFile("yolox_nano.onnx")));
+ * // [{ name: "images", shape: [1, 3, 416, 416] }]
+ * ```
  */
-export function readInputShapes(model: Uint8Array): { name: string; shape: DeclaredShape }[] {
+export function readInputShapes(model: Uint8Array): DeclaredValue[] {
+  return readModelShapes(model).inputs;
+}
+
+/**
+ * The input and output shapes a model declares, in order, from its bytes: enough to tell
+ * whether a model fits a task before a session exists. Throws when the bytes are not an ONNX
+ * model.
+ *
+ * @example
+ * ```ts ignore
+ * import { readModelShapes } from "./onnx_header.ts";
+ * const { outputs } = readModelShapes(await Deno.readFile("yolox_nano.onnx"));
+ * console.log(outputs); // [{ name: "output", shape: [1, 3549, 85] }]
+ * ```
+ */
+export function readModelShapes(
+  model: Uint8Array,
+): { inputs: DeclaredValue[]; outputs: DeclaredValue[] } {
   try {
-    return parseInputs(model);
+    return parseShapes(model);
   } catch (e) {
     throw new Error(`not an ONNX model (${e instanceof Error ? e.message : e})`);
   }
 }
 
-function parseInputs(model: Uint8Array): { name: string; shape: DeclaredShape }[] {
-  const inputs: { name: string; shape: DeclaredShape }[] = [];
+function parseShapes(model: Uint8Array): { inputs: DeclaredValue[]; outputs: DeclaredValue[] } {
+  const inputs: DeclaredValue[] = [];
+  const outputs: DeclaredValue[] = [];
   const initializers = new Set<string>();
   const top = new Reader(model);
   let sawGraph = false;
@@ -95,10 +129,11 @@ function parseInputs(model: Uint8Array): { name: string; shape: DeclaredShape }[
         });
         return true;
       }
-      if (gf !== 11) return false; // GraphProto.input
+      if (gf !== 11 && gf !== 12) return false; // GraphProto.input, GraphProto.output
       const value = graph.sub();
       let name = "";
       let shape: DeclaredShape = [];
+      let elemType: number | undefined;
       fields(value, (vf, vw) => {
         if (vw !== 2) return false;
         if (vf === 1) {
@@ -112,6 +147,10 @@ function parseInputs(model: Uint8Array): { name: string; shape: DeclaredShape }[
           if (tf !== 1 || tw !== 2) return false; // TypeProto.tensor_type
           const tensor = type.sub();
           fields(tensor, (sf, sw) => {
+            if (sf === 1 && sw === 0) { // Tensor.elem_type
+              elemType = tensor.varint();
+              return true;
+            }
             if (sf !== 2 || sw !== 2) return false; // Tensor.shape
             shape = readDims(tensor.sub());
             return true;
@@ -120,14 +159,16 @@ function parseInputs(model: Uint8Array): { name: string; shape: DeclaredShape }[
         });
         return true;
       });
-      inputs.push({ name, shape });
+      const declared: DeclaredValue = { name, shape };
+      if (elemType !== undefined) declared.elemType = elemType;
+      (gf === 11 ? inputs : outputs).push(declared);
       return true;
     });
     return true;
   });
   if (!sawGraph) throw new Error("no graph");
   // Older exports list weights among the inputs too.
-  return inputs.filter((i) => !initializers.has(i.name));
+  return { inputs: inputs.filter((i) => !initializers.has(i.name)), outputs };
 }
 
 function readDims(shape: Reader): DeclaredShape {

@@ -16,7 +16,7 @@ import type { DecodeCommand, DecodeEvent } from "../decode/protocol.ts";
 import { VxError } from "../errors.ts";
 import type { InferCommand, InferEvent } from "../infer/protocol.ts";
 import { checkPtsOrder, type FrameRecord, type StatusRecord, type VxRecord } from "../records.ts";
-import type { FrameSpec, TaskOptions } from "../tasks/task.ts";
+import { type FrameSpec, pickTaskOptions, type TaskOptions } from "../tasks/task.ts";
 import { noticeFallback } from "./backend_notice.ts";
 import { Channel } from "./channel.ts";
 import { TASKS } from "../tasks/registry.ts";
@@ -145,12 +145,7 @@ export async function* extractBulk(
   let paths = await expandInputs(inputs);
   if (options.shard) paths = shard(paths, options.shard.index, options.shard.count);
   if (options.skip) paths = paths.filter((p) => !options.skip!.has(p));
-  const task: TaskOptions = {
-    task: options.task ?? "ocr",
-    model: options.model,
-    labels: options.labels,
-    score: options.score,
-  };
+  const task: TaskOptions = pickTaskOptions(options);
   const pool = defaultPool(undefined, options.inferrers);
   const nDecoders = options.decoders ?? pool.decoders;
   const nInferrers = options.inferrers ?? pool.inferrers;

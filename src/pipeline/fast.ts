@@ -13,7 +13,7 @@ import { VxError } from "../errors.ts";
 import type { BackendChoice } from "../infer/backend.ts";
 import type { InferEvent } from "../infer/protocol.ts";
 import { checkPtsOrder, type FrameRecord } from "../records.ts";
-import type { Frame, FrameSpec, TaskOptions } from "../tasks/task.ts";
+import { type Frame, type FrameSpec, pickTaskOptions, type TaskOptions } from "../tasks/task.ts";
 import { noticeFallback } from "./backend_notice.ts";
 import { Channel } from "./channel.ts";
 import { TASKS } from "../tasks/registry.ts";
@@ -107,12 +107,7 @@ export async function* extract(
   input: string,
   options: ExtractOptions = {},
 ): AsyncGenerator<FrameRecord> {
-  const task: TaskOptions = {
-    task: options.task ?? "ocr",
-    model: options.model,
-    labels: options.labels,
-    score: options.score,
-  };
+  const task: TaskOptions = pickTaskOptions(options);
   const tracer = options.tracer;
   const t0 = now();
   const inbox = new Channel<Event>();

@@ -15,7 +15,9 @@ export type FrameFit =
   /** Scale to exactly `width`×`height`, ignoring aspect. */
   | { kind: "stretch"; width: number; height: number }
   /** Keep aspect; scale down so the longer side is at most `maxSide` (never up). */
-  | { kind: "contain"; maxSide: number };
+  | { kind: "contain"; maxSide: number }
+  /** Scale to cover `width`×`height` keeping aspect, then cut the centre out. */
+  | { kind: "crop"; width: number; height: number };
 
 /**
  * What a task wants from the decoder. Pixel formats are ffmpeg's names: `rgb24` and `bgr24`
@@ -56,22 +58,108 @@ export interface TextLine {
   box: [number, number, number, number];
 }
 
+/** A class an image classifier chose, best first; `score` is a probability. */
+export interface Classification {
+  label: string;
+  score: number;
+}
+
+/** One vector per keyframe from an image embedder (L2-normalised unless `raw`). */
+export interface Embedding {
+  embedding: number[];
+}
+
+/** One output of a model vx does not interpret: its name, dims and (maybe capped) values. */
+export interface TensorOutput {
+  name: string;
+  dims: number[];
+  /** Row-major values, at most `maxValues` of them; fewer than `dims` hold when capped. */
+  values: number[];
+}
+
 /** A result of any task. */
-export type TaskResult = Detection | TextLine;
+export type TaskResult = Detection | TextLine | Classification | Embedding | TensorOutput;
+
+/** How the picture becomes the model's input; see `src/tasks/vision_input.ts`. */
+export interface PreprocessOptions {
+  /** Model input size `[width, height]`; needed when the model's is dynamic. */
+  size?: [number, number];
+  /** How the keyframe fits that size. */
+  fit?: "letterbox" | "stretch" | "crop";
+  /** Per input channel, in the model's channel order, in the units of `range`. */
+  mean?: number[];
+  std?: number[];
+  channels?: "rgb" | "bgr";
+  /** What a pixel's 0–255 byte becomes before mean and std: `0-1` divides by 255. */
+  range?: "0-1" | "0-255";
+  layout?: "nchw" | "nhwc";
+}
 
 /** Options that select and configure a task, as given on the command line. */
-export interface TaskOptions {
+export interface TaskOptions extends PreprocessOptions {
   task: TaskName;
-  /** Model path (detect); OCR uses the embedded PP-OCRv4 models unless given. */
+  /** Model path (detect, classify, …); OCR uses the embedded PP-OCRv4 models unless given. */
   model?: string;
-  /** `coco` or a path to a text file with one label a line. */
+  /** `coco` (detect), `imagenet` (classify) or a path to a text file with one label a line. */
   labels?: string;
   /** Minimum score to report. */
   score?: number;
+  /** classify: how many classes to report (default 5). */
+  top?: number;
+  /** embed: keep the model's values instead of L2-normalising them. */
+  raw?: boolean;
+  /** tensor: at most this many values per output. */
+  maxValues?: number;
+}
+
+/** Every option of {@linkcode TaskOptions}, so callers can pick them out of wider options. */
+const TASK_OPTION_KEYS = [
+  "model",
+  "labels",
+  "score",
+  "top",
+  "raw",
+  "maxValues",
+  "size",
+  "fit",
+  "mean",
+  "std",
+  "channels",
+  "range",
+  "layout",
+] as const satisfies readonly (keyof TaskOptions)[];
+
+/**
+ * The task options among `options` (the library's options hold others too), with the task
+ * defaulting to `ocr`. Options left undefined are left out, so the result posts cleanly to a
+ * worker and compares by value.
+ *
+ * @example
+ * ```ts
+ * import { pickTaskOptions } from "./task.ts";
+ * console.log(pickTaskOptions({ task: "classify", top: 3, threads: 2 } as never));
+ * // { task: "classify", top: 3 }
+ * ```
+ */
+export function pickTaskOptions(options: Partial<TaskOptions>): TaskOptions {
+  const picked: TaskOptions = { task: options.task ?? "ocr" };
+  for (const key of TASK_OPTION_KEYS) {
+    if (options[key] !== undefined) {
+      (picked as unknown as Record<string, unknown>)[key] = options[key];
+    }
+  }
+  return picked;
 }
 
 /** The names of the tasks in the registry. */
-export type TaskName = "ocr" | "detect" | "keyframes";
+export type TaskName =
+  | "ocr"
+  | "detect"
+  | "keyframes"
+  | "classify"
+  | "embed"
+  | "faces"
+  | "tensor";
 
 /** A loaded task, ready to run on frames. */
 export interface Task {
@@ -87,6 +175,8 @@ export interface Task {
 export interface ModelInfo {
   path: string;
   inputShape: readonly (number | string)[];
+  /** How keyframes become its input, for `--debug`: sizes, fit, channels, mean, std, … */
+  preprocess?: Record<string, unknown>;
 }
 
 /** Milliseconds spent in each stage of one task run, filled in by the task. */

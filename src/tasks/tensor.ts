@@ -1,0 +1,42 @@
+/**
+ * The `tensor` task: runs a model vx does not interpret and reports each output's name, dims
+ * and values (rounded to 6 significant digits; `maxValues` caps how many are written).
+ *
+ * @module
+ */
+
+import type { TaskOptions, TensorOutput } from "./task.ts";
+import { TaskError } from "./task.ts";
+import { PLAIN_DEFAULTS, sig6 } from "./vision_input.ts";
+import { type OutputInfo, type VisionPlan, visionTask } from "./vision_task.ts";
+
+function prepare(
+  path: string,
+  outputs: readonly OutputInfo[],
+  _input: unknown,
+  options: TaskOptions,
+): Promise<VisionPlan> {
+  const cap = options.maxValues ?? Infinity;
+  if (!(cap >= 0 && (cap === Infinity || Number.isInteger(cap)))) {
+    throw new TaskError(`${path}: --max-values ${cap} is not a whole number`);
+  }
+  return Promise.resolve({
+    describe: { outputs: outputs.map((o) => o.name), maxValues: options.maxValues ?? "all" },
+    post(outs) {
+      return outputs.map(({ name }): TensorOutput => {
+        // Outputs may be of any element type (int64 as BigInt64Array, bool as Uint8Array).
+        const data = outs[name].data as ArrayLike<number | bigint>;
+        const n = Math.min(cap, data.length);
+        const values = new Array<number>(n);
+        for (let i = 0; i < n; i++) values[i] = sig6(Number(data[i]));
+        return { name, dims: [...outs[name].dims], values };
+      });
+    },
+  });
+}
+
+/**
+ * The `tensor` task for the registry. Defaults: RGB, 0–1, no mean or std, stretched to the
+ * model's input; every value written.
+ */
+export const TENSOR = visionTask({ name: "tensor", defaults: PLAIN_DEFAULTS, prepare });
