@@ -162,6 +162,7 @@ interface FastFlags extends PreprocessOptions {
   debug?: string;
   timeout?: number;
   stream?: number;
+  jobs?: number;
 }
 
 /**
@@ -187,7 +188,8 @@ async function runFast(input: string, flags: FastFlags): Promise<void> {
   const sink = await openSink(flags.out);
   try {
     const timeoutMs = flags.timeout === undefined ? undefined : flags.timeout * 1000;
-    for await (const record of extract(input, { ...flags, tracer, timeoutMs, onNotice })) {
+    const options = { ...flags, inferrers: flags.jobs, tracer, timeoutMs, onNotice };
+    for await (const record of extract(input, options)) {
       await sink.write(record);
     }
   } finally {
@@ -278,6 +280,7 @@ function program(onExit: (code: number) => void): Command {
   )
     .option("--out <path>", "write JSONL records here instead of stdout")
     .option("--sequential", "decode all keyframes first, then infer (baseline)")
+    .option("--jobs <n>", "inference workers (default: one per core)", number(1, 64))
     .option(
       "--timeout <s>",
       "give up on the file after this many seconds (default 300)",

@@ -14,6 +14,14 @@
 
 export { extract } from "./src/pipeline/fast.ts";
 export { extractBulk } from "./src/pipeline/bulk.ts";
+export { createEngine } from "./src/pipeline/engine.ts";
+export type {
+  Engine,
+  EngineBulkOptions,
+  EngineExtractOptions,
+  EngineOptions,
+} from "./src/pipeline/engine.ts";
+export type { SchedulerStats } from "./src/pipeline/scheduler.ts";
 export type { BulkOptions, BulkProgress } from "./src/pipeline/bulk.ts";
 export type { ExtractOptions } from "./src/pipeline/fast.ts";
 export type { Backend, BackendChoice } from "./src/infer/backend.ts";

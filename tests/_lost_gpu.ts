@@ -30,6 +30,7 @@ async function run<T>(records: (o: ExtractOptions) => AsyncIterable<T>) {
 const [mode, ...files] = Deno.args;
 console.log(JSON.stringify(
   mode === "fast"
-    ? await run((o) => extract(files[0], o))
+    // One inference worker: the fallback is traced once, whichever worker a keyframe reaches.
+    ? await run((o) => extract(files[0], { ...o, inferrers: 1 }))
     : await run((o) => extractBulk(files, { ...o, inferrers: 2 })),
 ));

@@ -4,7 +4,7 @@ import type { FrameRecord } from "../src/records.ts";
 import { type TraceEvent, type TraceFile, TraceRecorder } from "../src/debug/trace.ts";
 import { SPAN } from "../src/pipeline/tracer.ts";
 import { VERSION } from "../src/version.ts";
-import type { ExtractOptions } from "../src/pipeline/fast.ts";
+import { type ExtractOptions, fastInferrers } from "../src/pipeline/fast.ts";
 import { collect, fixture, SHARED, sharedOrSkip, tempPath, WORKERS } from "./_helpers.ts";
 
 const model = SHARED + "models/yolox_nano.onnx";
@@ -79,7 +79,10 @@ function checkTrace(path: string, records: FrameRecord[], trace: TraceFile): voi
   );
   const tids = (name: string) => new Set(named(name).map((e) => e.tid));
   assert.deepEqual([...tids(SPAN.decode)].map((t) => threadName.get(t)), ["decode-0"]);
-  assert.deepEqual([...tids(SPAN.infer)].map((t) => threadName.get(t)), ["infer-0"]);
+  // fast and bulk spread keyframes over the inference workers, each on its own lane.
+  const inferLanes = [...tids(SPAN.infer)].map((t) => threadName.get(t) as string);
+  for (const lane of inferLanes) assert.match(lane, /^infer-\d+$/);
+  assert.ok(inferLanes.length <= vx.threads.inferenceWorkers, inferLanes.join());
   assert.deepEqual([...tids(SPAN.output)].map((t) => threadName.get(t)), ["main"]);
   for (const e of events) assert.ok(threadName.has(e.tid), `tid ${e.tid} has a name`);
   assertNested(events);
@@ -110,7 +113,9 @@ function checkTrace(path: string, records: FrameRecord[], trace: TraceFile): voi
   assert.match(vx.ffmpegCore!, /^npm:@ffmpeg\/core@[\d.]+ \(single-thread\)$/);
   assert.equal(vx.backend, "wasm");
   assert.ok(vx.threads.inference! >= 1);
-  assert.deepEqual([vx.threads.decodeWorkers, vx.threads.inferenceWorkers], [1, 1]);
+  // fast: one decoder and fastInferrers() inference workers; the sequential baseline one of each.
+  const workers = vx.mode === "fast --sequential" ? 1 : fastInferrers();
+  assert.deepEqual([vx.threads.decodeWorkers, vx.threads.inferenceWorkers], [1, workers]);
   assert.ok(vx.peakRssBytes! > 0);
   assert.ok(vx.queue.peakFrames >= 1 && vx.queue.peakFrames <= vx.queue.maxFrames!);
   assert.ok(vx.queue.peakBytes > 0 && vx.queue.peakBytes <= vx.queue.maxBytes!);
@@ -136,7 +141,11 @@ Deno.test({
     assert.equal(vx.mode, "fast");
     assert.deepEqual(vx.models, [{ path: model, inputShape: [1, 3, 416, 416] }]);
     const sessions = traceEvents.filter((e) => e.name === SPAN.createSession);
-    assert.deepEqual(sessions.map((e) => e.args!.model), [model]);
+    // One session per inference worker.
+    assert.deepEqual(
+      sessions.map((e) => e.args!.model),
+      Array(vx.threads.inferenceWorkers).fill(model),
+    );
   },
 });
 

@@ -11,7 +11,14 @@ import type { SessionLoad } from "./engine.ts";
 
 /** Main thread → inference worker. */
 export type InferCommand =
-  | { type: "init"; task: TaskOptions; threads?: number; backend?: BackendChoice }
+  | {
+    type: "init";
+    task: TaskOptions;
+    threads?: number;
+    backend?: BackendChoice;
+    /** Run the task once on a blank frame after set-up, so the first real one is not slowed. */
+    warm?: boolean;
+  }
   | { type: "frame"; seq: number; frame: Frame; sent: number }
   /** Tests only: destroy the WebGPU device, as a GPU reset would (after set-up, in order). */
   | { type: "lose-gpu" }

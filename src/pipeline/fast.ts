@@ -12,7 +12,7 @@ import type { DecodeEvent } from "../decode/protocol.ts";
 import { VxError } from "../errors.ts";
 import type { BackendChoice } from "../infer/backend.ts";
 import type { InferEvent } from "../infer/protocol.ts";
-import { checkPtsOrder, type FrameRecord } from "../records.ts";
+import { checkPtsOrder, type FrameRecord, type VxRecord } from "../records.ts";
 import { type Frame, type FrameSpec, pickTaskOptions, type TaskOptions } from "../tasks/task.ts";
 import { noticeFallback } from "./backend_notice.ts";
 import { Channel } from "./channel.ts";
@@ -28,6 +28,7 @@ import {
   traceTaskReady,
 } from "./trace_events.ts";
 import { type CrashEvent, spawnDecoder, spawnInferrer } from "./workers.ts";
+import { type CallOptions, Scheduler } from "./scheduler.ts";
 
 /** Options of {@linkcode extract}. */
 export interface ExtractOptions extends Partial<TaskOptions> {
@@ -61,6 +62,21 @@ export interface ExtractOptions extends Partial<TaskOptions> {
   onNotice?: (line: string) => void;
   /** The video stream to decode, by index (`probe` lists them); default: ffmpeg's choice. */
   stream?: number;
+  /**
+   * Inference workers; default {@linkcode fastInferrers}. Each keyframe goes to the first free
+   * one, and records still leave in pts order. `--sequential` always uses one.
+   */
+  inferrers?: number;
+}
+
+/**
+ * `fast`'s inference workers by default: one per core, each session on one wasm thread. Inference
+ * is about five times the decode cost of a keyframe (YOLOX-Nano 78 ms against ~15 ms), so the
+ * latency path spreads it over every core and lets the one decoder share them; on 2 cores two
+ * workers beat one two-threaded session (bench/run.ts, the "pool sizes" rows of BENCHMARKS.md).
+ */
+export function fastInferrers(cores = navigator.hardwareConcurrency ?? 1): number {
+  return Math.max(1, cores);
 }
 
 type Event =
@@ -70,8 +86,8 @@ type Event =
 
 /** The default per-file timeout: ffmpeg stops itself after it. */
 export const DEFAULT_TIMEOUT_MS = 300_000;
-/** Grace given to ffmpeg's own timeout before the decode worker is terminated. */
-export const WATCHDOG_GRACE_MS = 5_000;
+export { WATCHDOG_GRACE_MS } from "./scheduler.ts";
+import { WATCHDOG_GRACE_MS } from "./scheduler.ts";
 
 /**
  * Inference threads for `fast` unless told. One: a session with two wasm threads takes ~0.5 s
@@ -106,6 +122,62 @@ export function baseName(path: string): string {
 export async function* extract(
   input: string,
   options: ExtractOptions = {},
+): AsyncGenerator<FrameRecord> {
+  if (options.sequential) return yield* extractSequential(input, options);
+  const inferrers = options.inferrers ?? fastInferrers();
+  const scheduler = new Scheduler({
+    task: pickTaskOptions(options),
+    decoders: 1,
+    inferrers,
+    threads: options.threads ?? FAST_THREADS,
+    backend: options.backend,
+    maxInflightFrames: options.maxInflightFrames ??
+      Math.max(DEFAULT_INFLIGHT_FRAMES, 4 * inferrers),
+    maxInflightBytes: options.maxInflightBytes ?? DEFAULT_INFLIGHT_BYTES,
+    mode: "fast",
+    tracer: options.tracer,
+    onNotice: options.onNotice,
+    loseGpu: options.loseGpu,
+  });
+  try {
+    yield* fastRecords(scheduler.run([input], fastCall(input, options)), input);
+  } finally {
+    await scheduler.close();
+  }
+}
+
+/** How `fast` runs a file: records stream out in pts order as soon as they are ready. */
+export function fastCall(input: string, options: ExtractOptions): CallOptions {
+  return {
+    streaming: true,
+    jpegPrefix: (file) => baseName(file.path),
+    framesDir: options.framesDir,
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    stream: options.stream,
+    killDecoderOn: options.killDecoder ? input : undefined,
+  };
+}
+
+/** A file's records as `fast` gives them: its error status becomes a {@linkcode VxError}. */
+export async function* fastRecords(
+  records: AsyncIterable<VxRecord>,
+  input: string,
+): AsyncGenerator<FrameRecord> {
+  for await (const r of records) {
+    if (!("status" in r)) yield r;
+    else if (r.status === "error") {
+      throw new VxError(input, r.error.replace(`${input}: `, ""), "input");
+    }
+  }
+}
+
+/**
+ * The seed's non-streaming baseline, as it was: one decoder and one inference worker; the model
+ * is loaded, then every keyframe decoded, then every keyframe inferred.
+ */
+async function* extractSequential(
+  input: string,
+  options: ExtractOptions,
 ): AsyncGenerator<FrameRecord> {
   const task: TaskOptions = pickTaskOptions(options);
   const tracer = options.tracer;

@@ -1,0 +1,101 @@
+/**
+ * The resident engine: the scheduler of `fast` and `bulk` (`scheduler.ts`) kept alive between
+ * calls, so its workers, ffmpeg cores and model sessions are created once and serve every call.
+ *
+ * @module
+ */
+
+import type { FrameRecord, VxRecord } from "../records.ts";
+import { pickTaskOptions } from "../tasks/task.ts";
+import { bulkCall, type BulkOptions, DEFAULT_BULK_INFLIGHT_BYTES, defaultPool } from "./bulk.ts";
+import { type ExtractOptions, FAST_THREADS, fastCall, fastInferrers, fastRecords } from "./fast.ts";
+import { expandInputs, shard } from "./inputs.ts";
+import type { ModelInfo } from "../tasks/task.ts";
+import { Scheduler, type SchedulerStats } from "./scheduler.ts";
+
+/** What an engine runs and on what pool: fixed for its life. */
+export type EngineOptions = Omit<
+  BulkOptions,
+  "shard" | "skip" | "onProgress" | "framesDir" | "timeoutMs" | "stream" | "killDecoderOn"
+>;
+
+/** Options of one {@linkcode Engine.extract} call. */
+export type EngineExtractOptions = Pick<
+  ExtractOptions,
+  "framesDir" | "timeoutMs" | "stream" | "killDecoder"
+>;
+
+/** Options of one {@linkcode Engine.extractBulk} call. */
+export type EngineBulkOptions = Pick<
+  BulkOptions,
+  "framesDir" | "timeoutMs" | "stream" | "shard" | "skip" | "onProgress" | "killDecoderOn"
+>;
+
+/** A resident engine; see {@linkcode createEngine}. */
+export interface Engine {
+  /** `fast` on the engine: one file's records in pts order, each as soon as it is ready. */
+  extract(input: string, options?: EngineExtractOptions): AsyncGenerator<FrameRecord>;
+  /** `bulk` on the engine: per file its records, then its status record. */
+  extractBulk(inputs: readonly string[], options?: EngineBulkOptions): AsyncGenerator<VxRecord>;
+  /**
+   * Resolves with the task's models once every model session is created and warm; rejects with
+   * a `VxError` when the model cannot be loaded.
+   */
+  readonly ready: Promise<ModelInfo[]>;
+  /** Sessions created, cores loaded, frames and bytes in flight now. */
+  readonly stats: SchedulerStats;
+  /** Waits for the calls under way, then ends every worker; the engine is not used after. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a resident engine: decode and inference workers, ffmpeg cores and model sessions are
+ * created now, once, and each session is warmed by one run on a blank frame, so a call's first
+ * keyframe pays no start-up. Calls may overlap: they share the pool and one bound on decoded
+ * frames in flight, and each gets exactly its own records. A call whose iteration ends early
+ * cancels its files. `close()` leaves no worker or timer behind.
+ *
+ * @example
+ * ```ts ignore
+ * import { createEngine } from "./mod.ts";
+ * const engine = createEngine({ task: "detect", model: "yolox_nano.onnx" });
+ * await engine.ready;
+ * for (const file of ["a.mp4", "b.mp4"]) {
+ *   for await (const r of engine.extract(file)) console.log(file, r.pts, r.results);
+ * }
+ * await engine.close();
+ * ```
+ */
+export function createEngine(options: EngineOptions = {}): Engine {
+  const inferrers = options.inferrers ?? fastInferrers();
+  const pool = defaultPool(undefined, inferrers);
+  const scheduler = new Scheduler({
+    task: pickTaskOptions(options),
+    decoders: options.decoders ?? pool.decoders,
+    inferrers,
+    threads: options.threads ?? FAST_THREADS,
+    backend: options.backend,
+    maxInflightFrames: options.maxInflightFrames ?? Math.max(8, 4 * inferrers),
+    maxInflightBytes: options.maxInflightBytes ?? DEFAULT_BULK_INFLIGHT_BYTES,
+    mode: "engine",
+    tracer: options.tracer,
+    onNotice: options.onNotice,
+    loseGpu: options.loseGpu,
+    warm: true,
+  });
+  scheduler.start();
+  return {
+    extract: (input, o = {}) => fastRecords(scheduler.run([input], fastCall(input, o)), input),
+    async *extractBulk(inputs, o = {}) {
+      let paths = await expandInputs(inputs);
+      if (o.shard) paths = shard(paths, o.shard.index, o.shard.count);
+      if (o.skip) paths = paths.filter((p) => !o.skip!.has(p));
+      yield* scheduler.run(paths, bulkCall(o));
+    },
+    ready: scheduler.ready,
+    get stats() {
+      return scheduler.stats;
+    },
+    close: () => scheduler.close(),
+  };
+}

@@ -1,0 +1,665 @@
+/**
+ * The one scheduler of `fast`, `bulk` and the resident engine. A pool of decode workers (each
+ * one ffmpeg core, loaded once) takes files from one queue; every decoded keyframe goes to the
+ * inference worker with the fewest frames outstanding (each worker's model sessions created
+ * once). One in-flight gate bounds the decoded frames waiting for inference across the pool, so
+ * memory does not grow with the number of files or callers. Records leave per file in pts
+ * order: streaming (each as soon as it and every earlier keyframe of its file are done: `fast`)
+ * or a file at a time followed by its status record (`bulk`). Several callers may run files
+ * through one scheduler at once; each gets exactly its own records.
+ *
+ * @module
+ */
+
+import { now } from "../clock.ts";
+import { describeDamage } from "../decode/keyframes.ts";
+import type { DecodeCommand, DecodeEvent } from "../decode/protocol.ts";
+import { VxError } from "../errors.ts";
+import type { BackendChoice } from "../infer/backend.ts";
+import type { InferCommand, InferEvent } from "../infer/protocol.ts";
+import { checkPtsOrder, type FrameRecord, type StatusRecord, type VxRecord } from "../records.ts";
+import type { FrameSpec, ModelInfo, TaskOptions } from "../tasks/task.ts";
+import { TASKS } from "../tasks/registry.ts";
+import { noticeFallback } from "./backend_notice.ts";
+import { Channel } from "./channel.ts";
+import { InflightGate } from "./gate.ts";
+import { decodeLane, inferLane, MAIN_LANE, SPAN, type Tracer } from "./tracer.ts";
+import {
+  traceCoreLoaded,
+  traceFileDecoded,
+  traceFrame,
+  traceResult,
+  traceTaskReady,
+} from "./trace_events.ts";
+import { type CrashEvent, spawnDecoder, spawnInferrer, type WorkerHandle } from "./workers.ts";
+
+/** Grace given to ffmpeg's own timeout before the decode worker is terminated. */
+export const WATCHDOG_GRACE_MS = 5_000;
+
+/** What a scheduler runs and on what pool; fixed for its life. */
+export interface SchedulerOptions {
+  task: TaskOptions;
+  decoders: number;
+  inferrers: number;
+  /** wasm threads per inference session. */
+  threads: number;
+  backend?: BackendChoice;
+  maxInflightFrames: number;
+  maxInflightBytes: number;
+  /** The trace's name for the runs (`fast`, `bulk`, `engine`). */
+  mode: string;
+  tracer?: Tracer;
+  onNotice?: (line: string) => void;
+  /** Each model session runs once on a blank frame when created (the resident engine). */
+  warm?: boolean;
+  /** Tests only: each inference worker destroys its WebGPU device once set up. */
+  loseGpu?: boolean;
+}
+
+/** How one caller's files are run and written. */
+export interface CallOptions {
+  /** Records leave as soon as they are ready, in pts order (`fast`); else a file at a time. */
+  streaming: boolean;
+  /** The prefix of a keyframe JPEG's name. */
+  jpegPrefix(file: { id: number; path: string }): string;
+  framesDir?: string;
+  timeoutMs: number;
+  stream?: number;
+  /** Tests only: the decode worker given a file whose path ends with this dies instead. */
+  killDecoderOn?: string;
+  onProgress?: (p: BulkProgress) => void;
+}
+
+/** Where a caller's run stands. */
+export interface BulkProgress {
+  total: number;
+  done: number;
+  failed: number;
+  keyframes: number;
+  elapsedMs: number;
+}
+
+/** What the scheduler's workers did, for tests and the engine's callers. */
+export interface SchedulerStats {
+  /** Model sessions created, over all inference workers (each once, when it starts). */
+  sessionsCreated: number;
+  /** ffmpeg cores loaded. */
+  coresLoaded: number;
+  /** Frames now waiting for inference, and their bytes. */
+  inflightFrames: number;
+  inflightBytes: number;
+}
+
+type CallItem = { record: VxRecord } | { end: true } | { error: unknown };
+
+interface Call extends CallOptions {
+  out: Channel<CallItem>;
+  left: number;
+  progress: BulkProgress;
+  t0: number;
+  cancelled: boolean;
+  ended: boolean;
+}
+
+interface FileState {
+  id: number;
+  path: string;
+  call: Call;
+  start: number;
+  decoded?: number;
+  records: FrameRecord[];
+  outstanding: number;
+  error?: string;
+  /** Damaged keyframes: the others' records still come out, the file's status is an error. */
+  damaged?: string;
+  settled?: boolean;
+  /** Streaming: records not yet written, by keyframe index; the next index to write. */
+  ready: Map<number, FrameRecord>;
+  nextOut: number;
+  /** Streaming: keyframes reported damaged, skipped in the order of output. */
+  skip: Set<number>;
+  written?: FrameRecord;
+}
+
+interface DecoderSlot {
+  handle: WorkerHandle<DecodeCommand, DecodeEvent>;
+  ready: boolean;
+  file?: FileState;
+  lane: string;
+}
+
+interface InferrerSlot {
+  handle: WorkerHandle<InferCommand, InferEvent>;
+  ready: boolean;
+  outstanding: Set<number>;
+  lane: string;
+}
+
+interface InFlight {
+  file: FileState;
+  index: number;
+  pts: number;
+  width: number;
+  height: number;
+  bytes: number;
+  image?: string;
+  posted: number;
+  inferrer: InferrerSlot;
+}
+
+type Event =
+  | { from: "decode"; slot: DecoderSlot; e: DecodeEvent | CrashEvent }
+  | { from: "infer"; slot: InferrerSlot; e: InferEvent | CrashEvent }
+  | { from: "tick" }
+  | { from: "submit"; call: Call; paths: readonly string[] }
+  | { from: "cancel"; call: Call }
+  | { from: "close" };
+
+/**
+ * A pool of decode and inference workers with one queue of files, one in-flight gate and one
+ * event loop. Workers start with the first run and serve every run until {@linkcode close}.
+ *
+ * @example
+ * ```ts ignore
+ * import { Scheduler } from "./scheduler.ts";
+ * const s = new Scheduler({ task: { task: "keyframes" }, decoders: 1, inferrers: 1, threads: 1,
+ *   maxInflightFrames: 8, maxInflightBytes: 64 << 20, mode: "bulk" });
+ * for await (const r of s.run(["a.mp4"], { streaming: true, timeoutMs: 60_000,
+ *   jpegPrefix: () => "a" })) console.log(r);
+ * await s.close();
+ * ```
+ */
+export class Scheduler {
+  readonly #o: SchedulerOptions;
+  readonly #inbox = new Channel<Event>();
+  readonly #gate: InflightGate;
+  #loop: Promise<void> | undefined;
+  #failure: unknown;
+  #closed = false;
+  readonly #stats: SchedulerStats = {
+    sessionsCreated: 0,
+    coresLoaded: 0,
+    inflightFrames: 0,
+    inflightBytes: 0,
+  };
+  /** Set once every inference worker is ready (and warm, when asked). */
+  #readyResolve!: (models: ModelInfo[]) => void;
+  #readyReject!: (e: unknown) => void;
+  /** Resolves with the task's models once every inference worker is set up. */
+  readonly ready: Promise<ModelInfo[]>;
+
+  constructor(options: SchedulerOptions) {
+    this.#o = options;
+    this.#gate = InflightGate.create(options.maxInflightFrames, options.maxInflightBytes);
+    this.ready = new Promise((resolve, reject) => {
+      this.#readyResolve = resolve;
+      this.#readyReject = reject;
+    });
+    this.ready.catch(() => {}); // observed by run() and the engine, not here
+  }
+
+  /** Counts of what the workers did. */
+  get stats(): SchedulerStats {
+    const levels = this.#gate.levels();
+    return { ...this.#stats, inflightFrames: levels.frames, inflightBytes: levels.bytes };
+  }
+
+  /** Starts the workers now rather than with the first run (the resident engine). */
+  start(): void {
+    this.#loop ??= this.#run().catch((e) => {
+      this.#failure = e;
+      this.#readyReject(e);
+    });
+  }
+
+  /**
+   * Runs `paths` and yields their records: per file in pts order, streaming or followed by its
+   * status record (see {@linkcode CallOptions}). Rejects with {@linkcode VxError} when nothing
+   * can run (the model cannot be loaded); a bad file only gets an error status. Ending the
+   * iteration early cancels the call's files that have not finished.
+   */
+  async *run(paths: readonly string[], call: CallOptions): AsyncGenerator<VxRecord> {
+    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#closed) throw new Error("the scheduler is closed");
+    const c: Call = {
+      ...call,
+      out: new Channel(),
+      left: paths.length,
+      progress: { total: paths.length, done: 0, failed: 0, keyframes: 0, elapsedMs: 0 },
+      t0: now(),
+      cancelled: false,
+      ended: false,
+    };
+    if (paths.length === 0) return;
+    if (call.framesDir !== undefined) await Deno.mkdir(call.framesDir, { recursive: true });
+    this.start();
+    this.#inbox.push({ from: "submit", call: c, paths });
+    // A loop that ends before it took the call (it failed) still answers it.
+    this.#loop!.then(() => c.out.push({ error: this.#failure ?? new Error("scheduler closed") }));
+    try {
+      for (;;) {
+        const item = await c.out.next();
+        if ("end" in item) return;
+        if ("error" in item) throw item.error;
+        yield item.record;
+      }
+    } finally {
+      if (!c.ended) this.#inbox.push({ from: "cancel", call: c });
+    }
+  }
+
+  /** Ends every worker once the runs under way are done; the scheduler is not used after. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#loop) return;
+    this.#inbox.push({ from: "close" });
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const o = this.#o;
+    const task = o.task;
+    const gate = this.#gate;
+    const tracer = o.tracer;
+    const inbox = this.#inbox;
+    const stats = this.#stats;
+    const t0 = now();
+    tracer?.meta({
+      mode: o.mode,
+      maxInflightFrames: gate.maxFrames,
+      maxInflightBytes: gate.maxBytes,
+    });
+    const queue: FileState[] = [];
+    const calls = new Set<Call>();
+    let module: WebAssembly.Module | undefined;
+    /** Whether stderr was told that inference left WebGPU. */
+    let leftGpu = false;
+    let anyReady = false;
+    let readyCount = 0;
+    let models: ModelInfo[] = [];
+    // Where the task can tell its frames without a session, decoding starts at once.
+    let spec: FrameSpec | undefined = await TASKS[task.task].frameSpec?.(task);
+    const decoders: DecoderSlot[] = [];
+    const inferrers: InferrerSlot[] = [];
+    const inflight = new Map<number, InFlight>();
+    const finished: FileState[] = [];
+    const streaming = new Set<FileState>();
+    let nextFileId = 0;
+    let seq = 0;
+    let closing = false;
+
+    const startDecoder = (at: number) => {
+      const slot = { ready: false, lane: decodeLane(at) } as DecoderSlot;
+      slot.handle = spawnDecoder((e) => inbox.push({ from: "decode", slot, e }));
+      slot.handle.post({
+        type: "init",
+        module,
+        gate: { buffer: gate.buffer, maxFrames: gate.maxFrames, maxBytes: gate.maxBytes },
+      });
+      decoders[at] = slot;
+    };
+    const startInferrer = (at: number) => {
+      const slot = { ready: false, outstanding: new Set(), lane: inferLane(at) } as InferrerSlot;
+      slot.handle = spawnInferrer((e) => inbox.push({ from: "infer", slot, e }));
+      slot.handle.post({
+        type: "init",
+        task,
+        threads: o.threads,
+        backend: o.backend,
+        warm: o.warm,
+      });
+      if (o.loseGpu) slot.handle.post({ type: "lose-gpu" });
+      inferrers[at] = slot;
+    };
+
+    const fileFailed = (file: FileState, reason: string) => {
+      file.error ??= reason;
+      settle(file);
+    };
+    const settle = (file: FileState) => {
+      if (file.settled) return;
+      const complete = file.error !== undefined
+        ? file.outstanding === 0
+        : file.decoded !== undefined && file.records.length === file.decoded;
+      if (complete) {
+        file.settled = true;
+        finished.push(file);
+      }
+    };
+    /** A frame's answer came back (or never will): it leaves the in-flight set and the gate. */
+    const land = (slot: InferrerSlot, seq: number): InFlight | undefined => {
+      const f = inflight.get(seq);
+      if (!f) return undefined;
+      inflight.delete(seq);
+      slot.outstanding.delete(seq);
+      gate.release(f.bytes);
+      f.file.outstanding--;
+      return f;
+    };
+    const dropInferrer = (slot: InferrerSlot, reason: string) => {
+      for (const seq of [...slot.outstanding]) {
+        const f = land(slot, seq);
+        if (f) fileFailed(f.file, reason);
+      }
+    };
+    const report = (call: Call) =>
+      call.onProgress?.({ ...call.progress, elapsedMs: now() - call.t0 });
+    const send = (call: Call, record: VxRecord) => {
+      if (!call.cancelled) call.out.push({ record });
+    };
+    const endCall = (call: Call) => {
+      call.ended = true;
+      calls.delete(call);
+      call.out.push({ end: true });
+    };
+    /** The call went away: its queued files go, its running ones finish unseen. */
+    const cancel = (call: Call) => {
+      if (call.cancelled || call.ended) return;
+      call.cancelled = true;
+      for (let i = queue.length - 1; i >= 0; i--) {
+        if (queue[i].call === call) {
+          queue.splice(i, 1);
+          call.left--;
+        }
+      }
+      // A decoder busy with the call's file is replaced: its frames stop coming.
+      for (let i = 0; i < decoders.length; i++) {
+        const d = decoders[i];
+        if (d?.file?.call === call) {
+          d.handle.terminate();
+          fileFailed(d.file, "cancelled");
+          startDecoder(i);
+        }
+      }
+      if (call.left === 0) endCall(call);
+    };
+
+    const timer = setInterval(() => inbox.push({ from: "tick" }), 1000);
+    Deno.unrefTimer(timer);
+    for (let i = 0; i < o.inferrers; i++) startInferrer(i);
+    // The first decoder compiles the core; the others get the compiled module from it.
+    startDecoder(0);
+    try {
+      for (;;) {
+        // Hand out files to idle decoders.
+        for (const d of decoders) {
+          if (!spec || !d?.ready || d.file || queue.length === 0) continue;
+          const file = queue.shift()!;
+          file.start = now();
+          d.file = file;
+          if (file.call.streaming) streaming.add(file);
+          report(file.call);
+          const call = file.call;
+          if (call.killDecoderOn && file.path.endsWith(call.killDecoderOn)) {
+            d.handle.post({ type: "die", id: file.id });
+            continue;
+          }
+          d.handle.post({
+            type: "decode",
+            id: file.id,
+            req: {
+              path: file.path,
+              spec,
+              jpegDir: call.framesDir,
+              jpegPrefix: call.jpegPrefix(file),
+              timeoutMs: call.timeoutMs,
+              stream: call.stream,
+            },
+          });
+        }
+        // Streaming: each record as soon as it and every earlier one of its file are done.
+        for (const file of streaming) {
+          for (;;) {
+            if (file.skip.delete(file.nextOut)) {
+              file.nextOut++;
+              continue;
+            }
+            const r = file.ready.get(file.nextOut);
+            if (!r) break;
+            file.ready.delete(file.nextOut);
+            file.nextOut++;
+            checkPtsOrder(file.written, r);
+            file.written = r;
+            const handed = tracer ? now() : 0;
+            send(file.call, r);
+            tracer?.span(SPAN.output, MAIN_LANE, handed, now(), {
+              file: r.file,
+              index: r.index,
+              pts: r.pts,
+            });
+            tracer?.memory?.(Deno.memoryUsage().rss);
+          }
+        }
+        // Write out finished files.
+        while (finished.length > 0) {
+          const file = finished.shift()!;
+          const call = file.call;
+          streaming.delete(file);
+          const ms = Math.round(now() - file.start);
+          let status: StatusRecord;
+          if (file.error !== undefined) {
+            call.progress.failed++;
+            status = { file: file.path, status: "error", error: file.error };
+          } else {
+            if (file.damaged !== undefined) call.progress.failed++;
+            file.records.sort((a, b) => a.index - b.index);
+            let written: FrameRecord | undefined;
+            // Streaming wrote them already.
+            for (const r of call.streaming ? [] : file.records) {
+              checkPtsOrder(written, r);
+              written = r;
+              const handed = tracer ? now() : 0;
+              send(call, r);
+              tracer?.span(SPAN.output, MAIN_LANE, handed, now(), {
+                file: r.file,
+                index: r.index,
+                pts: r.pts,
+              });
+            }
+            tracer?.memory?.(Deno.memoryUsage().rss);
+            call.progress.keyframes += file.records.length;
+            status = file.damaged !== undefined
+              ? { file: file.path, status: "error", error: file.damaged }
+              : { file: file.path, status: "ok", keyframes: file.records.length, ms };
+          }
+          call.progress.done++;
+          tracer?.span("file", MAIN_LANE, file.start, now(), {
+            file: file.path,
+            status: status.status,
+          });
+          send(call, status);
+          report(call);
+          if (--call.left === 0) endCall(call);
+        }
+        if (closing && calls.size === 0) return;
+
+        const ev = await inbox.next();
+        if (ev.from === "submit") {
+          calls.add(ev.call);
+          for (const path of ev.paths) {
+            queue.push({
+              id: nextFileId++,
+              path,
+              call: ev.call,
+              start: now(),
+              records: [],
+              outstanding: 0,
+              ready: new Map(),
+              nextOut: 0,
+              skip: new Set(),
+            });
+          }
+          continue;
+        }
+        if (ev.from === "cancel") {
+          cancel(ev.call);
+          continue;
+        }
+        if (ev.from === "close") {
+          closing = true;
+          continue;
+        }
+        if (ev.from === "tick") {
+          for (let i = 0; i < decoders.length; i++) {
+            const d = decoders[i];
+            const limit = (d?.file?.call.timeoutMs ?? 0) + WATCHDOG_GRACE_MS;
+            if (d?.file && now() - d.file.start > limit) {
+              // ffmpeg did not stop by itself: the worker goes, the file fails, a new one comes.
+              d.handle.terminate();
+              fileFailed(d.file, `timed out after ${Math.round(d.file.call.timeoutMs / 1000)} s`);
+              startDecoder(i);
+            }
+          }
+          continue;
+        }
+        if (ev.from === "decode") {
+          const { slot, e } = ev;
+          if (decoders[decoders.indexOf(slot)] !== slot) continue; // a replaced worker
+          const file = slot.file;
+          if (e.type === "crash" || (e.type === "error" && !e.user && e.id === null)) {
+            slot.handle.terminate();
+            slot.file = undefined;
+            if (file) fileFailed(file, `decode worker failed: ${e.message}`);
+            else if (!slot.ready) throw new VxError("ffmpeg core", e.message, "internal");
+            startDecoder(decoders.indexOf(slot));
+            continue;
+          }
+          switch (e.type) {
+            case "ready":
+              slot.ready = true;
+              stats.coresLoaded++;
+              if (tracer) traceCoreLoaded(tracer, slot.lane, e);
+              if (!module) {
+                module = e.module;
+                for (let i = 1; i < o.decoders; i++) startDecoder(i);
+              }
+              break;
+            case "frame": {
+              const f = e.frame;
+              if (!file) break;
+              if (tracer) traceFrame(tracer, slot.lane, file.path, e);
+              const bytes = f.data.byteLength;
+              // A worker still starting queues the frame behind its init.
+              const target = inferrers.reduce((a, b) =>
+                b.outstanding.size < a.outstanding.size ? b : a
+              );
+              const id = seq++;
+              inflight.set(id, {
+                file,
+                index: f.index,
+                pts: f.pts,
+                width: f.srcWidth,
+                height: f.srcHeight,
+                bytes,
+                image: f.image,
+                posted: e.posted,
+                inferrer: target,
+              });
+              file.outstanding++;
+              target.outstanding.add(id);
+              target.handle.post(
+                { type: "frame", seq: id, frame: f, sent: now() },
+                [f.data.buffer],
+              );
+              tracer?.counter("in-flight", gate.levels());
+              break;
+            }
+            case "corrupt":
+              file?.skip.add(e.note.index);
+              break;
+            case "done":
+              slot.file = undefined;
+              if (file) {
+                file.decoded = e.keyframes;
+                if (e.corrupt.length > 0) file.damaged = describeDamage(e.corrupt, e.keyframes);
+                if (tracer) traceFileDecoded(tracer, slot.lane, file.path, e);
+                if (e.retried) tracer?.fallback?.("retry", `${file.path}: ${e.retried}`);
+                if (e.exact) tracer?.fallback?.("exact", `${file.path}: ${e.exact}`);
+                settle(file);
+              }
+              break;
+            case "error":
+              slot.file = undefined;
+              if (file) fileFailed(file, e.message);
+              break;
+          }
+          continue;
+        }
+        const { slot, e } = ev;
+        if (inferrers[inferrers.indexOf(slot)] !== slot) continue;
+        if (e.type === "crash") {
+          slot.handle.terminate();
+          dropInferrer(slot, `inference worker failed: ${e.message}`);
+          if (!slot.ready) throw new VxError(task.model ?? task.task, e.message, "model");
+          startInferrer(inferrers.indexOf(slot));
+          continue;
+        }
+        switch (e.type) {
+          case "ready":
+            slot.ready = true;
+            stats.sessionsCreated += e.sessions.length;
+            if (!anyReady) noticeFallback(e, o); // once a run, not once a worker
+            anyReady = true;
+            spec ??= e.frameSpec;
+            models = e.models;
+            if (tracer) traceTaskReady(tracer, slot.lane, task.task, e);
+            if (++readyCount === o.inferrers) this.#readyResolve(models);
+            break;
+          case "fallback":
+            // Every worker's move is traced; stderr hears the first of the run.
+            noticeFallback(e, { tracer, onNotice: leftGpu ? undefined : o.onNotice });
+            leftGpu = true;
+            break;
+          case "result": {
+            const f = land(slot, e.seq);
+            if (!f) break;
+            if (tracer) {
+              tracer.counter("in-flight", gate.levels());
+              traceResult(tracer, slot.lane, {
+                file: f.file.path,
+                index: f.index,
+                pts: f.pts,
+                posted: f.posted,
+              }, e.timing);
+            }
+            const record: FrameRecord = {
+              file: f.file.path,
+              index: f.index,
+              pts: f.pts,
+              width: f.width,
+              height: f.height,
+              task: task.task,
+              results: e.results,
+            };
+            if (f.image !== undefined) record.image = f.image;
+            f.file.records.push(record);
+            if (f.file.call.streaming) f.file.ready.set(f.index, record);
+            if (f.file.error !== undefined || f.file.decoded !== undefined) settle(f.file);
+            break;
+          }
+          case "error": {
+            if (e.seq === null) {
+              // The task cannot load: no file can be processed.
+              const subject = task.model ?? task.task;
+              throw new VxError(subject, e.message.replace(`${subject}: `, ""), "model");
+            }
+            const f = land(slot, e.seq);
+            if (!f) break;
+            fileFailed(f.file, `inference failed on keyframe ${f.index}: ${e.message}`);
+            break;
+          }
+        }
+      }
+    } catch (e) {
+      for (const call of calls) call.out.push({ error: e });
+      calls.clear();
+      throw e;
+    } finally {
+      clearInterval(timer);
+      for (const d of decoders) d?.handle.terminate();
+      for (const s of inferrers) s?.handle.terminate();
+      tracer?.span(SPAN.run, MAIN_LANE, t0, now(), { files: nextFileId });
+    }
+  }
+}
