@@ -6,9 +6,10 @@
  * and counts each path's exit statuses against the one vx means. Any other status (139 for
  * SIGSEGV, 134 for an abort) is a failure of vx.
  *
- * Runs the Deno binary itself (not the npm wrapper, which hides signals). The model is the tiny
- * YOLOX-layout detector that `bench/tiny_yolox.py` writes (needs Debian's python3-onnx), so a run
- * on llvmpipe takes seconds; the clips are made with ffmpeg.wasm.
+ * Runs the Deno binary itself (not the npm wrapper, which hides signals). The model is a tiny
+ * YOLOX-layout detector (`src/fixtures/tiny_yolox.ts`), so a run on llvmpipe takes seconds; the
+ * clips are made with ffmpeg.wasm. Nothing to install: it runs on a GPU machine without network
+ * too (`bench/fast_device.sh`).
  *
  * ```sh
  * deno run -A bench/exit_stress.ts [--rounds 20] [--parallel 2] [--out tally.json]
@@ -19,6 +20,7 @@
  */
 
 import { makeVideo } from "../src/fixtures/video.ts";
+import { tinyYolox } from "../src/fixtures/tiny_yolox.ts";
 
 const args = Deno.args;
 const opt = (name: string, dflt: number) => {
@@ -33,11 +35,7 @@ const outPath = outIdx >= 0 ? args[outIdx + 1] : undefined;
 const root = new URL("../", import.meta.url).pathname;
 const dir = Deno.makeTempDirSync({ prefix: "vx-exit-" });
 const model = `${dir}/tiny.onnx`;
-const py = new Deno.Command("/usr/bin/python3", { args: [`${root}bench/tiny_yolox.py`, model] });
-if (!(await py.output()).success) {
-  console.error("exit_stress: /usr/bin/python3 with onnx is needed (apt-get install python3-onnx)");
-  Deno.exit(2);
-}
+Deno.writeFileSync(model, tinyYolox());
 const clips = `${dir}/clips`;
 Deno.mkdirSync(clips);
 for (const n of ["a", "b", "c"]) {

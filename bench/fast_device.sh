@@ -3,7 +3,8 @@
 # fast` (3 runs of each backend, each run's exit status: a WebGPU run on the H200 used to die
 # with SIGSEGV at exit, see src/pipeline/workers.ts), the library API as a control for that exit
 # (it terminates its workers, then exits), and `vx bulk` over copies of the clip with the default
-# wasm pool and with WebGPU at 1, 2 and 4 inference workers. Figures come from each run's
+# wasm pool and with WebGPU at 1, 2 and 4 inference workers, then `bench/exit_stress.ts` (exit
+# statuses across every path, 10 rounds). Figures come from each run's
 # --debug summary; everything lands in $OUT (summary.txt, log.txt, traces).
 #
 # Before: `bench/webgpu_pack.sh --pipeline` (fills .tools: Deno, a trimmed node_modules, npm
@@ -71,4 +72,7 @@ bulk() { # name, then vx bulk's options
 }
 bulk wasm-default --backend wasm
 for j in 1 2 4; do bulk webgpu-jobs$j --backend webgpu --jobs $j; done
+# Exit statuses across every path (issue 11), the same tally as on llvmpipe.
+"$D" run -A bench/exit_stress.ts --rounds "${STRESS_ROUNDS:-10}" --parallel 4 \
+  --out "$OUT/exit_tally.json" 2>>"$OUT/log.txt" | tee -a "$OUT/summary.txt"
 tail -3 "$OUT/log.txt"
