@@ -11,6 +11,7 @@ import { packagedAssets } from "../src/tasks/ocr.ts";
 import { TaskError } from "../src/tasks/task.ts";
 import type { TraceFile } from "../src/debug/trace.ts";
 import { fixture, runCli, runDeno, SHARED, sharedOrSkip, tempPath, WORKERS } from "./_helpers.ts";
+import { tinyYolox } from "../src/fixtures/tiny_yolox.ts";
 
 // The pipeline tests run the CLI in child processes: once onnxruntime has created a session in
 // this process, workers spawned afterwards start without `self` (Deno 2.9.6; see ocr_test.ts).
@@ -150,6 +151,38 @@ Deno.test({
     assert.match(got.bulk.notices[0], notice);
     assert.equal(got.bulk.vx.threads.inferenceWorkers, 2);
     assert.deepEqual(got.bulk.vx.fallbacks.map((f) => f.what), ["backend", "backend"]);
+  },
+});
+
+Deno.test({
+  name: "webgpu: GPU workers are parked and reused, never torn down, and the process exits 0",
+  ignore: !adapter,
+  ...WORKERS,
+  async fn() {
+    const video = await fixture("webgpu-park.mp4", {
+      codec: "h264",
+      width: 96,
+      height: 64,
+      frames: 4,
+      keyint: 1,
+    });
+    const model = tempPath("tiny_yolox.onnx");
+    await Deno.writeFile(model, tinyYolox());
+    const out = await runDeno([
+      "run",
+      "-A",
+      new URL("./_park_gpu.ts", import.meta.url).pathname,
+      video,
+      model,
+    ]);
+    // Exits by itself (parked workers are unref'd) with its own status.
+    assert.equal(out.code, 0, out.stderr);
+    const runs = JSON.parse(out.stdout) as { records: number; parked: number; backend: string }[];
+    // Both workers parked after each run: the second run took them back rather than new ones.
+    assert.deepEqual(runs, [
+      { records: 4, parked: 2, backend: "webgpu" },
+      { records: 4, parked: 2, backend: "webgpu" },
+    ]);
   },
 });
 
