@@ -21,6 +21,7 @@
 
 import { makeVideo } from "../src/fixtures/video.ts";
 import { tinyYolox } from "../src/fixtures/tiny_yolox.ts";
+import { writeSection } from "./measure.ts";
 
 const args = Deno.args;
 const opt = (name: string, dflt: number) => {
@@ -164,4 +165,35 @@ for (const r of rows) {
 }
 console.log(`${total} runs in ${result.seconds} s, ${surprises.length} not the status vx means`);
 if (outPath) Deno.writeTextFileSync(outPath, JSON.stringify(result, null, 2) + "\n");
+
+const cpu = /model name\s*:\s*(.*)/.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ?? "?";
+const gpu = await navigator.gpu?.requestAdapter().catch(() => null);
+const info = gpu?.info;
+const adapterName = info
+  ? [info.vendor, info.architecture, info.device, info.description]
+    .filter(Boolean).join(" ")
+  : "none";
+await writeSection(
+  root,
+  "exit",
+  [
+    "## Exit statuses (`bench/exit_stress.ts`)",
+    "",
+    `Machine: ${navigator.hardwareConcurrency} cores, ${cpu}; WebGPU adapter: ${adapterName}. ` +
+    `Date: ${result.date}. ${total} vx processes, ${parallel} at a time, in ${result.seconds} s; ` +
+    "`--backend webgpu` with a tiny YOLOX-layout detector on 96×64 H.264 clips (3 files of 4 " +
+    "keyframes, and a text file named .mp4).",
+    "",
+    "| path | status vx means | statuses seen |",
+    "| --- | --- | --- |",
+    ...rows.map((r) =>
+      `| ${r.path} | ${r.want} | ${
+        Object.entries(r.statuses).map(([s, n]) => `${n}× ${s}`).join(", ")
+      } |`
+    ),
+    "",
+    `${surprises.length} of ${total} runs ended with a status vx did not mean.` +
+    (surprises.length ? ` ${surprises.slice(0, 5).join("; ")}` : ""),
+  ].join("\n"),
+);
 Deno.exit(surprises.length ? 1 : 0);
