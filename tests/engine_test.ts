@@ -100,9 +100,7 @@ Deno.test({
         "status" in r
       ) as Extract<VxRecord, { status: string }>[];
       assert.deepEqual(statuses.map((s) => s.status), ["error", "ok"]);
-      for (let i = 0; i < 50 && engine.stats.inflightFrames > 0; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await engine.idle();
       assert.deepEqual([engine.stats.inflightFrames, engine.stats.inflightBytes], [0, 0]);
     } finally {
       await engine.close();

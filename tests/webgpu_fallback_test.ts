@@ -28,6 +28,7 @@ function stub(tag: number, planes = false) {
       },
       release() {
         m.released++;
+        return Promise.resolve();
       },
     } as Model,
   };

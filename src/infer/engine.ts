@@ -55,8 +55,8 @@ export interface Model {
     dims: readonly number[],
     layout: PlaneLayout,
   ): Promise<Record<string, TensorData>>;
-  /** Frees the session; the model is not run after. */
-  release?(): void;
+  /** Frees the session; the model is not run after. Resolves once onnxruntime has freed it. */
+  release?(): Promise<void>;
 }
 
 /** Engine settings. */
@@ -195,7 +195,8 @@ export function createEngine(options: EngineOptions = {}): Engine {
       return track(await wasmModel(path, bytes));
     },
     async release() {
-      for (const m of created.splice(0)) m.release?.();
+      // Awaited: the worker is parked only once onnxruntime has freed its GPU buffers.
+      await Promise.all(created.splice(0).map((m) => m.release?.()));
       // A lost device never finishes its queue: wait a bounded time.
       if (gpuDevice) await settleQueue(gpuDevice, 5000);
     },
@@ -374,6 +375,7 @@ function wrapSession(
     return result;
   };
   let planes: { key: string; conv: GpuPlanes; tensor: ort.Tensor } | undefined;
+  let released: Promise<void> | undefined;
   const shapeOf = (m: ort.InferenceSession.ValueMetadata) =>
     m.isTensor ? m.shape.map((d) => (typeof d === "number" && d >= 0 ? d : String(d))) : undefined;
   return {
@@ -391,8 +393,9 @@ function wrapSession(
       return outputs(await session.run(input));
     },
     release() {
-      // On a lost device releasing may fail too; the session is dropped either way.
-      session.release().catch(() => {});
+      // Once, however often asked (a fallback frees the GPU session, the park again); on a lost
+      // device releasing may fail too, and the session is dropped either way.
+      return released ??= session.release().catch(() => {});
     },
     runPlanes: device
       ? async (name, frame, dims, layout) => {

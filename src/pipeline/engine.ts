@@ -44,6 +44,11 @@ export interface Engine {
   readonly ready: Promise<ModelInfo[]>;
   /** Sessions created, cores loaded, frames and bytes in flight now. */
   readonly stats: SchedulerStats;
+  /**
+   * Resolves once nothing is being decoded or inferred: after a call was left early, its frames
+   * have left the in-flight bound.
+   */
+  idle(): Promise<void>;
   /** Waits for the calls under way, then ends every worker; the engine is not used after. */
   close(): Promise<void>;
 }
@@ -96,6 +101,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
     get stats() {
       return scheduler.stats;
     },
+    idle: () => scheduler.idle(),
     close: () => scheduler.close(),
   };
 }

@@ -153,7 +153,9 @@ type Event =
   | { from: "tick" }
   | { from: "submit"; call: Call; paths: readonly string[] }
   | { from: "cancel"; call: Call }
-  | { from: "close" };
+  | { from: "close" }
+  /** Wakes the loop, so it checks idleness. */
+  | { from: "poke" };
 
 /**
  * A pool of decode and inference workers with one queue of files, one in-flight gate and one
@@ -176,6 +178,7 @@ export class Scheduler {
   #loop: Promise<void> | undefined;
   #failure: unknown;
   #closed = false;
+  readonly #idle: (() => void)[] = [];
   readonly #stats: SchedulerStats = {
     sessionsCreated: 0,
     coresLoaded: 0,
@@ -246,6 +249,17 @@ export class Scheduler {
     } finally {
       if (!c.ended) this.#inbox.push({ from: "cancel", call: c });
     }
+  }
+
+  /**
+   * Resolves once no file is being decoded or inferred and no frame waits: after a cancelled
+   * call, its frames have left the in-flight bound.
+   */
+  idle(): Promise<void> {
+    if (!this.#loop || this.#failure !== undefined || this.#closed) return Promise.resolve();
+    const woken = new Promise<void>((resolve) => this.#idle.push(resolve));
+    this.#inbox.push({ from: "poke" });
+    return woken;
   }
 
   /** Ends every worker once the runs under way are done; the scheduler is not used after. */
@@ -353,7 +367,12 @@ export class Scheduler {
       calls.delete(call);
       call.out.push({ end: true });
     };
-    /** The call went away: its queued files go, its running ones finish unseen. */
+    /**
+     * The call went away: its queued files go; a file being decoded runs to its end with its
+     * frames dropped on arrival (they leave the gate at once), and nothing more is written. The
+     * decoder is not terminated: a worker ended between taking a gate slot and posting its frame
+     * would leave the slot taken for good.
+     */
     const cancel = (call: Call) => {
       if (call.cancelled || call.ended) return;
       call.cancelled = true;
@@ -363,17 +382,11 @@ export class Scheduler {
           call.left--;
         }
       }
-      // A decoder busy with the call's file is replaced: its frames stop coming.
-      for (let i = 0; i < decoders.length; i++) {
-        const d = decoders[i];
-        if (d?.file?.call === call) {
-          d.handle.terminate();
-          fileFailed(d.file, "cancelled");
-          startDecoder(i);
-        }
-      }
       if (call.left === 0) endCall(call);
     };
+    /** Callers of idle(), woken when nothing is decoded, inferred or waiting. */
+    const isIdle = () =>
+      queue.length === 0 && inflight.size === 0 && decoders.every((d) => !d?.file);
 
     const timer = setInterval(() => inbox.push({ from: "tick" }), 1000);
     Deno.unrefTimer(timer);
@@ -472,6 +485,7 @@ export class Scheduler {
           report(call);
           if (--call.left === 0) endCall(call);
         }
+        if (isIdle()) { for (const wake of this.#idle.splice(0)) wake(); }
         if (closing && calls.size === 0) return;
 
         const ev = await inbox.next();
@@ -500,6 +514,7 @@ export class Scheduler {
           closing = true;
           continue;
         }
+        if (ev.from === "poke") continue;
         if (ev.from === "tick") {
           for (let i = 0; i < decoders.length; i++) {
             const d = decoders[i];
@@ -538,6 +553,10 @@ export class Scheduler {
             case "frame": {
               const f = e.frame;
               if (!file) break;
+              if (file.call.cancelled) {
+                gate.release(f.data.byteLength);
+                break;
+              }
               if (tracer) traceFrame(tracer, slot.lane, file.path, e);
               const bytes = f.data.byteLength;
               // A worker still starting queues the frame behind its init.
