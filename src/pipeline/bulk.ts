@@ -17,6 +17,7 @@ import { VxError } from "../errors.ts";
 import type { InferCommand, InferEvent } from "../infer/protocol.ts";
 import { checkPtsOrder, type FrameRecord, type StatusRecord, type VxRecord } from "../records.ts";
 import { type FrameSpec, pickTaskOptions, type TaskOptions } from "../tasks/task.ts";
+import { drawRecords } from "../draw/drawer.ts";
 import { noticeFallback } from "./backend_notice.ts";
 import { Channel } from "./channel.ts";
 import { TASKS } from "../tasks/registry.ts";
@@ -138,9 +139,17 @@ type Event =
  * }
  * ```
  */
-export async function* extractBulk(
+export function extractBulk(
   inputs: readonly string[],
   options: BulkOptions = {},
+): AsyncGenerator<VxRecord> {
+  const records = extractBulkRecords(inputs, options);
+  return options.draw ? drawRecords(records, options) : records;
+}
+
+async function* extractBulkRecords(
+  inputs: readonly string[],
+  options: BulkOptions,
 ): AsyncGenerator<VxRecord> {
   let paths = await expandInputs(inputs);
   if (options.shard) paths = shard(paths, options.shard.index, options.shard.count);
