@@ -379,7 +379,8 @@ function program(onExit: (code: number) => void): Command {
     });
   prog.command("demo")
     .description("make a sample video with burned-in text and run fast OCR on it")
-    .action(() => runDemo());
+    .option("--report <file.html>", "also write the run's HTML report")
+    .action((flags: { report?: string }) => runDemo(flags));
   return prog;
 }
 
