@@ -52,6 +52,10 @@ function boxes(n: number, w: number, h: number): Detection[] {
   });
 }
 
+/** The 1-minute load average: the machine may be shared, and then wall times mean less. */
+const load = () => Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
+const loadAtStart = load();
+
 const perSize: string[] = [];
 const drawer = new Drawer();
 let loadMs = NaN;
@@ -134,7 +138,8 @@ const reportKiB = (await Deno.stat(work + "r.html")).size / 1024;
 const cpu = navigator.hardwareConcurrency;
 const table = `## \`--draw\` and \`--report\` (bench/draw.ts)
 
-${new Date().toISOString().slice(0, 10)}, ${cpu} cores. Drawing one keyframe in the draw worker
+${new Date().toISOString().slice(0, 10)}, ${cpu} cores, load average ${loadAtStart} at the start and
+${load()} at the end (above the core count, the machine was shared: compare CPU times). Drawing one keyframe in the draw worker
 (decode the JPEG, \`drawbox\` + \`drawtext\` per box, encode at \`-q:v 3\`, write), ms, median
 (min–max) of 9; loading the worker's core and font before the first: ${loadMs.toFixed(0)} ms.
 
