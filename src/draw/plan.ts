@@ -155,7 +155,9 @@ export function drawPlan(record: FrameRecord): DrawPlan | undefined {
   /** Height a corner line takes: the text's line (DejaVu's ascent + descent ≈ 1.17 em). */
   const lineH = Math.ceil(fontSize * 1.17) + 2 * pad;
   let line = 0;
-  for (const m of marks) {
+  // Boxes' tags from the lowest score up, so where tags overlap the best one is on top.
+  const order = [...marks].sort((a, b) => (a.box && b.box ? a.score - b.score : 0));
+  for (const m of order) {
     let x: string, y: string;
     if (m.box) {
       const [bx, by, w, h] = outlineRect(m.box, W, H);
