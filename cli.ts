@@ -15,6 +15,9 @@ import {
   VxError,
 } from "./mod.ts";
 import { openSink } from "./src/output.ts";
+import { drawRecords } from "./src/draw/drawer.ts";
+import { reportRecords } from "./src/report/html.ts";
+import type { VxRecord } from "./src/records.ts";
 import { workersSettled } from "./src/pipeline/workers.ts";
 import { parseShard } from "./src/pipeline/inputs.ts";
 import { prepareResume } from "./src/pipeline/resume.ts";
@@ -67,6 +70,8 @@ function three(value: string): number[] {
 const MODEL_TASKS: readonly TaskName[] = ["detect", "classify", "embed", "faces", "tensor"];
 
 const VISION_TASKS: readonly TaskName[] = ["classify", "embed", "faces", "tensor"];
+/** Tasks whose results are places in the picture, or classes: what `--draw` can draw. */
+const DRAW_TASKS: readonly TaskName[] = ["ocr", "detect", "faces", "classify"];
 /** Flags only some tasks read: given to another, they would be ignored without a word. */
 const TASK_FLAGS: [keyof FastFlags, string, readonly TaskName[]][] = [
   ["top", "--top", ["classify"]],
@@ -79,6 +84,7 @@ const TASK_FLAGS: [keyof FastFlags, string, readonly TaskName[]][] = [
   ["channels", "--channels", VISION_TASKS],
   ["range", "--range", VISION_TASKS],
   ["layout", "--layout", VISION_TASKS],
+  ["draw", "--draw", DRAW_TASKS],
 ];
 
 /** The checks of task and flags that need no file: a model where one is needed, no stray flag. */
@@ -91,6 +97,46 @@ function checkTaskFlags(flags: FastFlags): void {
       throw new UsageError(`${flag} applies to --task ${tasks.join("|")}, not ${flags.task}`);
     }
   }
+  if (flags.draw && flags.framesDir === undefined) {
+    throw new UsageError("--draw needs --frames-dir DIR: it draws on the keyframes' JPEGs");
+  }
+}
+
+/**
+ * `--report` and `--draw` around a run's records. The report reads each JPEG before it is drawn
+ * on (the report draws results as SVG over the plain picture). Without `--frames-dir`, the
+ * report's JPEGs go to a temporary directory, each deleted once inlined; `cleanup` removes it.
+ */
+async function presentation(flags: FastFlags, title: string) {
+  const temp = flags.report !== undefined && flags.framesDir === undefined
+    ? await Deno.makeTempDir({ prefix: "vx-report-" })
+    : undefined;
+  return {
+    framesDir: flags.framesDir ?? temp,
+    wrap<R extends VxRecord>(records: AsyncIterable<R>): AsyncIterable<R> {
+      if (flags.report !== undefined) {
+        records = reportRecords(records, flags.report, {
+          title,
+          consumeImages: temp !== undefined,
+        });
+      }
+      return flags.draw ? drawRecords(records, flags) : records;
+    },
+    cleanup: async () => {
+      if (temp !== undefined) await Deno.remove(temp, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** The run as the report's title shows it. */
+function runTitle(command: string, inputs: string[], flags: FastFlags): string {
+  return [
+    `vx ${command}`,
+    ...inputs,
+    `--task ${flags.task}`,
+    flags.model && `--model ${flags.model}`,
+  ]
+    .filter(Boolean).join(" ");
 }
 
 function taskOptions(cmd: Command): Command {
@@ -134,6 +180,11 @@ function taskOptions(cmd: Command): Command {
         .default("auto"),
     )
     .option("--frames-dir <dir>", "also write each keyframe as a JPEG here")
+    .option("--draw", "with --frames-dir: draw each keyframe's results on its JPEG")
+    .option(
+      "--report <file.html>",
+      "also write a one-file HTML report of the keyframes and results",
+    )
     .option(
       "--stream <n>",
       "the video stream to decode, by index (vx probe lists them)",
@@ -154,6 +205,8 @@ interface FastFlags extends PreprocessOptions {
   maxValues?: number;
   threads?: number;
   framesDir?: string;
+  draw?: boolean;
+  report?: string;
   backend?: BackendChoice;
   loseGpu?: boolean;
   out?: string;
@@ -186,14 +239,22 @@ async function runFast(input: string, flags: FastFlags): Promise<void> {
   checkTaskFlags(flags);
   const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
   const sink = await openSink(flags.out);
+  const shown = await presentation(flags, runTitle("fast", [input], flags));
   try {
     const timeoutMs = flags.timeout === undefined ? undefined : flags.timeout * 1000;
-    const options = { ...flags, inferrers: flags.jobs, tracer, timeoutMs, onNotice };
-    for await (const record of extract(input, options)) {
-      await sink.write(record);
-    }
+    const records = extract(input, {
+      ...flags,
+      inferrers: flags.jobs,
+      framesDir: shown.framesDir,
+      draw: false,
+      tracer,
+      timeoutMs,
+      onNotice,
+    });
+    for await (const record of shown.wrap(records)) await sink.write(record);
   } finally {
     sink.close();
+    await shown.cleanup();
     await writeTrace(tracer, flags.debug);
   }
 }
@@ -221,12 +282,15 @@ async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
   const skip = flags.resume ? await prepareResume(flags.out!) : undefined;
   const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
   const sink = await openSink(flags.out, flags.resume);
+  const shown = await presentation(flags, runTitle("bulk", inputs, flags));
   const tty = Deno.stderr.isTerminal();
   const enc = new TextEncoder();
   let last: BulkProgress | undefined;
   try {
     const records = extractBulk(inputs, {
       ...flags,
+      framesDir: shown.framesDir,
+      draw: false,
       inferrers: flags.jobs,
       maxInflightBytes: flags.maxInflightMb === undefined
         ? undefined
@@ -243,7 +307,7 @@ async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
     });
     // A file's records and its status go out in one write, so a killed run leaves whole blocks.
     let block: Parameters<typeof sink.write>[0][] = [];
-    for await (const record of records) {
+    for await (const record of shown.wrap(records)) {
       block.push(record);
       if ("status" in record) {
         await sink.writeAll(block);
@@ -252,6 +316,7 @@ async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
     }
   } finally {
     sink.close();
+    await shown.cleanup();
     await writeTrace(tracer, flags.debug);
   }
   if (tty && last) Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
@@ -317,7 +382,8 @@ function program(onExit: (code: number) => void): Command {
     });
   prog.command("demo")
     .description("make a sample video with burned-in text and run fast OCR on it")
-    .action(() => runDemo());
+    .option("--report <file.html>", "also write the run's HTML report")
+    .action((flags: { report?: string }) => runDemo(flags));
   return prog;
 }
 

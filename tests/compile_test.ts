@@ -30,8 +30,11 @@ Deno.test({
       text: "COMPILED",
     });
     const out = tempPath("compiled.jsonl");
+    const report = tempPath("compiled.html");
     const run = await new Deno.Command(root + "dist/vx", {
-      args: ["bulk", video, "--out", out],
+      // --draw and --report: the draw worker and its font are inside the binary too.
+      args: ["bulk", video, "--out", out, "--frames-dir", tempPath("frames"), "--draw"]
+        .concat(["--report", report]),
       cwd: "/",
       stdout: "piped",
       stderr: "piped",
@@ -40,5 +43,6 @@ Deno.test({
     const records = (await Deno.readTextFile(out)).trim().split("\n").map((l) => JSON.parse(l));
     assert.deepEqual(records.at(-1), { ...records.at(-1), status: "ok", keyframes: 2 });
     assert.equal(records[0].results[0]?.text, "COMPILED");
+    assert.equal((await Deno.readTextFile(report)).match(/<figure /g)?.length, 2);
   },
 });

@@ -10,6 +10,7 @@
 import type { VxRecord } from "../records.ts";
 import { pickTaskOptions } from "../tasks/task.ts";
 import { baseName, DEFAULT_TIMEOUT_MS, type ExtractOptions } from "./fast.ts";
+import { drawRecords } from "../draw/drawer.ts";
 import { expandInputs, shard } from "./inputs.ts";
 import { type BulkProgress, type CallOptions, Scheduler } from "./scheduler.ts";
 
@@ -67,9 +68,17 @@ export function defaultPool(
  * }
  * ```
  */
-export async function* extractBulk(
+export function extractBulk(
   inputs: readonly string[],
   options: BulkOptions = {},
+): AsyncGenerator<VxRecord> {
+  const records = extractBulkRecords(inputs, options);
+  return options.draw ? drawRecords(records, options) : records;
+}
+
+async function* extractBulkRecords(
+  inputs: readonly string[],
+  options: BulkOptions,
 ): AsyncGenerator<VxRecord> {
   let paths = await expandInputs(inputs);
   if (options.shard) paths = shard(paths, options.shard.index, options.shard.count);

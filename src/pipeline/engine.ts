@@ -12,23 +12,24 @@ import { type ExtractOptions, FAST_THREADS, fastCall, fastInferrers, fastRecords
 import { expandInputs, shard } from "./inputs.ts";
 import type { ModelInfo } from "../tasks/task.ts";
 import { Scheduler, type SchedulerStats } from "./scheduler.ts";
+import { drawRecords } from "../draw/drawer.ts";
 
 /** What an engine runs and on what pool: fixed for its life. */
 export type EngineOptions = Omit<
   BulkOptions,
-  "shard" | "skip" | "onProgress" | "framesDir" | "timeoutMs" | "stream" | "killDecoderOn"
+  "shard" | "skip" | "onProgress" | "framesDir" | "timeoutMs" | "stream" | "killDecoderOn" | "draw"
 >;
 
 /** Options of one {@linkcode Engine.extract} call. */
 export type EngineExtractOptions = Pick<
   ExtractOptions,
-  "framesDir" | "timeoutMs" | "stream" | "killDecoder"
+  "framesDir" | "timeoutMs" | "stream" | "killDecoder" | "draw"
 >;
 
 /** Options of one {@linkcode Engine.extractBulk} call. */
 export type EngineBulkOptions = Pick<
   BulkOptions,
-  "framesDir" | "timeoutMs" | "stream" | "shard" | "skip" | "onProgress" | "killDecoderOn"
+  "framesDir" | "timeoutMs" | "stream" | "shard" | "skip" | "onProgress" | "killDecoderOn" | "draw"
 >;
 
 /** A resident engine; see {@linkcode createEngine}. */
@@ -90,12 +91,18 @@ export function createEngine(options: EngineOptions = {}): Engine {
   });
   scheduler.start();
   return {
-    extract: (input, o = {}) => fastRecords(scheduler.run([input], fastCall(input, o)), input),
-    async *extractBulk(inputs, o = {}) {
-      let paths = await expandInputs(inputs);
-      if (o.shard) paths = shard(paths, o.shard.index, o.shard.count);
-      if (o.skip) paths = paths.filter((p) => !o.skip!.has(p));
-      yield* scheduler.run(paths, bulkCall(o));
+    extract(input, o = {}) {
+      const records = fastRecords(scheduler.run([input], fastCall(input, o)), input);
+      return o.draw ? drawRecords(records, o) : records;
+    },
+    extractBulk(inputs, o = {}) {
+      const records = (async function* () {
+        let paths = await expandInputs(inputs);
+        if (o.shard) paths = shard(paths, o.shard.index, o.shard.count);
+        if (o.skip) paths = paths.filter((p) => !o.skip!.has(p));
+        yield* scheduler.run(paths, bulkCall(o));
+      })();
+      return o.draw ? drawRecords(records, o) : records;
     },
     ready: scheduler.ready,
     get stats() {

@@ -14,6 +14,7 @@ import type { BackendChoice } from "../infer/backend.ts";
 import type { InferEvent } from "../infer/protocol.ts";
 import { checkPtsOrder, type FrameRecord, type VxRecord } from "../records.ts";
 import { type Frame, type FrameSpec, pickTaskOptions, type TaskOptions } from "../tasks/task.ts";
+import { drawRecords } from "../draw/drawer.ts";
 import { noticeFallback } from "./backend_notice.ts";
 import { Channel } from "./channel.ts";
 import { TASKS } from "../tasks/registry.ts";
@@ -36,6 +37,8 @@ export interface ExtractOptions extends Partial<TaskOptions> {
   threads?: number;
   /** Also write each keyframe as a JPEG into this directory. */
   framesDir?: string;
+  /** Draw each keyframe's results on its JPEG (needs `framesDir`); see `src/draw/drawer.ts`. */
+  draw?: boolean;
   /** Decode every keyframe first, then infer: the non-streaming baseline. */
   sequential?: boolean;
   /** At most this many decoded frames wait for inference; decoding pauses beyond. */
@@ -119,9 +122,17 @@ export function baseName(path: string): string {
  * in pts order as soon as it is ready. Throws {@linkcode VxError} naming the file and the reason
  * when the input or the model cannot be processed.
  */
-export async function* extract(
+export function extract(
   input: string,
   options: ExtractOptions = {},
+): AsyncGenerator<FrameRecord> {
+  const records = extractRecords(input, options);
+  return options.draw ? drawRecords(records, options) : records;
+}
+
+async function* extractRecords(
+  input: string,
+  options: ExtractOptions,
 ): AsyncGenerator<FrameRecord> {
   if (options.sequential) return yield* extractSequential(input, options);
   const inferrers = options.inferrers ?? fastInferrers();

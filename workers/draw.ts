@@ -1,0 +1,57 @@
+/**
+ * Draw worker: hosts one ffmpeg.wasm core and speaks {@linkcode DrawCommand}: each command
+ * draws on one JPEG and replaces it. The logic lives in `src/draw/`.
+ *
+ * @module
+ */
+
+import { type FFmpegCore, loadCore } from "../wasm/ffmpeg.ts";
+import { DrawError, drawOnJpeg, FONT_URL } from "../src/draw/jpeg.ts";
+import type { DrawCommand, DrawEvent } from "../src/draw/protocol.ts";
+import { reportCrashes } from "../src/pipeline/workers.ts";
+
+reportCrashes();
+
+const scope = self as unknown as {
+  postMessage(msg: DrawEvent): void;
+  onmessage: ((e: MessageEvent<DrawCommand>) => void) | null;
+};
+
+/**
+ * Loaded as the worker starts, so it is ready by the first keyframe's results, then reused: a
+ * core costs ~0.5 s to start.
+ */
+let core: Promise<FFmpegCore> | undefined = ready();
+
+async function ready(): Promise<FFmpegCore> {
+  const c = await loadCore();
+  c.FS.writeFile("/font.ttf", await Deno.readFile(FONT_URL));
+  return c;
+}
+
+// Commands run one at a time, in order: each awaits the one before.
+let queue: Promise<void> = Promise.resolve();
+
+scope.onmessage = (e) => {
+  const cmd = e.data;
+  queue = queue.then(async () => {
+    try {
+      const c = await (core ??= ready());
+      const start = performance.now();
+      const drawn = drawOnJpeg(c, await Deno.readFile(cmd.path), cmd.plan);
+      // Written beside it and renamed over it: a killed run leaves the old or the new picture.
+      const tmp = `${cmd.path}.drawing`;
+      await Deno.writeFile(tmp, drawn);
+      await Deno.rename(tmp, cmd.path);
+      scope.postMessage({ type: "drawn", id: cmd.id, ms: performance.now() - start });
+    } catch (err) {
+      // A trap leaves the core unusable: the next command loads a fresh one.
+      if (!(err instanceof DrawError)) core = undefined;
+      scope.postMessage({
+        type: "error",
+        id: cmd.id,
+        message: err instanceof Error ? err.message : String(err),
+      });
+    }
+  });
+};
