@@ -22,7 +22,7 @@ export type EngineOptions = Omit<
 /** Options of one {@linkcode Engine.extract} call. */
 export type EngineExtractOptions = Pick<
   ExtractOptions,
-  "framesDir" | "timeoutMs" | "stream" | "killDecoder"
+  "framesDir" | "timeoutMs" | "stream" | "killDecoder" | "signal"
 >;
 
 /** Options of one {@linkcode Engine.extractBulk} call. */
