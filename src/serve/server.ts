@@ -44,6 +44,7 @@ export async function serve(options: ServeOptions = {}): Promise<number> {
   const engine = createEngine(options);
   const ownTemp = options.tempDir === undefined;
   const tempDir = options.tempDir ?? await Deno.makeTempDir({ prefix: "vx-serve-" });
+  if (!ownTemp) await Deno.mkdir(tempDir, { recursive: true });
   const giveUp = new AbortController();
   const handler = createHandler(engine, {
     ...options,
