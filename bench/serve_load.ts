@@ -59,6 +59,9 @@ for (const n of names) {
   }
 }
 
+/** The 1-minute load average: on a shared machine, the figures mean little without it. */
+const load = () => Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
+const loadStart = load();
 const task = ["--task", "detect", "--model", MODEL, "--backend", "wasm"];
 const server = new Deno.Command(Deno.execPath(), {
   args: [
@@ -222,7 +225,8 @@ const table = [
   "",
   `Machine: ${navigator.hardwareConcurrency} cores, ${cpu}; Deno ${Deno.version.deno}. Date: ${
     new Date().toISOString().slice(0, 10)
-  }. One server (default pool, \`--concurrency 2\`), requests by path over loopback.`,
+  }. Load average ${loadStart} at the start, ${load()} at the end. One server (default pool, ` +
+  "`--concurrency 2`), requests by path over loopback.",
   `Files: the bulk set (640x360 H.264, ${KEYFRAMES} keyframes each); YOLOX-Nano 416², wasm. ` +
   `${REQUESTS} requests a round after one warm-up request; peak RSS is the server's so far.`,
   "",

@@ -317,6 +317,14 @@ export function createHandler(engine: Engine, options: HandlerOptions = {}): Han
     };
     try {
       if (upload) {
+        // A declared length past the limit is refused before it takes a place in the queue.
+        if (Number(req.headers.get("content-length") ?? 0) > maxUpload) {
+          throw new Refusal(
+            413,
+            `the body is larger than the server takes (${maxUpload} bytes)`,
+            "too_large",
+          );
+        }
         const entered = slots.enter(ac.signal);
         if (!entered) {
           throw new Refusal(503, "the server is busy; try again", "overloaded");
