@@ -6,9 +6,11 @@
 
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import {
+  engineScore,
   extract,
   extractBulk,
   probeFile,
+  serve,
   TraceRecorder,
   UsageError,
   VERSION,
@@ -332,6 +334,43 @@ async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
   return p.failed > 0 ? 1 : 0;
 }
 
+interface ServeFlags extends Omit<FastFlags, "sequential" | "out"> {
+  host: string;
+  port: number;
+  root?: string;
+  maxUploadMb: number;
+  queue?: number;
+  concurrency?: number;
+  grace: number;
+  tempDir?: string;
+  maxInflightMb?: number;
+}
+
+async function runServe(flags: ServeFlags): Promise<number> {
+  checkTaskFlags(flags);
+  // A keyframe's JPEG would be named by a server path and left on the server's disk.
+  if (flags.framesDir !== undefined) throw new UsageError("--frames-dir does not apply to serve");
+  const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
+  try {
+    return await serve({
+      ...flags,
+      hostname: flags.host,
+      inferrers: flags.jobs,
+      maxInflightBytes: flags.maxInflightMb === undefined
+        ? undefined
+        : Math.round(flags.maxInflightMb * 2 ** 20),
+      maxUploadBytes: Math.round(flags.maxUploadMb * 2 ** 20),
+      timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
+      graceMs: flags.grace * 1000,
+      score: engineScore(flags.task, flags.score),
+      tracer,
+      onNotice,
+    });
+  } finally {
+    await writeTrace(tracer, flags.debug);
+  }
+}
+
 function program(onExit: (code: number) => void): Command {
   const prog = new Command("vx")
     .description("Keyframes of video files through ONNX models, entirely in WebAssembly.")
@@ -372,6 +411,35 @@ function program(onExit: (code: number) => void): Command {
       `write a JSON trace of the run (--debug=PATH; default ${DEFAULT_TRACE})`,
     )
     .action(async (inputs: string[], flags: BulkFlags) => onExit(await runBulk(inputs, flags)));
+  taskOptions(
+    prog.command("serve")
+      .description("the warm engine behind HTTP: POST /extract, GET /healthz, GET /metrics"),
+  )
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--port <n>", "port to listen on (0: any free one)", integer(0, 65535), 8080)
+    .option("--root <dir>", '{"path"} requests are confined to this directory (default: .)')
+    .option("--max-upload-mb <m>", "uploads beyond this get 413", number(0.001, 1e7), 2048)
+    .option(
+      "--queue <n>",
+      "requests that may wait for a slot; beyond, 503 (default 32)",
+      integer(0, 1e6),
+    )
+    .option("--concurrency <n>", "requests running at once (default 2)", integer(1, 1e4))
+    .option(
+      "--grace <s>",
+      "on SIGTERM/SIGINT, time the requests under way get",
+      number(0, 86400),
+      30,
+    )
+    .option("--temp-dir <dir>", "where uploads are spooled (default: a fresh system temp dir)")
+    .option("--jobs <n>", "inference workers (default: one per core)", number(1, 64))
+    .option("--max-inflight-mb <m>", "bound on decoded frames awaiting inference", number(1, 1e6))
+    .option("--timeout <s>", "per-file watchdog in seconds (default 300)", number(0.01, 1e6))
+    .option(
+      "--debug [path]",
+      `write a JSON trace of the server's life at exit (--debug=PATH; default ${DEFAULT_TRACE})`,
+    )
+    .action(async (flags: ServeFlags) => onExit(await runServe(flags)));
   prog.command("probe")
     .description("what vx sees before decoding: container, streams, keyframes (demuxer only)")
     .argument("<input>", "video file")

@@ -139,3 +139,36 @@ console.log(n);`;
   assert.equal(out.code, 0, out.stderr);
   assert.equal(out.stdout.trim(), "1");
 });
+
+Deno.test({
+  name: "engine: a call aborted by its signal ends, gives back every frame, and the next call runs",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // Many keyframes, so the decoder is mid-file (frames in flight, the gate full) at the abort.
+    const long = await fixture("abort-long.mp4", {
+      codec: "h264",
+      width: 160,
+      height: 96,
+      frames: 200,
+      keyint: 1,
+      text: "LONG",
+    });
+    const short = await clip("abort-short.mp4", 4, "NEXT");
+    const engine = createEngine(await embedTask());
+    try {
+      const ac = new AbortController();
+      let n = 0;
+      for await (const _ of engine.extract(long, { signal: ac.signal })) {
+        if (++n === 1) ac.abort();
+      }
+      assert.ok(n < 100, `the call ended soon after the abort (${n} records)`);
+      // The decoder left the file: the next call gets a decoder and room in the gate.
+      const next = await collect(engine.extract(short, { timeoutMs: 30_000 }));
+      assert.equal(next.length, 2);
+      assert.deepEqual([engine.stats.inflightFrames, engine.stats.inflightBytes], [0, 0]);
+    } finally {
+      await engine.close();
+    }
+  },
+});

@@ -28,6 +28,11 @@ let runs = 0;
 /** A core decodes at most this many files before a fresh instance replaces it. */
 const RECYCLE_AFTER = 32;
 let gate: InflightGate | undefined;
+/** The main thread's stop cell (see `DecodeCommand` init). */
+let stop: Int32Array | undefined;
+
+/** Thrown from the frame callback to leave a file the main thread no longer wants. */
+class Stopped extends Error {}
 
 function fail(id: number | null, e: unknown): void {
   const user = e instanceof DecodeError || e instanceof ProbeError;
@@ -47,6 +52,7 @@ scope.onmessage = async (e) => {
     const loadStart = now();
     try {
       gate = InflightGate.attach(cmd.gate.buffer, cmd.gate.maxFrames, cmd.gate.maxBytes);
+      stop = cmd.stop ? new Int32Array(cmd.stop) : undefined;
       // The single-thread core: see `wasm/ffmpeg.ts` for why.
       const kind = "st";
       const module = cmd.module ?? await compileCore(kind);
@@ -68,11 +74,14 @@ scope.onmessage = async (e) => {
     // Frames and notes already sent survive a retry: a second attempt skips them.
     let sent = 0;
     let retried: string | undefined;
+    const cell = stop;
+    const dropped = () => cell !== undefined && Atomics.load(cell, 0) === cmd.id + 1;
     for (;;) {
       try {
         const summary = decodeKeyframes(ffmpegNow, cmd.req, (frame) => {
           if (frame.index < sent) return;
-          const waitedMs = g.acquire(frame.data.byteLength);
+          const waitedMs = g.acquire(frame.data.byteLength, dropped);
+          if (waitedMs < 0) throw new Stopped();
           scope.postMessage(
             { type: "frame", id: cmd.id, frame, waitedMs, posted: now() },
             [frame.data.buffer],
@@ -101,6 +110,12 @@ scope.onmessage = async (e) => {
         if (++runs % RECYCLE_AFTER === 0) core = loadCore(compiled);
         break;
       } catch (err) {
+        if (err instanceof Stopped) {
+          // Left from inside ffmpeg's callback: a fresh instance rather than trust its state.
+          core = loadCore(compiled);
+          fail(cmd.id, new DecodeError("cancelled"));
+          break;
+        }
         if (err instanceof DecodeError || err instanceof ProbeError) {
           fail(cmd.id, err);
           break;

@@ -18,6 +18,12 @@ export type DecodeCommand =
     module?: WebAssembly.Module;
     /** The in-flight gate's shared buffer and bounds. */
     gate: { buffer: SharedArrayBuffer; maxFrames: number; maxBytes: number };
+    /**
+     * One Int32 cell: the id + 1 of a file the main thread no longer wants. The worker stops
+     * decoding it before its next frame (a wait on the gate included) and answers with an
+     * error, after every frame it sent, so the main thread can give those frames' room back.
+     */
+    stop?: SharedArrayBuffer;
   }
   | { type: "decode"; id: number; req: DecodeRequest }
   | { type: "probe"; id: number; path: string; stream?: number }

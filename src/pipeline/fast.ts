@@ -65,6 +65,8 @@ export interface ExtractOptions extends Partial<TaskOptions> {
   onNotice?: (line: string) => void;
   /** The video stream to decode, by index (`probe` lists them); default: ffmpeg's choice. */
   stream?: number;
+  /** Aborting it cancels the file: the iteration ends without an error, its frames are freed. */
+  signal?: AbortSignal;
   /**
    * Inference workers; default {@linkcode fastInferrers}. Each keyframe goes to the first free
    * one, and records still leave in pts order. `--sequential` always uses one.
@@ -166,6 +168,7 @@ export function fastCall(input: string, options: ExtractOptions): CallOptions {
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     stream: options.stream,
     killDecoderOn: options.killDecoder ? input : undefined,
+    signal: options.signal,
   };
 }
 

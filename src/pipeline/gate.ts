@@ -53,12 +53,14 @@ export class InflightGate {
 
   /**
    * Takes room for one frame of `bytes`, blocking the thread while the bound is reached. A frame
-   * always gets through when nothing is in flight, however large. Returns the ms waited.
+   * always gets through when nothing is in flight, however large. Returns the ms waited, or -1
+   * without taking room once `stopped()` is true (checked on each wake-up; see {@linkcode wake}).
    */
-  acquire(bytes: number): number {
+  acquire(bytes: number, stopped?: () => boolean): number {
     const c = this.#cells;
     const start = performance.now();
     for (;;) {
+      if (stopped?.()) return -1;
       const frames = Atomics.load(c, FRAMES);
       const held = Atomics.load(c, BYTES);
       const fits = frames === 0 || (frames < this.maxFrames && held + bytes <= this.maxBytes);
@@ -76,6 +78,11 @@ export class InflightGate {
   release(bytes: number): void {
     Atomics.sub(this.#cells, BYTES, bytes);
     Atomics.sub(this.#cells, FRAMES, 1);
+    Atomics.notify(this.#cells, FRAMES);
+  }
+
+  /** Wakes the decoders waiting for room, so they see a stop (`acquire`'s `stopped`). */
+  wake(): void {
     Atomics.notify(this.#cells, FRAMES);
   }
 

@@ -68,6 +68,12 @@ export interface CallOptions {
   /** Tests only: the decode worker given a file whose path ends with this dies instead. */
   killDecoderOn?: string;
   onProgress?: (p: BulkProgress) => void;
+  /**
+   * Cancels the call when aborted, as ending its iteration does, but at once: an iteration
+   * waiting for its next record ends then, rather than when that record comes (`vx serve`'s
+   * clients that go away while their file waits behind others).
+   */
+  signal?: AbortSignal;
 }
 
 /** Where a caller's run stands. */
@@ -123,6 +129,8 @@ interface FileState {
 
 interface DecoderSlot {
   handle: WorkerHandle<DecodeCommand, DecodeEvent>;
+  /** The worker's stop cell: the id + 1 of a file to leave (see `DecodeCommand` init). */
+  stop: Int32Array;
   ready: boolean;
   file?: FileState;
   lane: string;
@@ -237,6 +245,9 @@ export class Scheduler {
     if (call.framesDir !== undefined) await Deno.mkdir(call.framesDir, { recursive: true });
     this.start();
     this.#inbox.push({ from: "submit", call: c, paths });
+    const onAbort = () => this.#inbox.push({ from: "cancel", call: c });
+    if (call.signal?.aborted) onAbort();
+    else call.signal?.addEventListener("abort", onAbort, { once: true });
     // A loop that ends before it took the call (it failed) still answers it.
     this.#loop!.then(() => c.out.push({ error: this.#failure ?? new Error("scheduler closed") }));
     try {
@@ -247,6 +258,7 @@ export class Scheduler {
         yield item.record;
       }
     } finally {
+      call.signal?.removeEventListener("abort", onAbort);
       if (!c.ended) this.#inbox.push({ from: "cancel", call: c });
     }
   }
@@ -304,12 +316,17 @@ export class Scheduler {
     let closing = false;
 
     const startDecoder = (at: number) => {
-      const slot = { ready: false, lane: decodeLane(at) } as DecoderSlot;
+      const slot = {
+        ready: false,
+        lane: decodeLane(at),
+        stop: new Int32Array(new SharedArrayBuffer(4)),
+      } as DecoderSlot;
       slot.handle = spawnDecoder((e) => inbox.push({ from: "decode", slot, e }));
       slot.handle.post({
         type: "init",
         module,
         gate: { buffer: gate.buffer, maxFrames: gate.maxFrames, maxBytes: gate.maxBytes },
+        stop: slot.stop.buffer as SharedArrayBuffer,
       });
       decoders[at] = slot;
     };
@@ -380,6 +397,16 @@ export class Scheduler {
         if (queue[i].call === call) {
           queue.splice(i, 1);
           call.left--;
+        }
+      }
+      // A decoder busy with the call's file is told to leave it (a wait on the gate included):
+      // it answers after every frame it sent, so each frame's room is given back as it lands,
+      // which a terminated worker's frames, acquired but never delivered, would not be.
+      for (const d of decoders) {
+        if (d?.file?.call === call) {
+          Atomics.store(d.stop, 0, d.file.id + 1);
+          gate.wake();
+          fileFailed(d.file, "cancelled");
         }
       }
       if (call.left === 0) endCall(call);
@@ -530,7 +557,11 @@ export class Scheduler {
         }
         if (ev.from === "decode") {
           const { slot, e } = ev;
-          if (decoders[decoders.indexOf(slot)] !== slot) continue; // a replaced worker
+          if (decoders[decoders.indexOf(slot)] !== slot) {
+            // A replaced worker's frame already took its room in the gate.
+            if (e.type === "frame") gate.release(e.frame.data.byteLength);
+            continue;
+          }
           const file = slot.file;
           if (e.type === "crash" || (e.type === "error" && !e.user && e.id === null)) {
             slot.handle.terminate();
@@ -554,6 +585,7 @@ export class Scheduler {
               const f = e.frame;
               if (!file) break;
               if (file.call.cancelled) {
+                // Sent before the decoder saw the stop: nobody wants it.
                 gate.release(f.data.byteLength);
                 break;
               }

@@ -31,7 +31,7 @@ import {
 import { readInputShapes } from "../infer/onnx_header.ts";
 
 /** Score below which detections are dropped when `--score` is not given. */
-const DEFAULT_SCORE = 0.3;
+export const DEFAULT_SCORE = 0.3;
 /** IoU above which a lower-scored box of the same class is a duplicate (YOLOX's demo value). */
 const NMS_IOU = 0.45;
 /** Letterbox fill: the grey both YOLOX and Ultralytics train with. */

@@ -13,7 +13,7 @@ import { toSourceBox, type VisionDefaults, type VisionInput } from "./vision_inp
 import { type OutputInfo, showDims, type VisionPlan, visionTask } from "./vision_task.ts";
 
 /** UltraFace's own demo values: score 0.7, IoU 0.3. */
-const DEFAULT_SCORE = 0.7;
+export const DEFAULT_SCORE = 0.7;
 const NMS_IOU = 0.3;
 
 /** What UltraFace was trained on: RGB, `(x − 127) / 128`, the frame stretched to its input. */

@@ -22,7 +22,7 @@ import {
 
 // Post-processing constants are PaddleOCR's defaults for PP-OCRv4 (tools/infer/utility.py).
 /** Line score below which lines are dropped when `--score` is not given (PaddleOCR drop_score). */
-const DEFAULT_SCORE = 0.5;
+export const DEFAULT_SCORE = 0.5;
 /** Probability above which a map pixel is text (det_db_thresh). */
 const DET_THRESH = 0.3;
 /** Mean probability a region needs to be kept (det_db_box_thresh). */

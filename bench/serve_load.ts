@@ -1,0 +1,244 @@
+/**
+ * `deno task bench:serve`: a load generator for `vx serve`, on loopback only. One server (YOLOX-Nano
+ * from ../shared, wasm) answers the bulk bench's files (640x360 H.264, 5 keyframes each, made as
+ * `bench/bulk.ts` makes them) to 1, 4 and 16 concurrent clients; each round is bounded in
+ * requests and in time. Reports keyframes/s, p50/p95/p99 of time to first record and of request
+ * time, the server's peak RSS and errors, beside `vx bulk` on the same files, and rewrites its
+ * section of BENCHMARKS.md.
+ *
+ * Usage: deno task bench:serve [--quick]   (--quick: fewer requests, no bulk reference run)
+ *
+ * @module
+ */
+
+import { makeVideo } from "../src/fixtures/video.ts";
+import { measure, writeSection } from "./measure.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const SHARED = new URL("../../shared/", import.meta.url).pathname;
+const MODEL = SHARED + "models/yolox_nano.onnx";
+const quick = Deno.args.includes("--quick");
+/** Requests per round, and the most seconds a round may take before it stops sending. */
+const REQUESTS = quick ? 16 : 48;
+const ROUND_S = 180;
+const CLIENTS = [1, 4, 16];
+/** Keyframes in each file of the set. */
+const KEYFRAMES = 5;
+
+try {
+  Deno.statSync(MODEL);
+} catch {
+  console.error(`bench: ${MODEL} is absent; the benchmark needs ../shared`);
+  Deno.exit(1);
+}
+
+// The bulk bench's set (bench/bulk.ts): one seed, copied, so the work per file is the same.
+const dir = ROOT + ".cache/bench/bulk/";
+await Deno.mkdir(dir, { recursive: true });
+const seed = dir + "seed.mp4";
+try {
+  Deno.statSync(seed);
+} catch {
+  console.error("bench: making the bulk set");
+  await makeVideo(seed, {
+    codec: "h264",
+    width: 640,
+    height: 360,
+    frames: 50,
+    fps: 10,
+    keyint: 10,
+    image: SHARED + "media/dog.jpg",
+  });
+}
+const names = Array.from({ length: 50 }, (_, i) => `f${String(i).padStart(3, "0")}.mp4`);
+for (const n of names) {
+  try {
+    Deno.statSync(dir + n);
+  } catch {
+    Deno.copyFileSync(seed, dir + n);
+  }
+}
+
+/** The 1-minute load average: on a shared machine, the figures mean little without it. */
+const load = () => Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
+const loadStart = load();
+const task = ["--task", "detect", "--model", MODEL, "--backend", "wasm"];
+const server = new Deno.Command(Deno.execPath(), {
+  args: [
+    "run",
+    "-A",
+    ROOT + "cli.ts",
+    "serve",
+    "--port",
+    "0",
+    "--root",
+    dir,
+    "--queue",
+    "64",
+    ...task,
+  ],
+  stdout: "null",
+  stderr: "piped",
+}).spawn();
+const lines: string[] = [];
+const stderr = (async () => {
+  let buf = "";
+  for await (const c of server.stderr.pipeThrough(new TextDecoderStream())) {
+    buf += c;
+    const parts = buf.split("\n");
+    buf = parts.pop()!;
+    lines.push(...parts);
+  }
+})();
+async function line(re: RegExp): Promise<RegExpExecArray> {
+  const end = Date.now() + 120_000;
+  while (Date.now() < end) {
+    for (const l of lines) {
+      const m = re.exec(l);
+      if (m) return m;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`server: no ${re}:\n${lines.join("\n")}`);
+}
+const peakRssMb = () => {
+  try {
+    const s = Deno.readTextFileSync(`/proc/${server.pid}/status`);
+    return Number(/VmHWM:\s+(\d+) kB/.exec(s)?.[1] ?? 0) / 1024;
+  } catch {
+    return NaN;
+  }
+};
+
+const pct = (xs: number[], p: number) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+
+interface Round {
+  clients: number;
+  requests: number;
+  keyframes: number;
+  wallMs: number;
+  first: number[];
+  total: number[];
+  errors: number;
+  rssMb: number;
+}
+
+async function round(base: string, clients: number): Promise<Round> {
+  let next = 0;
+  let keyframes = 0;
+  let errors = 0;
+  const first: number[] = [];
+  const total: number[] = [];
+  const start = performance.now();
+  const deadline = start + ROUND_S * 1000;
+  const client = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= REQUESTS || performance.now() > deadline) return;
+      const t0 = performance.now();
+      try {
+        const res = await fetch(`${base}/extract`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ path: names[i % names.length] }),
+        });
+        let got = NaN;
+        let buf = "";
+        let ok = res.status === 200;
+        for await (const chunk of res.body!.pipeThrough(new TextDecoderStream())) {
+          if (Number.isNaN(got)) got = performance.now() - t0;
+          buf += chunk;
+        }
+        const recs = buf.trim().split("\n").map((l) => JSON.parse(l));
+        const status = recs.at(-1);
+        ok &&= status?.status === "ok" && status.keyframes === KEYFRAMES;
+        if (!ok) errors++;
+        keyframes += recs.length - 1;
+        first.push(got);
+        total.push(performance.now() - t0);
+      } catch {
+        errors++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, client));
+  return {
+    clients,
+    requests: total.length,
+    keyframes,
+    wallMs: performance.now() - start,
+    first,
+    total,
+    errors,
+    rssMb: peakRssMb(),
+  };
+}
+
+const rows: string[] = [];
+let bulkRate = NaN;
+try {
+  const port = (await line(/listening on http:\/\/127\.0\.0\.1:(\d+)/))[1];
+  await line(/ready: every model is loaded and warm/);
+  const base = `http://127.0.0.1:${port}`;
+  // One request first, so the figures are of a warm server, as in production.
+  await round(base, 1).then(() => {});
+  for (const c of CLIENTS) {
+    const r = await round(base, c);
+    const f = (xs: number[], p: number) => pct(xs, p).toFixed(0);
+    rows.push(
+      `| ${c} | ${r.requests} | ${(r.keyframes / (r.wallMs / 1000)).toFixed(1)} | ` +
+        `${f(r.first, 50)} / ${f(r.first, 95)} / ${f(r.first, 99)} | ` +
+        `${f(r.total, 50)} / ${f(r.total, 95)} / ${f(r.total, 99)} | ${r.rssMb.toFixed(0)} | ` +
+        `${r.errors} |`,
+    );
+    console.error(rows.at(-1));
+  }
+} finally {
+  server.kill("SIGTERM");
+  const status = await server.status;
+  await stderr;
+  if (status.code !== 0) console.error(`bench: the server exited ${status.code}`);
+}
+if (!quick) {
+  const bulk = await measure(Deno.execPath(), [
+    "run",
+    "-A",
+    ROOT + "cli.ts",
+    "bulk",
+    ...names.slice(0, REQUESTS).map((n) => dir + n),
+    ...task,
+    "--out",
+    "/dev/null",
+  ]);
+  // Its wall time includes start-up (~1 s), which a warm server does not pay per request.
+  bulkRate = (REQUESTS * KEYFRAMES) / (bulk.wallMs / 1000);
+}
+
+const cpuInfo = Deno.readTextFileSync("/proc/cpuinfo");
+const cpu = /model name\s*:\s*(.*)/.exec(cpuInfo)?.[1] ?? "unknown CPU";
+const table = [
+  "## serve (`deno task bench:serve`)",
+  "",
+  `Machine: ${navigator.hardwareConcurrency} cores, ${cpu}; Deno ${Deno.version.deno}. Date: ${
+    new Date().toISOString().slice(0, 10)
+  }. Load average ${loadStart} at the start, ${load()} at the end. One server (default pool, ` +
+  "`--concurrency 2`), requests by path over loopback.",
+  `Files: the bulk set (640x360 H.264, ${KEYFRAMES} keyframes each); YOLOX-Nano 416², wasm. ` +
+  `${REQUESTS} requests a round after one warm-up request; peak RSS is the server's so far.`,
+  "",
+  "| clients | requests | keyframes/s | first record ms p50 / p95 / p99 | request ms p50 / p95 / p99 | peak RSS MB | errors |",
+  "| --- | --- | --- | --- | --- | --- | --- |",
+  ...rows,
+  "",
+  Number.isNaN(bulkRate)
+    ? "(--quick: no bulk reference run.)"
+    : `\`vx bulk\` on the same ${REQUESTS} files: ${
+      bulkRate.toFixed(1)
+    } keyframes/s (start-up included).`,
+].join("\n");
+console.log(table);
+await writeSection(ROOT, "serve", table);

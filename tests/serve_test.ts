@@ -1,0 +1,654 @@
+/**
+ * `vx serve`: a real server on 127.0.0.1 (an ephemeral port), real decoding and inference (the
+ * tiny block-mean embedder), real clients. Every wait is on a condition (a response, a line on
+ * stderr, a value in /metrics polled with a bound), never on a sleep alone.
+ */
+
+import assert from "node:assert/strict";
+import {
+  createEngine,
+  createHandler,
+  type Engine,
+  type FrameRecord,
+  type HandlerOptions,
+  parseMetrics,
+} from "../mod.ts";
+import { collect, fixture, tempPath, WORKERS } from "./_helpers.ts";
+import { blockMeanModel } from "./_models.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+const clip = (name: string, frames: number, text: string) =>
+  fixture(name, { codec: "h264", width: 160, height: 96, frames, keyint: 2, text });
+
+/** What a record says about its keyframe, without the file's name (the server's is its own). */
+const keyOf = (r: FrameRecord) => JSON.stringify([r.index, r.pts, r.width, r.height, r.results]);
+
+/** A root directory holding `files` (name → path), copied in. */
+async function rootWith(files: Record<string, string>): Promise<string> {
+  const root = tempPath("root");
+  await Deno.mkdir(root, { recursive: true });
+  for (const [name, path] of Object.entries(files)) {
+    const at = `${root}/${name}`;
+    await Deno.mkdir(at.slice(0, at.lastIndexOf("/")), { recursive: true });
+    await Deno.copyFile(path, at);
+  }
+  return root;
+}
+
+interface Running {
+  base: string;
+  engine: Engine;
+  metrics(): Promise<Map<string, number>>;
+  close(): Promise<void>;
+}
+
+/** A server on an ephemeral port with its own engine (two inference workers, block-mean). */
+async function start(options: HandlerOptions): Promise<Running> {
+  const engine = createEngine({ task: "embed", model: await blockMeanModel(), inferrers: 2 });
+  await engine.ready;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    createHandler(engine, options),
+  );
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  return {
+    base,
+    engine,
+    metrics: async () => parseMetrics(await (await fetch(`${base}/metrics`)).text()),
+    async close() {
+      await server.shutdown();
+      await engine.close();
+    },
+  };
+}
+
+const byPath = (base: string, path: string, query = "") =>
+  fetch(`${base}/extract${query}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ path }),
+  });
+
+const byUpload = async (base: string, file: string, type = "video/mp4") =>
+  fetch(`${base}/extract`, {
+    method: "POST",
+    headers: { "content-type": type },
+    body: await Deno.readFile(file),
+  });
+
+/** An NDJSON answer's lines, parsed. */
+async function records(res: Response): Promise<Record<string, unknown>[]> {
+  const text = await res.text();
+  assert.ok(text.endsWith("\n"), "every line ends with a newline");
+  return text.trim().split("\n").map((l) => JSON.parse(l));
+}
+
+/** Polls /metrics until `ok` holds for it, at most `ms`; returns the last scrape. */
+async function until(
+  r: Running | { metrics(): Promise<Map<string, number>> },
+  ok: (m: Map<string, number>) => boolean,
+  what: string,
+  ms = 20_000,
+): Promise<Map<string, number>> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const m = await r.metrics();
+    if (ok(m)) return m;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((res) => setTimeout(res, 25));
+  }
+}
+
+const outcome = (m: Map<string, number>, o: string) =>
+  m.get(`vx_serve_requests_total{outcome="${o}"}`);
+
+/** A request body the test lets through when it chooses: the upload stays open till then. */
+function heldBody(bytes: Uint8Array) {
+  let ctl!: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      ctl = c;
+      c.enqueue(bytes.slice(0, 1024));
+    },
+  });
+  return {
+    body,
+    finish() {
+      ctl.enqueue(bytes.slice(1024));
+      ctl.close();
+    },
+  };
+}
+
+Deno.test({
+  name: "serve: by path and by upload, the same records as the engine's, then an ok status",
+  ...WORKERS,
+  async fn() {
+    const video = await clip("s1.mp4", 8, "PATH");
+    const root = await rootWith({ "clips/a.mp4": video });
+    const s = await start({ root });
+    try {
+      const health = await fetch(`${s.base}/healthz`);
+      assert.equal(health.status, 200);
+      await health.body?.cancel();
+      const want = (await collect(s.engine.extract(video))).map(keyOf);
+      assert.equal(want.length, 4);
+
+      const res = await byPath(s.base, "clips/a.mp4");
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("content-type"), "application/x-ndjson");
+      const got = await records(res);
+      assert.deepEqual(got.slice(0, -1).map((r) => keyOf(r as unknown as FrameRecord)), want);
+      assert.ok(got.slice(0, -1).every((r) => r.file === "clips/a.mp4" && r.task === "embed"));
+      const status = got.at(-1)!;
+      assert.equal(status.file, "clips/a.mp4");
+      assert.equal(status.status, "ok");
+      assert.equal(status.keyframes, 4);
+      assert.equal(typeof status.ms, "number");
+
+      const up = await byUpload(s.base, video);
+      assert.equal(up.status, 200);
+      const upRecords = await records(up);
+      assert.deepEqual(upRecords.slice(0, -1).map((r) => keyOf(r as unknown as FrameRecord)), want);
+      assert.ok(upRecords.every((r) => r.file === "upload"));
+      assert.deepEqual(
+        [upRecords.at(-1)!.status, upRecords.at(-1)!.keyframes],
+        ["ok", 4],
+      );
+    } finally {
+      await s.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "serve: /healthz is 503 until every model is loaded and warm",
+  ...WORKERS,
+  async fn() {
+    let resolve!: () => void;
+    const ready = new Promise<never[]>((r) => (resolve = () => r([])));
+    // An engine whose models are still loading: only `ready` and `stats` are read here.
+    const loading = {
+      ready,
+      stats: { sessionsCreated: 0, coresLoaded: 0, inflightFrames: 0, inflightBytes: 0 },
+    } as unknown as Engine;
+    const handler = createHandler(loading);
+    const before = await handler(new Request("http://x/healthz"));
+    assert.equal(before.status, 503);
+    assert.equal((await before.json()).status, "starting");
+    const m = parseMetrics(await (await handler(new Request("http://x/metrics"))).text());
+    assert.equal(m.get("vx_serve_ready"), 0);
+    resolve();
+    await ready;
+    const after = await handler(new Request("http://x/healthz"));
+    assert.equal(after.status, 200);
+    await after.body?.cancel();
+  },
+});
+
+Deno.test({
+  name: "serve: 8 concurrent requests each get exactly their own records",
+  ...WORKERS,
+  async fn() {
+    const texts = ["AA", "BB", "CC", "DD", "EE", "FF", "GG", "HH"];
+    const videos = await Promise.all(texts.map((t, i) => clip(`c${i}.mp4`, 4 + 2 * i, t)));
+    const root = await rootWith(Object.fromEntries(videos.map((v, i) => [`v${i}.mp4`, v])));
+    const s = await start({ root, concurrency: 2, queue: 8 });
+    try {
+      const want = [];
+      for (const v of videos) want.push((await collect(s.engine.extract(v))).map(keyOf));
+      // Distinct videos give distinct records, so a mix-up cannot pass unseen.
+      assert.equal(new Set(want.map((w) => w[0])).size, 8);
+      const answers = await Promise.all(videos.map(async (v, i) => {
+        const res = i % 2 === 0 ? await byPath(s.base, `v${i}.mp4`) : await byUpload(s.base, v);
+        assert.equal(res.status, 200);
+        return records(res);
+      }));
+      for (const [i, got] of answers.entries()) {
+        const name = i % 2 === 0 ? `v${i}.mp4` : "upload";
+        assert.ok(got.every((r) => r.file === name));
+        assert.deepEqual(got.slice(0, -1).map((r) => keyOf(r as unknown as FrameRecord)), want[i]);
+        assert.deepEqual([got.at(-1)!.status, got.at(-1)!.keyframes], ["ok", want[i].length]);
+      }
+    } finally {
+      await s.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "serve: a bad file gets 422 and its error status, the good ones beside it are answered",
+  ...WORKERS,
+  async fn() {
+    const good = await clip("g.mp4", 6, "GOOD");
+    const bad = tempPath("bad.mp4");
+    await Deno.writeTextFile(bad, "not a video at all");
+    const root = await rootWith({ "good.mp4": good, "bad.mp4": bad });
+    const tempDir = tempPath("spool");
+    await Deno.mkdir(tempDir);
+    const s = await start({ root, tempDir });
+    try {
+      const [a, b, c, d] = await Promise.all([
+        byPath(s.base, "good.mp4"),
+        byPath(s.base, "bad.mp4"),
+        byUpload(s.base, bad, "application/octet-stream"),
+        byUpload(s.base, good),
+      ]);
+      assert.deepEqual([a.status, b.status, c.status, d.status], [200, 422, 422, 200]);
+      for (const [res, name] of [[b, "bad.mp4"], [c, "upload"]] as const) {
+        const text = await res.text();
+        const lines = text.trim().split("\n");
+        assert.equal(lines.length, 1);
+        const status = JSON.parse(lines[0]);
+        assert.equal(status.file, name);
+        assert.equal(status.status, "error");
+        assert.ok(status.error.length > 0);
+        // One line, no stack, no server path.
+        assert.doesNotMatch(text, /\n\s+at |\.ts:\d+/);
+        assert.ok(!text.includes(root) && !text.includes(tempDir), text);
+      }
+      for (const res of [a, d]) assert.equal((await records(res)).at(-1)!.status, "ok");
+      // The server goes on: the same good file again.
+      assert.equal((await records(await byPath(s.base, "good.mp4"))).at(-1)!.status, "ok");
+      // Spooled uploads are gone once answered.
+      assert.deepEqual(await collect(Deno.readDir(tempDir)), []);
+    } finally {
+      await s.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "serve: a path outside the root gets 403 (.., absolute, symlink); malformed requests 400",
+  ...WORKERS,
+  async fn() {
+    const video = await clip("p.mp4", 2, "P");
+    const outside = await rootWith({ "secret.mp4": video });
+    const root = await rootWith({ "in/ok.mp4": video });
+    await Deno.symlink(`${outside}/secret.mp4`, `${root}/in/link.mp4`);
+    await Deno.symlink(outside, `${root}/dirlink`);
+    const s = await start({ root, score: 0.5 });
+    try {
+      const cases: [string, number][] = [
+        ["../" + outside.slice(outside.lastIndexOf("/") + 1) + "/secret.mp4", 403],
+        ["in/../../x.mp4", 403],
+        [`${outside}/secret.mp4`, 403],
+        ["/etc/passwd", 403],
+        ["in/link.mp4", 403],
+        ["dirlink/secret.mp4", 403],
+        ["in/missing.mp4", 404],
+      ];
+      for (const [path, code] of cases) {
+        const res = await byPath(s.base, path);
+        assert.equal(res.status, code, path);
+        const body = await res.json();
+        assert.equal(typeof body.error, "string", path);
+        assert.ok(!body.error.includes(outside), "the answer does not say where things are");
+      }
+      // A path that goes down and back up inside the root is fine.
+      assert.equal((await records(await byPath(s.base, "in/../in/ok.mp4"))).at(-1)!.status, "ok");
+      const malformed: RequestInit[] = [
+        { method: "POST", headers: { "content-type": "application/json" }, body: "{not json" },
+        { method: "POST", headers: { "content-type": "application/json" }, body: '{"p":1}' },
+        { method: "POST", headers: { "content-type": "text/plain" }, body: "clips/a.mp4" },
+      ];
+      for (const init of malformed) {
+        const res = await fetch(`${s.base}/extract`, init);
+        assert.equal(res.status, 400);
+        assert.equal(typeof (await res.json()).error, "string");
+      }
+      for (const q of ["?score=2", "?score=abc", "?score=0.4"]) {
+        const res = await byPath(s.base, "in/ok.mp4", q);
+        assert.equal(res.status, 400, q);
+        assert.match((await res.json()).error, /score/);
+      }
+      const get = await fetch(`${s.base}/extract`);
+      assert.equal(get.status, 405);
+      await get.body?.cancel();
+    } finally {
+      await s.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "serve: an upload past the limit gets 413, declared or counted, and leaves no file",
+  ...WORKERS,
+  async fn() {
+    const tempDir = tempPath("spool413");
+    await Deno.mkdir(tempDir);
+    const s = await start({ tempDir, maxUploadBytes: 1000 });
+    try {
+      const declared = await fetch(`${s.base}/extract`, {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream" },
+        body: new Uint8Array(1001),
+      });
+      assert.equal(declared.status, 413);
+      assert.match((await declared.json()).error, /1000 bytes/);
+      // A chunked body declares no length: the server counts.
+      const counted = await fetch(`${s.base}/extract`, {
+        method: "POST",
+        headers: { "content-type": "video/mp4" },
+        body: ReadableStream.from([new Uint8Array(600), new Uint8Array(600)]),
+      });
+      assert.equal(counted.status, 413);
+      await counted.body?.cancel();
+      const m = await s.metrics();
+      assert.equal(outcome(m, "too_large"), 2);
+      assert.deepEqual(await collect(Deno.readDir(tempDir)), []);
+    } finally {
+      await s.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "serve: a client that goes away mid-answer cancels its file and frees its frames",
+  ...WORKERS,
+  async fn() {
+    // 400 keyframes: the client leaves after the first, long before the file could end.
+    const long = await fixture("long.mp4", {
+      codec: "h264",
+      width: 160,
+      height: 96,
+      frames: 400,
+      keyint: 1,
+      text: "LONG",
+    });
+    const root = await rootWith({ "long.mp4": long });
+    const s = await start({ root });
+    try {
+      const ac = new AbortController();
+      const res = await fetch(`${s.base}/extract`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ path: "long.mp4" }),
+        signal: ac.signal,
+      });
+      assert.equal(res.status, 200);
+      const reader = res.body!.getReader();
+      const { value } = await reader.read();
+      assert.ok(value && value.length > 0);
+      ac.abort();
+      await reader.cancel().catch(() => {});
+      const m = await until(
+        s,
+        (m) =>
+          outcome(m, "cancelled") === 1 && m.get("vx_serve_inflight_frames") === 0 &&
+          m.get("vx_serve_requests_running") === 0,
+        "the request to end as cancelled with nothing in flight",
+      );
+      assert.equal(m.get("vx_serve_inflight_bytes"), 0);
+      assert.ok(m.get("vx_serve_keyframes_total")! < 400, "the file was not run to its end");
+      assert.equal(s.engine.stats.inflightFrames, 0);
+      // The engine serves the next request.
+      const video = await clip("after.mp4", 4, "NEXT");
+      const up = await records(await byUpload(s.base, video));
+      assert.deepEqual([up.at(-1)!.status, up.at(-1)!.keyframes], ["ok", 2]);
+    } finally {
+      await s.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "serve: beyond --queue, 503 with Retry-After; a waiting request runs once a slot frees",
+  ...WORKERS,
+  async fn() {
+    const video = await clip("q.mp4", 4, "QUEUE");
+    const bytes = await Deno.readFile(video);
+    const root = await rootWith({ "q.mp4": video });
+    const s = await start({ root, concurrency: 1, queue: 1 });
+    try {
+      // An upload holds its slot from its arrival: this one runs, and stays running, until the
+      // test sends the rest of its body.
+      const held = heldBody(bytes);
+      const first = fetch(`${s.base}/extract`, {
+        method: "POST",
+        headers: { "content-type": "video/mp4" },
+        body: held.body,
+      });
+      await until(s, (m) => m.get("vx_serve_requests_running") === 1, "the upload to hold a slot");
+      const second = byPath(s.base, "q.mp4");
+      await until(s, (m) => m.get("vx_serve_queue_depth") === 1, "the second to wait");
+      const third = await byPath(s.base, "q.mp4");
+      assert.equal(third.status, 503);
+      assert.equal(third.headers.get("retry-after"), "1");
+      assert.match((await third.json()).error, /busy/);
+      held.finish();
+      const [a, b] = await Promise.all([first, second]);
+      assert.deepEqual([a.status, b.status], [200, 200]);
+      assert.deepEqual((await records(a)).at(-1)!.keyframes, 2);
+      assert.deepEqual((await records(b)).at(-1)!.keyframes, 2);
+      const m = await until(s, (m) => m.get("vx_serve_requests_running") === 0, "slots to free");
+      assert.equal(outcome(m, "overloaded"), 1);
+      assert.equal(outcome(m, "ok"), 2);
+      assert.equal(m.get("vx_serve_queue_depth"), 0);
+    } finally {
+      await s.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "serve: /metrics parses and its counters match what was served",
+  ...WORKERS,
+  async fn() {
+    const a = await clip("m1.mp4", 6, "ONE");
+    const b = await clip("m2.mp4", 4, "TWO");
+    const bad = tempPath("m-bad.mp4");
+    await Deno.writeTextFile(bad, "nope");
+    const root = await rootWith({ "a.mp4": a, "b.mp4": b, "bad.mp4": bad });
+    const s = await start({ root });
+    try {
+      const answers = await Promise.all([
+        byPath(s.base, "a.mp4"),
+        byPath(s.base, "b.mp4"),
+        byUpload(s.base, a),
+        byPath(s.base, "bad.mp4"),
+        byPath(s.base, "../a.mp4"),
+        byPath(s.base, "nope.mp4"),
+      ]);
+      let keyframes = 0;
+      const codes = [];
+      for (const res of answers) {
+        codes.push(res.status);
+        const text = await res.text();
+        if (res.headers.get("content-type") === "application/x-ndjson") {
+          keyframes += text.trim().split("\n").filter((l) => !("status" in JSON.parse(l))).length;
+        }
+      }
+      assert.deepEqual(codes, [200, 200, 200, 422, 403, 404]);
+      const m = await until(s, (m) => m.get("vx_serve_requests_running") === 0, "all to end");
+      const text = await (await fetch(`${s.base}/metrics`)).text();
+      assert.match(text, /^# HELP vx_serve_requests_total /m);
+      assert.match(text, /^# TYPE vx_serve_first_record_seconds histogram$/m);
+      assert.deepEqual(
+        ["ok", "media_error", "forbidden", "not_found", "cancelled", "overloaded"].map((o) =>
+          outcome(m, o)
+        ),
+        [3, 1, 1, 1, 0, 0],
+      );
+      assert.equal(m.get("vx_serve_keyframes_total"), keyframes);
+      assert.equal(keyframes, 3 + 2 + 3);
+      assert.equal(m.get('vx_serve_files_total{status="ok"}'), 3);
+      assert.equal(m.get('vx_serve_files_total{status="error"}'), 1);
+      // Every request has a duration; those that reached a file have a first record.
+      assert.equal(m.get("vx_serve_request_duration_seconds_count"), 6);
+      assert.equal(m.get("vx_serve_first_record_seconds_count"), 4);
+      assert.equal(m.get('vx_serve_first_record_seconds_bucket{le="+Inf"}'), 4);
+      let last = 0;
+      for (const [k, v] of m) {
+        if (!k.startsWith("vx_serve_request_duration_seconds_bucket")) continue;
+        assert.ok(v >= last, "buckets are cumulative");
+        last = v;
+      }
+      assert.equal(m.get("vx_serve_ready"), 1);
+    } finally {
+      await s.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "serve: ?score= keeps the results scoring at least that, on a task with scores",
+  ...WORKERS,
+  async fn() {
+    // The handler's filter, through a stub engine: the block-mean embedder has no scores.
+    const record: FrameRecord = {
+      file: "/srv/x.mp4",
+      index: 0,
+      pts: 0,
+      width: 2,
+      height: 2,
+      task: "detect",
+      results: [
+        { label: "dog", score: 0.9, box: [0, 0, 1, 1] },
+        { label: "cat", score: 0.4, box: [0, 0, 1, 1] },
+      ],
+    };
+    const engine = {
+      ready: Promise.resolve([]),
+      stats: { sessionsCreated: 0, coresLoaded: 0, inflightFrames: 0, inflightBytes: 0 },
+      async *extract() {
+        yield record;
+      },
+    } as unknown as Engine;
+    const root = await rootWith({ "x.mp4": await clip("sc.mp4", 2, "S") });
+    const handler = createHandler(engine, { root, score: 0.3 });
+    const ask = async (q: string) => {
+      const res = await handler(
+        new Request(`http://x/extract${q}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: '{"path":"x.mp4"}',
+        }),
+      );
+      return records(res);
+    };
+    const all = await ask("");
+    assert.deepEqual(all[0].results, record.results);
+    assert.equal(all[0].file, "x.mp4");
+    const some = await ask("?score=0.5");
+    assert.deepEqual((some[0].results as { label: string }[]).map((r) => r.label), ["dog"]);
+  },
+});
+
+Deno.test({
+  name:
+    "serve: SIGTERM stops new connections, lets the request under way finish, exits 0 (least privilege)",
+  ...WORKERS,
+  async fn() {
+    const video = await clip("t.mp4", 6, "TERM");
+    const long = await fixture("t-long.mp4", {
+      codec: "h264",
+      width: 160,
+      height: 96,
+      frames: 120,
+      keyint: 2,
+      text: "DRAIN",
+    });
+    const root = await rootWith({ "t.mp4": video, "long.mp4": long });
+    const model = await blockMeanModel();
+    const tmp = tempPath("serve-tmp");
+    await Deno.mkdir(tmp);
+    // The README's flags: read vx, the root, the model and the spool; write the spool; net: own
+    // address only.
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        `--allow-read=${ROOT},${root},${model},${tmp}`,
+        `--allow-write=${tmp}`,
+        "--allow-net=127.0.0.1",
+        ROOT + "cli.ts",
+        "serve",
+        "--port",
+        "0",
+        "--root",
+        root,
+        "--temp-dir",
+        tmp,
+        "--task",
+        "embed",
+        "--model",
+        model,
+        "--backend",
+        "wasm",
+        "--concurrency",
+        "1",
+        "--queue",
+        "1",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      stdin: "null",
+    }).spawn();
+    // stderr, line by line, as it comes.
+    const lines: string[] = [];
+    let waiter: (() => void) | undefined;
+    const reading = (async () => {
+      let buf = "";
+      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+        buf += chunk;
+        const parts = buf.split("\n");
+        buf = parts.pop()!;
+        lines.push(...parts);
+        waiter?.();
+      }
+      if (buf) lines.push(buf);
+      waiter?.();
+    })();
+    const stdout = new Response(child.stdout).text();
+    const line = async (re: RegExp): Promise<RegExpExecArray> => {
+      const end = Date.now() + 60_000;
+      for (;;) {
+        for (const l of lines) {
+          const m = re.exec(l);
+          if (m) return m;
+        }
+        if (Date.now() > end) throw new Error(`no ${re} on stderr:\n${lines.join("\n")}`);
+        await new Promise<void>((r) => {
+          waiter = r;
+          setTimeout(r, 500);
+        });
+      }
+    };
+    try {
+      const base = `http://127.0.0.1:${
+        (await line(/listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]
+      }`;
+      await line(/ready: every model is loaded and warm/);
+      const metrics = async () => parseMetrics(await (await fetch(`${base}/metrics`)).text());
+      // An upload under these flags: spooled, decoded, removed.
+      const up = await records(await byUpload(base, video));
+      assert.deepEqual([up.at(-1)!.status, up.at(-1)!.keyframes], ["ok", 3]);
+      // One slot: the long file holds it, the short one waits for it. Seeing the second wait
+      // means the first is still running, so at the signal both are under way.
+      const first = byPath(base, "long.mp4");
+      await until({ metrics }, (m) => m.get("vx_serve_requests_running") === 1, "a slot held");
+      const second = byPath(base, "t.mp4");
+      await until({ metrics }, (m) => m.get("vx_serve_queue_depth") === 1, "the second to wait");
+      child.kill("SIGTERM");
+      await line(/SIGTERM: no new connections/);
+      // The listener is closed: a new connection is refused.
+      await assert.rejects(fetch(`${base}/healthz`));
+      const [a, b] = await Promise.all([first, second]);
+      assert.deepEqual([a.status, b.status], [200, 200]);
+      const [ra, rb] = [await records(a), await records(b)];
+      assert.deepEqual([ra.at(-1)!.status, ra.at(-1)!.keyframes, ra.length], ["ok", 60, 61]);
+      assert.deepEqual([rb.at(-1)!.status, rb.at(-1)!.keyframes, rb.length], ["ok", 3, 4]);
+      const status = await child.status;
+      await reading;
+      assert.equal(status.code, 0, lines.join("\n"));
+      assert.equal(await stdout, "");
+      assert.deepEqual(await collect(Deno.readDir(tmp)), [], "the spooled upload is removed");
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* exited */ }
+      await child.status;
+    }
+  },
+});
