@@ -132,6 +132,26 @@ export async function chooseBackend(
   return { backend: "webgpu", adapter };
 }
 
+/**
+ * On Linux, has Deno's WebGPU use Vulkan only (`DENO_WEBGPU_BACKEND=vulkan`), unless the user set
+ * the variable. With every backend enabled, wgpu also starts its GL backend, which loads EGL and
+ * Mesa's `swrast_dri.so` (or NVIDIA's EGL) into the process: those libraries' exit handlers are
+ * where processes died with SIGSEGV at exit (a core dump on llvmpipe: main thread in
+ * `swrast_dri.so` from `exit`, a worker in `dlclose` from `libEGL_mesa.so`), and vx needs only
+ * Vulkan. Needs `--allow-env=DENO_WEBGPU_BACKEND`; without it nothing changes (no prompt is
+ * shown). Called on the main thread before any worker asks for an adapter.
+ */
+export function preferVulkan(): void {
+  if (Deno.build.os !== "linux") return;
+  const variable = "DENO_WEBGPU_BACKEND";
+  try {
+    if (Deno.permissions.querySync({ name: "env", variable }).state !== "granted") return;
+    if (Deno.env.get(variable) === undefined) Deno.env.set(variable, "vulkan");
+  } catch {
+    // No permissions API or no access: Deno's default stays.
+  }
+}
+
 /** This runtime's `navigator.gpu`, where it has one. */
 export function navigatorGpu(): GpuLike | undefined {
   return (globalThis.navigator as { gpu?: GpuLike } | undefined)?.gpu;

@@ -7,6 +7,7 @@
 
 import type { DecodeCommand, DecodeEvent } from "../decode/protocol.ts";
 import type { InferCommand, InferEvent } from "../infer/protocol.ts";
+import { preferVulkan } from "../infer/backend.ts";
 
 /** A worker died; `message` is its uncaught error. */
 export interface CrashEvent {
@@ -180,6 +181,7 @@ function newWorker(path: string): Worker {
 export function spawnInferrer(
   onEvent: (e: InferEvent | CrashEvent) => void,
 ): WorkerHandle<InferCommand, InferEvent> {
+  preferVulkan();
   const reused = parked.pop();
   if (reused) setRef(reused, true);
   return spawn(
