@@ -80,9 +80,7 @@ async function* extractBulkRecords(
   inputs: readonly string[],
   options: BulkOptions,
 ): AsyncGenerator<VxRecord> {
-  let paths = await expandInputs(inputs);
-  if (options.shard) paths = shard(paths, options.shard.index, options.shard.count);
-  if (options.skip) paths = paths.filter((p) => !options.skip!.has(p));
+  const paths = await bulkPaths(inputs, options);
   if (paths.length === 0) return;
   const pool = defaultPool(undefined, options.inferrers);
   const inferrers = options.inferrers ?? pool.inferrers;
@@ -104,6 +102,17 @@ async function* extractBulkRecords(
   } finally {
     await scheduler.close();
   }
+}
+
+/** The files a bulk call runs: `inputs` expanded, then its shard, less the files to skip. */
+export async function bulkPaths(
+  inputs: readonly string[],
+  options: Pick<BulkOptions, "shard" | "skip">,
+): Promise<string[]> {
+  let paths = await expandInputs(inputs);
+  if (options.shard) paths = shard(paths, options.shard.index, options.shard.count);
+  if (options.skip) paths = paths.filter((p) => !options.skip!.has(p));
+  return paths;
 }
 
 /** How `bulk` writes a caller's files: a file at a time, with its status record. */

@@ -7,9 +7,14 @@
 
 import type { FrameRecord, VxRecord } from "../records.ts";
 import { pickTaskOptions } from "../tasks/task.ts";
-import { bulkCall, type BulkOptions, DEFAULT_BULK_INFLIGHT_BYTES, defaultPool } from "./bulk.ts";
+import {
+  bulkCall,
+  type BulkOptions,
+  bulkPaths,
+  DEFAULT_BULK_INFLIGHT_BYTES,
+  defaultPool,
+} from "./bulk.ts";
 import { type ExtractOptions, FAST_THREADS, fastCall, fastInferrers, fastRecords } from "./fast.ts";
-import { expandInputs, shard } from "./inputs.ts";
 import type { ModelInfo } from "../tasks/task.ts";
 import { Scheduler, type SchedulerStats } from "./scheduler.ts";
 import { drawRecords } from "../draw/drawer.ts";
@@ -97,10 +102,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
     },
     extractBulk(inputs, o = {}) {
       const records = (async function* () {
-        let paths = await expandInputs(inputs);
-        if (o.shard) paths = shard(paths, o.shard.index, o.shard.count);
-        if (o.skip) paths = paths.filter((p) => !o.skip!.has(p));
-        yield* scheduler.run(paths, bulkCall(o));
+        yield* scheduler.run(await bulkPaths(inputs, o), bulkCall(o));
       })();
       return o.draw ? drawRecords(records, o) : records;
     },

@@ -76,9 +76,11 @@ export interface ExtractOptions extends Partial<TaskOptions> {
 
 /**
  * `fast`'s inference workers by default: one per core, each session on one wasm thread. Inference
- * is about five times the decode cost of a keyframe (YOLOX-Nano 78 ms against ~15 ms), so the
- * latency path spreads it over every core and lets the one decoder share them; on 2 cores two
- * workers beat one two-threaded session (bench/run.ts, the "pool sizes" rows of BENCHMARKS.md).
+ * is about five times the decode cost of a keyframe (YOLOX-Nano 78 ms against ~15 ms), so once
+ * sessions exist the latency path spreads it over every core. Measured cold on 2 cores
+ * (bench/run.ts, BENCHMARKS.md, 2026-11-27) this default is not yet faster than `--jobs 1`
+ * (4214 against 3947 ms median): creating two sessions side by side costs more start-up than the
+ * second worker saves on 20 keyframes. In a warm engine the sessions already exist.
  */
 export function fastInferrers(cores = navigator.hardwareConcurrency ?? 1): number {
   return Math.max(1, cores);
