@@ -35,6 +35,8 @@ Deno.test("engine: three files through one engine create each session once, and 
   const stats = engine.stats;
   assert.equal(stats.sessionsCreated, 2, "no session created after the first");
   assert.equal(stats.coresLoaded, 1, "one ffmpeg core served every file");
+  // The first worker compiled onnxruntime's wasm; the second was given that module.
+  assert.equal(stats.wasmCompiles, 1, "onnxruntime's wasm compiled once, not once per worker");
   assert.deepEqual([stats.inflightFrames, stats.inflightBytes], [0, 0]);
   await engine.close();
   // The test's op and resource sanitizers (on by default) fail it if a worker or timer is left.

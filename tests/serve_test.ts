@@ -171,7 +171,13 @@ Deno.test({
     // An engine whose models are still loading: only `ready` and `stats` are read here.
     const loading = {
       ready,
-      stats: { sessionsCreated: 0, coresLoaded: 0, inflightFrames: 0, inflightBytes: 0 },
+      stats: {
+        sessionsCreated: 0,
+        coresLoaded: 0,
+        wasmCompiles: 0,
+        inflightFrames: 0,
+        inflightBytes: 0,
+      },
     } as unknown as Engine;
     const handler = createHandler(loading);
     const before = await handler(new Request("http://x/healthz"));
@@ -511,7 +517,13 @@ Deno.test({
     };
     const engine = {
       ready: Promise.resolve([]),
-      stats: { sessionsCreated: 0, coresLoaded: 0, inflightFrames: 0, inflightBytes: 0 },
+      stats: {
+        sessionsCreated: 0,
+        coresLoaded: 0,
+        wasmCompiles: 0,
+        inflightFrames: 0,
+        inflightBytes: 0,
+      },
       async *extract() {
         yield record;
       },

@@ -8,6 +8,7 @@
 import { createEngine, type Engine, timeLoads } from "../src/infer/engine.ts";
 import type { InferCommand, InferEvent } from "../src/infer/protocol.ts";
 import { loadWebGpuOrt } from "../src/infer/ort_webgpu.ts";
+import { ortWasm } from "../src/infer/ort_wasm.ts";
 import { TASKS } from "../src/tasks/registry.ts";
 import { type Frame, type FrameSpec, type Task, TaskError } from "../src/tasks/task.ts";
 import { now } from "../src/clock.ts";
@@ -68,7 +69,9 @@ scope.onmessage = (e) => {
         // A worker whose device was lost in an earlier run is reused on wasm (its onnxruntime
         // keeps the lost device), and says so.
         const backend = lost ? "wasm" : cmd.backend;
-        const timed = timeLoads(createEngine({ threads: cmd.threads, backend }));
+        const timed = timeLoads(
+          createEngine({ threads: cmd.threads, backend, wasmModule: cmd.wasmModule }),
+        );
         engine = timed.engine;
         const loads = timed.loads;
         task = await TASKS[cmd.task.task].create(cmd.task, engine);
@@ -87,6 +90,8 @@ scope.onmessage = (e) => {
           adapter: engine.adapter,
           touchedGpu: engine.touchedGpu,
           threads: engine.threads,
+          ortWasm: ortWasm()?.origin,
+          wasmModule: ortWasm()?.module,
           loadStart,
           loadEnd: now(),
           sessions: loads,

@@ -25,6 +25,7 @@ import {
   navigatorGpu,
 } from "./backend.ts";
 import { loadWebGpuOrt, type OrtModule } from "./ort_webgpu.ts";
+import { ensureOrtWasm, useSharedOrtWasm } from "./ort_wasm.ts";
 
 /** A float32 tensor as tasks see it. */
 export interface TensorData {
@@ -67,6 +68,12 @@ export interface EngineOptions {
   backend?: BackendChoice;
   /** Where to look for a WebGPU adapter; defaults to `navigator.gpu` (a test passes a stub). */
   gpu?: GpuLike;
+  /**
+   * onnxruntime-web's wasm, compiled by another worker (`ort_wasm.ts`): wasm sessions run on it,
+   * and on the code that worker already compiled, rather than on a compilation of this worker's
+   * own. Only the first engine of a worker can set it.
+   */
+  wasmModule?: WebAssembly.Module;
 }
 
 /** Loads models with onnxruntime-web. */
@@ -117,6 +124,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
     ort.env.wasm.numThreads = configuredThreads;
     ort.env.wasm.wasmPaths = new URL("./", import.meta.resolve("onnxruntime-web")).href;
     ort.env.logLevel = "error";
+    if (options.wasmModule) useSharedOrtWasm(ort.env.wasm, options.wasmModule);
   }
   // A worker reused by a later run keeps the count its first engine set (workers.ts parks GPU
   // workers for reuse), so the engine reports that one.
@@ -217,6 +225,7 @@ async function settleQueue(device: GPUDevice, ms: number): Promise<void> {
 /** A wasm session of the model in `bytes`; a {@linkcode TaskError} when it cannot be made. */
 async function wasmModel(path: string, bytes: Uint8Array): Promise<Model> {
   let session: ort.InferenceSession;
+  await ensureOrtWasm(ort.env.wasm);
   try {
     session = await createSession(ort, bytes, "wasm");
   } catch (e) {

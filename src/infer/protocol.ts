@@ -18,6 +18,8 @@ export type InferCommand =
     backend?: BackendChoice;
     /** Run the task once on a blank frame after set-up, so the first real one is not slowed. */
     warm?: boolean;
+    /** onnxruntime-web's wasm as another worker compiled it (see `ort_wasm.ts`). */
+    wasmModule?: WebAssembly.Module;
   }
   | { type: "frame"; seq: number; frame: Frame; sent: number }
   /** Tests only: destroy the WebGPU device, as a GPU reset would (after set-up, in order). */
@@ -59,6 +61,13 @@ export type InferEvent =
     /** Whether the worker loaded a GPU driver (asked for an adapter), on any backend. */
     touchedGpu?: boolean;
     threads: number;
+    /**
+     * Whether the worker compiled onnxruntime-web's wasm itself (`own`) or was given the module
+     * (`shared`); absent when it made no wasm session.
+     */
+    ortWasm?: "own" | "shared";
+    /** That module, for the other workers (see `ort_wasm.ts`). */
+    wasmModule?: WebAssembly.Module;
     /** The task's whole set-up, and within it each model session's creation. */
     loadStart: number;
     loadEnd: number;

@@ -1,9 +1,16 @@
 /**
  * The one scheduler of `fast`, `bulk` and the resident engine. A pool of decode workers (each
- * one ffmpeg core, loaded once) takes files from one queue; every decoded keyframe goes to the
- * inference worker with the fewest frames outstanding (each worker's model sessions created
- * once). One in-flight gate bounds the decoded frames waiting for inference across the pool, so
- * memory does not grow with the number of files or callers. Records leave per file in pts
+ * one ffmpeg core, loaded once) takes files from one queue; decoded keyframes wait in one queue,
+ * in the order they were decoded, for the first inference worker with room (each worker's model
+ * sessions created once; a worker holds at most {@linkcode FRAMES_PER_INFERRER}). One in-flight
+ * gate bounds the decoded frames waiting for inference across the pool, so memory does not grow
+ * with the number of files or callers.
+ *
+ * Start-up is staggered, because on a cold process it is most of a short run: the first
+ * inference worker compiles onnxruntime-web's wasm and creates its sessions at once; the others
+ * set up only when it is ready, on its compiled module (`ort_wasm.ts`), so that they find its
+ * code compiled (their sessions then take ~0.2 s instead of ~0.9 s each) and two cores are not
+ * split three ways while the first keyframe waits. The ffmpeg core is shared the same way. Records leave per file in pts
  * order: streaming (each as soon as it and every earlier keyframe of its file are done: `fast`)
  * or a file at a time followed by its status record (`bulk`). Several callers may run files
  * through one scheduler at once; each gets exactly its own records.
@@ -32,6 +39,14 @@ import {
   traceTaskReady,
 } from "./trace_events.ts";
 import { type CrashEvent, spawnDecoder, spawnInferrer, type WorkerHandle } from "./workers.ts";
+import type { Frame } from "../tasks/task.ts";
+
+/**
+ * Frames an inference worker holds at once: the one it runs and the next, so that it never
+ * waits for the main thread between frames; the rest wait in the scheduler's queue for whichever
+ * worker is free first, so the last keyframes of a file are not stuck behind a busy worker.
+ */
+export const FRAMES_PER_INFERRER = 2;
 
 /** Grace given to ffmpeg's own timeout before the decode worker is terminated. */
 export const WATCHDOG_GRACE_MS = 5_000;
@@ -91,6 +106,8 @@ export interface SchedulerStats {
   sessionsCreated: number;
   /** ffmpeg cores loaded. */
   coresLoaded: number;
+  /** Compilations of onnxruntime-web's wasm: one per inference worker that could not share. */
+  wasmCompiles: number;
   /** Frames now waiting for inference, and their bytes. */
   inflightFrames: number;
   inflightBytes: number;
@@ -138,12 +155,15 @@ interface DecoderSlot {
 
 interface InferrerSlot {
   handle: WorkerHandle<InferCommand, InferEvent>;
+  /** Its `init` was posted (the first worker's at once, the others' once it is ready). */
+  started: boolean;
   ready: boolean;
   outstanding: Set<number>;
   lane: string;
 }
 
 interface InFlight {
+  id: number;
   file: FileState;
   index: number;
   pts: number;
@@ -152,7 +172,9 @@ interface InFlight {
   bytes: number;
   image?: string;
   posted: number;
-  inferrer: InferrerSlot;
+  /** Until it is given to an inference worker: the frame, waiting in the queue. */
+  frame?: Frame;
+  inferrer?: InferrerSlot;
 }
 
 type Event =
@@ -190,6 +212,7 @@ export class Scheduler {
   readonly #stats: SchedulerStats = {
     sessionsCreated: 0,
     coresLoaded: 0,
+    wasmCompiles: 0,
     inflightFrames: 0,
     inflightBytes: 0,
   };
@@ -298,7 +321,6 @@ export class Scheduler {
     });
     const queue: FileState[] = [];
     const calls = new Set<Call>();
-    let module: WebAssembly.Module | undefined;
     /** Whether stderr was told that inference left WebGPU. */
     let leftGpu = false;
     let anyReady = false;
@@ -309,12 +331,15 @@ export class Scheduler {
     const decoders: DecoderSlot[] = [];
     const inferrers: InferrerSlot[] = [];
     const inflight = new Map<number, InFlight>();
+    /** Decoded frames no inference worker has taken yet, oldest first. */
+    const waiting: InFlight[] = [];
     const finished: FileState[] = [];
     const streaming = new Set<FileState>();
     let nextFileId = 0;
     let seq = 0;
     let closing = false;
 
+    let coreModule: WebAssembly.Module | undefined;
     const startDecoder = (at: number) => {
       const slot = {
         ready: false,
@@ -324,24 +349,68 @@ export class Scheduler {
       slot.handle = spawnDecoder((e) => inbox.push({ from: "decode", slot, e }));
       slot.handle.post({
         type: "init",
-        module,
+        module: coreModule,
         gate: { buffer: gate.buffer, maxFrames: gate.maxFrames, maxBytes: gate.maxBytes },
         stop: slot.stop.buffer as SharedArrayBuffer,
       });
       decoders[at] = slot;
     };
-    const startInferrer = (at: number) => {
-      const slot = { ready: false, outstanding: new Set(), lane: inferLane(at) } as InferrerSlot;
-      slot.handle = spawnInferrer((e) => inbox.push({ from: "infer", slot, e }));
+    /** onnxruntime-web's wasm, from the first worker that compiled it (see `ort_wasm.ts`). */
+    let wasmModule: WebAssembly.Module | undefined;
+    const initInferrer = (slot: InferrerSlot) => {
+      if (slot.started) return;
+      slot.started = true;
       slot.handle.post({
         type: "init",
         task,
         threads: o.threads,
         backend: o.backend,
         warm: o.warm,
+        wasmModule,
       });
       if (o.loseGpu) slot.handle.post({ type: "lose-gpu" });
+    };
+    /** Spawns an inference worker; it is given its task now, or once the first is ready. */
+    const startInferrer = (at: number, init: boolean) => {
+      const slot = {
+        started: false,
+        ready: false,
+        outstanding: new Set(),
+        lane: inferLane(at),
+      } as InferrerSlot;
+      slot.handle = spawnInferrer((e) => inbox.push({ from: "infer", slot, e }));
       inferrers[at] = slot;
+      if (init) initInferrer(slot);
+    };
+    /** Gives waiting frames, oldest first, to the ready workers with the fewest outstanding. */
+    const dispatch = () => {
+      while (waiting.length > 0) {
+        const f = waiting[0];
+        if (f.file.call.cancelled) {
+          // Its call went away while it waited: it leaves the gate now.
+          waiting.shift();
+          inflight.delete(f.id);
+          gate.release(f.bytes);
+          f.file.outstanding--;
+          fileFailed(f.file, "cancelled");
+          continue;
+        }
+        let target: InferrerSlot | undefined;
+        for (const s of inferrers) {
+          if (!s?.ready || s.outstanding.size >= FRAMES_PER_INFERRER) continue;
+          if (!target || s.outstanding.size < target.outstanding.size) target = s;
+        }
+        if (!target) return;
+        waiting.shift();
+        const frame = f.frame!;
+        f.frame = undefined;
+        f.inferrer = target;
+        target.outstanding.add(f.id);
+        target.handle.post(
+          { type: "frame", seq: f.id, frame, sent: now() },
+          [frame.data.buffer],
+        );
+      }
     };
 
     const fileFailed = (file: FileState, reason: string) => {
@@ -361,7 +430,7 @@ export class Scheduler {
     /** A frame's answer came back (or never will): it leaves the in-flight set and the gate. */
     const land = (slot: InferrerSlot, seq: number): InFlight | undefined => {
       const f = inflight.get(seq);
-      if (!f) return undefined;
+      if (!f || f.inferrer !== slot) return undefined;
       inflight.delete(seq);
       slot.outstanding.delete(seq);
       gate.release(f.bytes);
@@ -417,7 +486,8 @@ export class Scheduler {
 
     const timer = setInterval(() => inbox.push({ from: "tick" }), 1000);
     Deno.unrefTimer(timer);
-    for (let i = 0; i < o.inferrers; i++) startInferrer(i);
+    // Every inference worker boots now; only the first sets up its task before the others.
+    for (let i = 0; i < o.inferrers; i++) startInferrer(i, i === 0);
     // The first decoder compiles the core; the others get the compiled module from it.
     startDecoder(0);
     try {
@@ -448,6 +518,7 @@ export class Scheduler {
             },
           });
         }
+        dispatch();
         // Streaming: each record as soon as it and every earlier one of its file are done.
         for (const file of streaming) {
           for (;;) {
@@ -576,8 +647,8 @@ export class Scheduler {
               slot.ready = true;
               stats.coresLoaded++;
               if (tracer) traceCoreLoaded(tracer, slot.lane, e);
-              if (!module) {
-                module = e.module;
+              if (!coreModule) {
+                coreModule = e.module;
                 for (let i = 1; i < o.decoders; i++) startDecoder(i);
               }
               break;
@@ -590,29 +661,21 @@ export class Scheduler {
                 break;
               }
               if (tracer) traceFrame(tracer, slot.lane, file.path, e);
-              const bytes = f.data.byteLength;
-              // A worker still starting queues the frame behind its init.
-              const target = inferrers.reduce((a, b) =>
-                b.outstanding.size < a.outstanding.size ? b : a
-              );
-              const id = seq++;
-              inflight.set(id, {
+              const waiter: InFlight = {
+                id: seq++,
                 file,
                 index: f.index,
                 pts: f.pts,
                 width: f.srcWidth,
                 height: f.srcHeight,
-                bytes,
+                bytes: f.data.byteLength,
                 image: f.image,
                 posted: e.posted,
-                inferrer: target,
-              });
+                frame: f,
+              };
+              inflight.set(waiter.id, waiter);
+              waiting.push(waiter);
               file.outstanding++;
-              target.outstanding.add(id);
-              target.handle.post(
-                { type: "frame", seq: id, frame: f, sent: now() },
-                [f.data.buffer],
-              );
               tracer?.counter("in-flight", gate.levels());
               break;
             }
@@ -643,13 +706,17 @@ export class Scheduler {
           slot.handle.terminate();
           dropInferrer(slot, `inference worker failed: ${e.message}`);
           if (!slot.ready) throw new VxError(task.model ?? task.task, e.message, "model");
-          startInferrer(inferrers.indexOf(slot));
+          startInferrer(inferrers.indexOf(slot), true);
           continue;
         }
         switch (e.type) {
           case "ready":
             slot.ready = true;
             stats.sessionsCreated += e.sessions.length;
+            if (e.ortWasm === "own") stats.wasmCompiles++;
+            wasmModule ??= e.wasmModule;
+            // Its code is compiled and hot now: the others set up on it.
+            for (const s of inferrers) initInferrer(s);
             if (!anyReady) noticeFallback(e, o); // once a run, not once a worker
             anyReady = true;
             spec ??= e.frameSpec;
