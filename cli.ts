@@ -482,6 +482,11 @@ export async function main(args: string[]): Promise<number> {
       console.error(`vx: ${e.message}`);
       return 1;
     }
+    if (e instanceof Deno.errors.BrokenPipe) {
+      // Whoever read stdout went away (`vx fast a.mp4 | head -3`): it had what it wanted. The
+      // work left was cancelled when the records stopped being taken; nothing to report.
+      return 0;
+    }
     if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
       // Deno says: Requires write access to "<path>", run again with the --allow-write flag
       const m = /Requires (\w+) access to "([^"]+)"/.exec(e.message);

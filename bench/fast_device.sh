@@ -13,22 +13,8 @@
 # Vulkan; llvmpipe is slow, so FILES and RUNS can be made small).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 RUNS=${RUNS:-3}; FILES=${FILES:-24}
-if [ -z "${VX_LOCAL:-}" ]; then
-  for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-  export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:/usr/local/nvidia/lib:${LD_LIBRARY_PATH:-}
-  [ -d node_modules ] || tar -xJf .tools/node_modules.tar.xz
-  D=/tmp/vx-deno; xz -dc .tools/deno.xz >"$D" && chmod +x "$D"
-  export DENO_DIR=/tmp/vx-deno-dir
-  mkdir -p $DENO_DIR && tar -C $DENO_DIR -xzf .tools/npm_meta.tar.gz
-  MODEL=.tools/yolox_nano.onnx
-  nproc >"$OUT/diag.txt"; nvidia-smi -L >>"$OUT/diag.txt" 2>&1
-else
-  D=$(command -v deno); MODEL=${MODEL:-../shared/models/yolox_nano.onnx}
-fi
-export DENO_NO_UPDATE_CHECK=1 NO_COLOR=1
+. bench/device_env.sh
 clip=${CLIP:-$(ls .devclip/*.mp4 | head -1)}
 say() { echo "$*" | tee -a "$OUT/summary.txt"; }
 # One line from a trace's summary.

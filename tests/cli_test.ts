@@ -52,6 +52,34 @@ Deno.test({
 });
 
 Deno.test({
+  name: "cli: a reader that goes away (vx fast | head) ends vx quietly with status 0",
+  ...WORKERS,
+  async fn() {
+    const video = await cliVideo();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../cli.ts", import.meta.url).pathname,
+        "fast",
+        video,
+        "--task",
+        "keyframes",
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // Closed before vx has booted, so its first record meets a closed pipe.
+    await child.stdout.cancel();
+    const out = await child.output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.doesNotMatch(stderr, /internal error|Broken pipe|\n\s+at /, stderr);
+    assert.equal(out.code, 0, stderr);
+  },
+});
+
+Deno.test({
   name: "cli: usage errors exit 2",
   ...WORKERS,
   async fn() {

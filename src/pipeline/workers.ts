@@ -103,13 +103,24 @@ function park(worker: Worker): void {
   worker.postMessage({ type: "park" } satisfies InferCommand);
 }
 
+/** How a worker's commands and events tell whether it may have loaded a GPU driver. */
+interface GpuWatch<C, E> {
+  /** The event says it holds (or asked for) a GPU. */
+  holds(e: E): boolean;
+  /** Until `settles`, the worker may be asking for one: it was told to set up on a GPU backend. */
+  mayAsk(cmd: C): boolean;
+  settles(e: E): boolean;
+}
+
 function spawn<C, E>(
   worker: Worker,
   onEvent: (e: E | CrashEvent) => void,
-  holdsGpu: (e: E) => boolean = () => false,
+  watch?: GpuWatch<C, E>,
   gpu = false,
 ): WorkerHandle<C, E> {
   let state: "running" | "crashed" | "ended" = "running";
+  /** Set up on a GPU backend and not yet said whether it got a GPU: it is treated as one that did. */
+  let unsure = false;
   // Reported once, and not after the worker was ended on purpose.
   const crash = (ev: CrashEvent) => {
     if (state !== "running") return;
@@ -120,7 +131,10 @@ function spawn<C, E>(
     const ev = e.data;
     // A crash reported by the worker itself (see reportCrashes).
     if ((ev as CrashEvent).type === "crash") return crash(ev as CrashEvent);
-    gpu ||= holdsGpu(ev as E);
+    if (watch) {
+      gpu ||= watch.holds(ev as E);
+      if (watch.settles(ev as E)) unsure = false;
+    }
     onEvent(ev);
   };
   worker.onerror = (e) => {
@@ -128,12 +142,16 @@ function spawn<C, E>(
     crash({ type: "crash", message: e.message ?? "worker failed" });
   };
   return {
-    post: (cmd, transfer) => worker.postMessage(cmd, transfer ?? []),
+    post: (cmd, transfer) => {
+      if (watch?.mayAsk(cmd)) unsure = true;
+      worker.postMessage(cmd, transfer ?? []);
+    },
     terminate: () => {
       if (state === "ended") return;
       const crashed = state === "crashed";
       state = "ended";
-      if (!gpu) worker.terminate();
+      // A worker still setting up may be loading a driver right now: it is parked once set up.
+      if (!gpu && !unsure) worker.terminate();
       else if (crashed) abandon(worker);
       else park(worker);
     },
@@ -187,7 +205,11 @@ export function spawnInferrer(
   return spawn(
     reused ?? newWorker("../../workers/infer.ts"),
     onEvent,
-    (e) => e.type === "ready" && (e.backend === "webgpu" || e.touchedGpu === true),
+    {
+      holds: (e) => e.type === "ready" && (e.backend === "webgpu" || e.touchedGpu === true),
+      mayAsk: (c) => c.type === "init" && (c.backend ?? "wasm") !== "wasm",
+      settles: (e) => e.type === "ready",
+    },
     reused !== undefined,
   );
 }
