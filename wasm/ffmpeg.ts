@@ -13,6 +13,16 @@
  * against 0.68 s. Keyframe-only decoding has little intra-file parallelism to offer, so we scale
  * across files with one single-thread core per decode worker instead.
  *
+ * With start-up paid once (a resident engine), `bench/ffmpeg_cores.ts` compared them warm
+ * (2026-11-27, 2 cores, ms per keyframe, st / mt `-threads auto`): 4K H.264 29.6 / 22.3, 1080p
+ * 10-bit HEVC 21.5 / 15.8, 1080p all-intra H.264 8.8 / 6.8, 640x360 H.264 2.6 / 3.0; core load
+ * 0.23 s / 2.3 s. So mt decodes large frames ~25% faster when a core is free, and small ones
+ * slower. vx keeps `st` for every workload: in `fast`, `bulk` and the engine the other cores run
+ * inference (YOLOX-Nano 78 ms a keyframe against 3–30 ms of decoding), so decoding threads only
+ * take time from it, and mt costs 1 GiB and 32 threads per decoder. Where decoding becomes the
+ * bottleneck (large frames and more cores than inference needs, `bench/scale.ts` on 16 cores),
+ * mt is the one to try.
+ *
  * The core must run inside a worker: it reads `self.location`, which Deno's main thread lacks.
  *
  * @module
