@@ -213,6 +213,7 @@ interface FastFlags extends PreprocessOptions {
   loseGpu?: boolean;
   out?: string;
   sequential?: boolean;
+  decodeFirst?: boolean;
   /** Trace path: `--debug` alone becomes `--debug=vx-trace.json` (see `debugDefault`). */
   debug?: string;
   timeout?: number;
@@ -261,7 +262,7 @@ async function runFast(input: string, flags: FastFlags): Promise<void> {
   }
 }
 
-interface BulkFlags extends Omit<FastFlags, "sequential"> {
+interface BulkFlags extends Omit<FastFlags, "sequential" | "decodeFirst"> {
   jobs?: number;
   maxInflightMb?: number;
   resume?: boolean;
@@ -334,7 +335,7 @@ async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
   return p.failed > 0 ? 1 : 0;
 }
 
-interface ServeFlags extends Omit<FastFlags, "sequential" | "out"> {
+interface ServeFlags extends Omit<FastFlags, "sequential" | "decodeFirst" | "out"> {
   host: string;
   port: number;
   root?: string;
@@ -384,6 +385,10 @@ function program(onExit: (code: number) => void): Command {
   )
     .option("--out <path>", "write JSONL records here instead of stdout")
     .option("--sequential", "decode all keyframes first, then infer (baseline)")
+    .option(
+      "--decode-first",
+      "decode all keyframes first, then infer them on every worker (what streaming buys)",
+    )
     .option("--jobs <n>", "inference workers (default: one per core)", number(1, 64))
     .option(
       "--timeout <s>",

@@ -2,7 +2,8 @@
  * `deno task bench:fast` (and the first half of `deno task bench`): on a 20-keyframe 720p H.264
  * video that the bench makes itself, with YOLOX-Nano from ../shared:
  *
- * - `vx fast`, `vx fast --sequential`, `vx fast --debug` (tracing's cost) and the native anchor
+ * - `vx fast`, `--jobs 1`, `--sequential`, `--decode-first` (the same pool, not streaming: what
+ *   overlap alone buys), `--debug` (tracing's cost) and the native anchor
  *   (`bench/native_anchor.ts`: Debian's ffmpeg CLI + onnxruntime-node, the same task code), run
  *   interleaved (A B C D A B C D …) so drift hits all; wall time, time to first record, peak RSS
  *   and CPU time, median (min–max);
@@ -71,6 +72,7 @@ const variants: Record<string, [string, string[]]> = {
   "vx fast": [deno, vx()],
   "vx fast --jobs 1": [deno, vx("--jobs", "1")],
   "vx fast --sequential": [deno, vx("--sequential")],
+  "vx fast --decode-first": [deno, vx("--decode-first")],
   "vx fast --debug": [deno, vx(`--debug=${cache}timed-trace.json`)],
   "native: ffmpeg CLI + onnxruntime-node": [deno, [
     "run",
@@ -210,6 +212,9 @@ const table = [
   } ms ` +
   `(engine ready in ${warm.readyMs.toFixed(0)} ms; ${warm.stats.sessionsCreated} sessions and ` +
   `${warm.stats.coresLoaded} ffmpeg core created for all ${RUNS + 1} calls).`,
+  `- Overlap alone: fast is ${
+    (wall("vx fast --decode-first") / wall("vx fast")).toFixed(2)
+  }× faster than the same pool decoding every keyframe before inferring any (--decode-first).`,
   `- fast is ${(wall("vx fast --sequential") / wall("vx fast")).toFixed(2)}× faster than ` +
   `--sequential, and takes ${(wall("vx fast") / wall(NATIVE)).toFixed(2)}× the native anchor's ` +
   `wall time (medians).`,

@@ -1,8 +1,16 @@
 import assert from "node:assert/strict";
-import { extract } from "../mod.ts";
+import { extract, type FrameRecord } from "../mod.ts";
 import { now } from "../src/clock.ts";
-import { DEFAULT_INFLIGHT_BYTES, DEFAULT_INFLIGHT_FRAMES } from "../src/pipeline/fast.ts";
-import { fixture, SHARED, sharedOrSkip, WORKERS } from "./_helpers.ts";
+import {
+  DEFAULT_INFLIGHT_BYTES,
+  DEFAULT_INFLIGHT_FRAMES,
+  fastCall,
+  fastRecords,
+} from "../src/pipeline/fast.ts";
+import { SPAN } from "../src/pipeline/tracer.ts";
+import { Scheduler } from "../src/pipeline/scheduler.ts";
+import { collect, fixture, SHARED, sharedOrSkip, WORKERS } from "./_helpers.ts";
+import { blockMeanModel } from "./_models.ts";
 
 const model = SHARED + "models/yolox_nano.onnx";
 const ready = sharedOrSkip("models/yolox_nano.onnx");
@@ -76,5 +84,62 @@ Deno.test({
     assert.ok(grew < 100 << 20, `peak RSS grew by ${(grew / 2 ** 20).toFixed(1)} MiB`);
     assert.ok(b.gate.peakFrames <= DEFAULT_INFLIGHT_FRAMES);
     assert.ok(b.gate.peakBytes <= DEFAULT_INFLIGHT_BYTES);
+  },
+});
+
+Deno.test({
+  name: "fast --decode-first: the same records, and no keyframe inferred before decoding ends",
+  ...WORKERS,
+  async fn() {
+    const path = await fixture("decode_first.mp4", {
+      codec: "h264",
+      width: 640,
+      height: 360,
+      frames: 24,
+      keyint: 1,
+    });
+    const task = { task: "embed", model: await blockMeanModel() } as const;
+    // On a pool whose sessions are ready, so that inference could start with the first keyframe.
+    const run = async (decodeFirst: boolean) => {
+      let decodeEnd = Infinity;
+      const inferStarts: number[] = [];
+      const scheduler = new Scheduler({
+        task,
+        decoders: 1,
+        inferrers: 2,
+        threads: 1,
+        maxInflightFrames: 1 << 30,
+        maxInflightBytes: 2 ** 31 - 1,
+        mode: "fast",
+        decodeFirst,
+        tracer: {
+          span(name, _lane, _start, end) {
+            if (name === SPAN.decodeFile) decodeEnd = end;
+          },
+          counter() {},
+          meta() {},
+          inferred(_file, _index, _pts, timing) {
+            inferStarts.push(timing.start);
+          },
+        },
+      });
+      try {
+        scheduler.start();
+        await scheduler.ready;
+        const records = await collect(fastRecords(scheduler.run([path], fastCall(path, {})), path));
+        assert.ok(decodeEnd < Infinity, "decoder reported its end");
+        return { records, early: inferStarts.filter((t) => t < decodeEnd).length };
+      } finally {
+        await scheduler.close();
+      }
+    };
+    const streamed = await run(false);
+    const held = await run(true);
+    const key = (r: FrameRecord) => JSON.stringify([r.index, r.pts, r.results]);
+    assert.equal(held.records.length, 24);
+    assert.deepEqual(held.records.map(key), streamed.records.map(key));
+    // Streaming infers while the file decodes; decoding first does not.
+    assert.ok(streamed.early > 0, "streaming inferred nothing before decoding ended");
+    assert.equal(held.early, 0, `${held.early} keyframes inferred before decoding ended`);
   },
 });

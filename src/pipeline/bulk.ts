@@ -17,7 +17,7 @@ import { type BulkProgress, type CallOptions, Scheduler } from "./scheduler.ts";
 export type { BulkProgress } from "./scheduler.ts";
 
 /** Options of {@linkcode extractBulk}. */
-export interface BulkOptions extends Omit<ExtractOptions, "sequential"> {
+export interface BulkOptions extends Omit<ExtractOptions, "sequential" | "decodeFirst"> {
   /** Decode workers; see {@linkcode defaultPool}. */
   decoders?: number;
   /** Inference workers; see {@linkcode defaultPool}. */

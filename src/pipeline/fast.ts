@@ -41,6 +41,11 @@ export interface ExtractOptions extends Partial<TaskOptions> {
   draw?: boolean;
   /** Decode every keyframe first, then infer: the non-streaming baseline. */
   sequential?: boolean;
+  /**
+   * Decode every keyframe first, then infer them on the whole pool (`--jobs`): what overlapping
+   * decoding with inference buys, measured against `fast` by the bench.
+   */
+  decodeFirst?: boolean;
   /** At most this many decoded frames wait for inference; decoding pauses beyond. */
   maxInflightFrames?: number;
   /** At most this many bytes of decoded frames wait for inference. */
@@ -77,10 +82,12 @@ export interface ExtractOptions extends Partial<TaskOptions> {
 /**
  * `fast`'s inference workers by default: one per core, each session on one wasm thread. Inference
  * is about five times the decode cost of a keyframe (YOLOX-Nano 78 ms against ~15 ms), so once
- * sessions exist the latency path spreads it over every core. Measured cold on 2 cores
- * (bench/run.ts, BENCHMARKS.md, 2026-11-27) this default is not yet faster than `--jobs 1`
- * (4214 against 3947 ms median): creating two sessions side by side costs more start-up than the
- * second worker saves on 20 keyframes. In a warm engine the sessions already exist.
+ * sessions exist the latency path spreads it over every core. Measured cold on 2 cores, since
+ * the second worker sets up on the first one's compiled wasm (bench/run.ts, BENCHMARKS.md,
+ * 2026-11-27): 3308 against 3394 ms for `--jobs 1` on 20 keyframes (medians of 5), and in one
+ * `bench/scale.ts` run 1.12× faster on 20 keyframes and 1.19× on 100. Before that change two
+ * sessions created side by side made this default slower than `--jobs 1` (4214 against 3947 ms).
+ * In a warm engine the sessions already exist.
  */
 export function fastInferrers(cores = navigator.hardwareConcurrency ?? 1): number {
   return Math.max(1, cores);
@@ -134,6 +141,10 @@ export function extract(
   return options.draw ? drawRecords(records, options) : records;
 }
 
+/** The in-flight bound of the non-streaming baselines: every keyframe of the file waits. */
+const UNBOUNDED_FRAMES = 1 << 30;
+const UNBOUNDED_BYTES = 2 ** 31 - 1;
+
 async function* extractRecords(
   input: string,
   options: ExtractOptions,
@@ -146,10 +157,15 @@ async function* extractRecords(
     inferrers,
     threads: options.threads ?? FAST_THREADS,
     backend: options.backend,
-    maxInflightFrames: options.maxInflightFrames ??
-      Math.max(DEFAULT_INFLIGHT_FRAMES, 4 * inferrers),
-    maxInflightBytes: options.maxInflightBytes ?? DEFAULT_INFLIGHT_BYTES,
-    mode: "fast",
+    // Decoding first holds every keyframe, as --sequential does.
+    maxInflightFrames: options.decodeFirst
+      ? UNBOUNDED_FRAMES
+      : options.maxInflightFrames ?? Math.max(DEFAULT_INFLIGHT_FRAMES, 4 * inferrers),
+    maxInflightBytes: options.decodeFirst
+      ? UNBOUNDED_BYTES
+      : options.maxInflightBytes ?? DEFAULT_INFLIGHT_BYTES,
+    decodeFirst: options.decodeFirst,
+    mode: options.decodeFirst ? "fast --decode-first" : "fast",
     tracer: options.tracer,
     onNotice: options.onNotice,
     loseGpu: options.loseGpu,
@@ -202,10 +218,12 @@ async function* extractSequential(
   const sequential = options.sequential ?? false;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let watchdog: ReturnType<typeof setTimeout> | undefined;
-  const gate = sequential ? InflightGate.create(1 << 30, 2 ** 31 - 1) : InflightGate.create(
-    options.maxInflightFrames ?? DEFAULT_INFLIGHT_FRAMES,
-    options.maxInflightBytes ?? DEFAULT_INFLIGHT_BYTES,
-  );
+  const gate = sequential
+    ? InflightGate.create(UNBOUNDED_FRAMES, UNBOUNDED_BYTES)
+    : InflightGate.create(
+      options.maxInflightFrames ?? DEFAULT_INFLIGHT_FRAMES,
+      options.maxInflightBytes ?? DEFAULT_INFLIGHT_BYTES,
+    );
   const decoder = spawnDecoder((e) => inbox.push({ from: "decode", e }));
   const inferrer = spawnInferrer((e) => inbox.push({ from: "infer", e }));
   try {

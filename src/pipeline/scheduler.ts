@@ -67,6 +67,12 @@ export interface SchedulerOptions {
   onNotice?: (line: string) => void;
   /** Each model session runs once on a blank frame when created (the resident engine). */
   warm?: boolean;
+  /**
+   * A file's frames wait until it is decoded whole, then go to the pool: `fast --decode-first`,
+   * the bench's measure of what overlapping decoding with inference buys. The in-flight bound
+   * must then hold every keyframe of a file, or decoding would wait for room that never frees.
+   */
+  decodeFirst?: boolean;
   /** Tests only: each inference worker destroys its WebGPU device once set up. */
   loseGpu?: boolean;
 }
@@ -386,6 +392,8 @@ export class Scheduler {
     const dispatch = () => {
       while (waiting.length > 0) {
         const f = waiting[0];
+        const whole = f.file.decoded !== undefined || f.file.error !== undefined;
+        if (o.decodeFirst && !whole && !f.file.call.cancelled) return;
         if (f.file.call.cancelled) {
           // Its call went away while it waited: it leaves the gate now.
           waiting.shift();
