@@ -11,6 +11,7 @@
 
 import { extract, extractBulk, type ExtractOptions } from "../mod.ts";
 import { TraceRecorder } from "../src/debug/trace.ts";
+import { SPAN } from "../src/pipeline/tracer.ts";
 
 async function run<T>(records: (o: ExtractOptions) => AsyncIterable<T>) {
   const tracer = new TraceRecorder();
@@ -24,7 +25,11 @@ async function run<T>(records: (o: ExtractOptions) => AsyncIterable<T>) {
   };
   for await (const r of records(options)) out.push(r);
   tracer.finish();
-  return { records: out, notices, vx: tracer.summary() };
+  // The workers that ran a keyframe (a worker still setting up when the others had done every
+  // keyframe runs none, and has no device of its own to lose during the run).
+  const { traceEvents } = tracer.toJSON();
+  const inferred = new Set(traceEvents.filter((e) => e.name === SPAN.infer).map((e) => e.tid));
+  return { records: out, notices, vx: tracer.summary(), workersThatInferred: inferred.size };
 }
 
 const [mode, ...files] = Deno.args;

@@ -73,6 +73,8 @@ Deno.test({
         bulk.filter((r) => "status" in r).map((r) => [r.file, (r as { status: string }).status]),
         files.map((f) => [f, "ok"]),
       );
+      // Every worker is set up by now (the second starts once the first is ready).
+      await engine.ready;
       assert.equal(engine.stats.sessionsCreated, 2);
     } finally {
       await engine.close();

@@ -548,6 +548,83 @@ Deno.test({
   },
 });
 
+/**
+ * `vx serve` in a child process under the README's least-privilege flags (read vx, the root, the
+ * model and the spool; write the spool; net: its own address only), with its stderr read line by
+ * line as it comes. Resolves once it listens and its model is warm.
+ */
+async function startServer(root: string, model: string, tmp: string, extra: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      `--allow-read=${ROOT},${root},${model},${tmp}`,
+      `--allow-write=${tmp}`,
+      "--allow-net=127.0.0.1",
+      ROOT + "cli.ts",
+      "serve",
+      "--port",
+      "0",
+      "--root",
+      root,
+      "--temp-dir",
+      tmp,
+      "--task",
+      "embed",
+      "--model",
+      model,
+      "--backend",
+      "wasm",
+      ...extra,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).spawn();
+  const lines: string[] = [];
+  let waiter: (() => void) | undefined;
+  const reading = (async () => {
+    let buf = "";
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      buf += chunk;
+      const parts = buf.split("\n");
+      buf = parts.pop()!;
+      lines.push(...parts);
+      waiter?.();
+    }
+    if (buf) lines.push(buf);
+    waiter?.();
+  })();
+  const stdout = new Response(child.stdout).text();
+  const line = async (re: RegExp): Promise<RegExpExecArray> => {
+    const end = Date.now() + 60_000;
+    for (;;) {
+      for (const l of lines) {
+        const m = re.exec(l);
+        if (m) return m;
+      }
+      if (Date.now() > end) throw new Error(`no ${re} on stderr:\n${lines.join("\n")}`);
+      await new Promise<void>((r) => {
+        waiter = r;
+        setTimeout(r, 500);
+      });
+    }
+  };
+  const stop = async () => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await child.status;
+  };
+  try {
+    const base = `http://127.0.0.1:${(await line(/listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]}`;
+    await line(/ready: every model is loaded and warm/);
+    return { child, base, line, lines, reading, stdout, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
 Deno.test({
   name:
     "serve: SIGTERM stops new connections, lets the request under way finish, exits 0 (least privilege)",
@@ -566,72 +643,9 @@ Deno.test({
     const model = await blockMeanModel();
     const tmp = tempPath("serve-tmp");
     await Deno.mkdir(tmp);
-    // The README's flags: read vx, the root, the model and the spool; write the spool; net: own
-    // address only.
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        `--allow-read=${ROOT},${root},${model},${tmp}`,
-        `--allow-write=${tmp}`,
-        "--allow-net=127.0.0.1",
-        ROOT + "cli.ts",
-        "serve",
-        "--port",
-        "0",
-        "--root",
-        root,
-        "--temp-dir",
-        tmp,
-        "--task",
-        "embed",
-        "--model",
-        model,
-        "--backend",
-        "wasm",
-        "--concurrency",
-        "1",
-        "--queue",
-        "1",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-      stdin: "null",
-    }).spawn();
-    // stderr, line by line, as it comes.
-    const lines: string[] = [];
-    let waiter: (() => void) | undefined;
-    const reading = (async () => {
-      let buf = "";
-      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-        buf += chunk;
-        const parts = buf.split("\n");
-        buf = parts.pop()!;
-        lines.push(...parts);
-        waiter?.();
-      }
-      if (buf) lines.push(buf);
-      waiter?.();
-    })();
-    const stdout = new Response(child.stdout).text();
-    const line = async (re: RegExp): Promise<RegExpExecArray> => {
-      const end = Date.now() + 60_000;
-      for (;;) {
-        for (const l of lines) {
-          const m = re.exec(l);
-          if (m) return m;
-        }
-        if (Date.now() > end) throw new Error(`no ${re} on stderr:\n${lines.join("\n")}`);
-        await new Promise<void>((r) => {
-          waiter = r;
-          setTimeout(r, 500);
-        });
-      }
-    };
+    const server = await startServer(root, model, tmp, ["--concurrency", "1", "--queue", "1"]);
+    const { child, base, line, lines, reading, stdout } = server;
     try {
-      const base = `http://127.0.0.1:${
-        (await line(/listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]
-      }`;
-      await line(/ready: every model is loaded and warm/);
       const metrics = async () => parseMetrics(await (await fetch(`${base}/metrics`)).text());
       // An upload under these flags: spooled, decoded, removed.
       const up = await records(await byUpload(base, video));
@@ -657,10 +671,72 @@ Deno.test({
       assert.equal(await stdout, "");
       assert.deepEqual(await collect(Deno.readDir(tmp)), [], "the spooled upload is removed");
     } finally {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* exited */ }
-      await child.status;
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "serve: SIGTERM lets an upload still arriving in whole, refuses new requests, exits 0",
+  ...WORKERS,
+  async fn() {
+    const video = await clip("u.mp4", 6, "LATE");
+    const root = await rootWith({ "u.mp4": video });
+    const model = await blockMeanModel();
+    const tmp = tempPath("serve-tmp");
+    await Deno.mkdir(tmp);
+    const server = await startServer(root, model, tmp, []);
+    const { child, base, line, lines, reading } = server;
+    try {
+      // The upload's first half goes now, the rest only once the server was told to stop.
+      const bytes = await Deno.readFile(video);
+      const half = bytes.length >> 1;
+      let sendRest!: () => void;
+      const rest = new Promise<void>((r) => (sendRest = r));
+      let step = 0;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(c) {
+          if (step++ === 0) return c.enqueue(bytes.slice(0, half));
+          await rest;
+          c.enqueue(bytes.slice(half));
+          c.close();
+        },
+      });
+      const answer = fetch(`${base}/extract`, {
+        method: "POST",
+        body,
+        headers: { "content-type": "application/octet-stream" },
+      });
+      // The spool file exists once the server is reading the body.
+      const end = Date.now() + 30_000;
+      while ((await collect(Deno.readDir(tmp))).length === 0) {
+        if (Date.now() > end) throw new Error("the upload never reached the spool");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      child.kill("SIGTERM");
+      await line(/SIGTERM: refusing new requests; waiting for 1 upload/);
+      // While the upload still arrives, new requests are refused and health says stopping.
+      const refused = await fetch(`${base}/extract`, {
+        method: "POST",
+        body: JSON.stringify({ path: "u.mp4" }),
+        headers: { "content-type": "application/json" },
+      });
+      assert.equal(refused.status, 503);
+      assert.deepEqual(await refused.json(), { error: "the server is stopping" });
+      const health = await fetch(`${base}/healthz`);
+      assert.equal(health.status, 503);
+      assert.deepEqual(await health.json(), { status: "stopping" });
+      sendRest();
+      const a = await answer;
+      assert.equal(a.status, 200);
+      const got = await records(a);
+      assert.deepEqual([got.at(-1)!.status, got.at(-1)!.keyframes], ["ok", 3]);
+      const status = await child.status;
+      await reading;
+      assert.equal(status.code, 0, lines.join("\n"));
+      assert.deepEqual(await collect(Deno.readDir(tmp)), [], "the spooled upload is removed");
+    } finally {
+      await server.stop();
     }
   },
 });

@@ -335,8 +335,8 @@ export class TraceRecorder implements Tracer {
       adapter: this.#facts.adapter ?? null,
       threads: {
         inference: this.#facts.threads ?? null,
-        decodeWorkers: count("decode"),
-        inferenceWorkers: count("infer"),
+        decodeWorkers: this.#facts.decodeWorkers ?? count("decode"),
+        inferenceWorkers: this.#facts.inferenceWorkers ?? count("infer"),
       },
       ffmpegCore: core
         ? `${pinned(CORE_PACKAGE[core]) ?? CORE_PACKAGE[core]} (${CORE_BUILD[core]})`

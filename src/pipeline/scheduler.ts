@@ -322,6 +322,8 @@ export class Scheduler {
     const t0 = now();
     tracer?.meta({
       mode: o.mode,
+      decodeWorkers: o.decoders,
+      inferenceWorkers: o.inferrers,
       maxInflightFrames: gate.maxFrames,
       maxInflightBytes: gate.maxBytes,
     });
@@ -494,8 +496,10 @@ export class Scheduler {
 
     const timer = setInterval(() => inbox.push({ from: "tick" }), 1000);
     Deno.unrefTimer(timer);
-    // Every inference worker boots now; only the first sets up its task before the others.
-    for (let i = 0; i < o.inferrers; i++) startInferrer(i, i === 0);
+    // Every inference worker boots now; only the first sets up its task before the others. On
+    // WebGPU alone there is no wasm to share (its build is another), so all set up at once.
+    const stagger = o.backend !== "webgpu";
+    for (let i = 0; i < o.inferrers; i++) startInferrer(i, i === 0 || !stagger);
     // The first decoder compiles the core; the others get the compiled module from it.
     startDecoder(0);
     try {

@@ -99,6 +99,12 @@ export interface RunFacts {
   models: ModelInfo[];
   /** The ffmpeg core the decoders loaded. */
   ffmpegCore: CoreKind;
+  /**
+   * The pool's workers. A run that ends while a worker still sets up leaves no span on its lane,
+   * so the summary counts these rather than lanes.
+   */
+  decodeWorkers: number;
+  inferenceWorkers: number;
   /** The in-flight bound. */
   maxInflightFrames: number;
   maxInflightBytes: number;

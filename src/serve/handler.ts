@@ -49,6 +49,13 @@ export interface Handler {
   (req: Request): Promise<Response>;
   /** The counters `GET /metrics` writes. */
   readonly metrics: ServeMetrics;
+  /**
+   * For a server that is stopping: from now on `POST /extract` is answered 503 and `/healthz`
+   * says `stopping`. Says how many request bodies are still arriving (uploads being spooled),
+   * and `done` resolves once none is, so that the server can close its connections without
+   * cutting one.
+   */
+  drain(): { arriving: number; done: Promise<void> };
 }
 
 /** Default bound on an upload, in bytes. */
@@ -261,6 +268,18 @@ export function createHandler(engine: Engine, options: HandlerOptions = {}): Han
   let root: Promise<string> | undefined;
   const realRoot = () => (root ??= Deno.realPath(options.root ?? Deno.cwd()));
   let ready: "starting" | "ready" | "failed" = "starting";
+  let draining = false;
+  /** Request bodies still arriving, and who waits for there to be none. */
+  let receiving = 0;
+  const drained: (() => void)[] = [];
+  const receive = async <T>(body: Promise<T>): Promise<T> => {
+    receiving++;
+    try {
+      return await body;
+    } finally {
+      if (--receiving === 0) { for (const wake of drained.splice(0)) wake(); }
+    }
+  };
   let failure = "";
   engine.ready.then(
     () => (ready = "ready"),
@@ -340,9 +359,9 @@ export function createHandler(engine: Engine, options: HandlerOptions = {}): Han
         const file = await Deno.open(spooled, { write: true });
         let n: number;
         try {
-          n = await readBody(req, maxUpload, async (chunk) => {
+          n = await receive(readBody(req, maxUpload, async (chunk) => {
             for (let at = 0; at < chunk.length;) at += await file.write(chunk.subarray(at));
-          });
+          }));
         } catch (e) {
           if (e instanceof Refusal) throw e;
           onError(`upload: ${e instanceof Error ? e.message : e}`);
@@ -355,9 +374,9 @@ export function createHandler(engine: Engine, options: HandlerOptions = {}): Han
         path = spooled;
       } else {
         const chunks: Uint8Array[] = [];
-        await readBody(req, MAX_JSON_BYTES, (c) => {
+        await receive(readBody(req, MAX_JSON_BYTES, (c) => {
           chunks.push(c);
-        }).catch((e) => {
+        })).catch((e) => {
           throw e instanceof Refusal && e.status === 413
             ? new Refusal(400, 'the body must be {"path": "<file under the root>"}', "bad_request")
             : e;
@@ -500,6 +519,10 @@ export function createHandler(engine: Engine, options: HandlerOptions = {}): Han
     const route = url.pathname;
     if (route === "/extract") {
       if (req.method !== "POST") return json(405, { error: "use POST" }, { allow: "POST" });
+      if (draining) {
+        metrics.requests.overloaded++;
+        return json(503, { error: "the server is stopping" }, { connection: "close" });
+      }
       try {
         return await extract(req, url, t0);
       } catch (e) {
@@ -520,6 +543,7 @@ export function createHandler(engine: Engine, options: HandlerOptions = {}): Han
           headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
         });
       }
+      if (draining) return json(503, { status: "stopping" });
       if (ready === "ready") return json(200, { status: "ok" });
       return json(
         503,
@@ -530,7 +554,12 @@ export function createHandler(engine: Engine, options: HandlerOptions = {}): Han
     }
     return json(404, { error: `${route}: not found (POST /extract, GET /healthz, GET /metrics)` });
   };
-  return Object.assign(handler, { metrics });
+  const drain = () => {
+    draining = true;
+    const done = receiving === 0 ? Promise.resolve() : new Promise<void>((r) => drained.push(r));
+    return { arriving: receiving, done };
+  };
+  return Object.assign(handler, { metrics, drain });
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {

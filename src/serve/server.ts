@@ -64,11 +64,23 @@ export async function serve(options: ServeOptions = {}): Promise<number> {
   }, handler);
   const stop = (why: string) => {
     stopping ??= (async () => {
-      log(`${why}: no new connections; finishing the requests under way`);
       const grace = options.graceMs ?? DEFAULT_GRACE_MS;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), grace)));
-      if (await Promise.race([server.shutdown().then(() => "done" as const), late]) === "late") {
+      // Closing the server cuts request bodies still arriving: uploads are let in whole first,
+      // while new requests are refused (503), within the same grace period.
+      const draining = handler.drain();
+      let end: "done" | "late" = "done";
+      if (draining.arriving > 0) {
+        log(
+          `${why}: refusing new requests; waiting for ${draining.arriving} upload(s) still arriving`,
+        );
+        end = await Promise.race([draining.done.then(() => "done" as const), late]);
+      }
+      log(`${why}: no new connections; finishing the requests under way`);
+      const shut = server.shutdown();
+      if (end === "done") end = await Promise.race([shut.then(() => "done" as const), late]);
+      if (end === "late") {
         log(`grace period of ${grace / 1000} s over: cancelling the requests still running`);
         giveUp.abort();
       }
