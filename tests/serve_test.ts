@@ -551,9 +551,13 @@ Deno.test({
 /**
  * `vx serve` in a child process under the README's least-privilege flags (read vx, the root, the
  * model and the spool; write the spool; net: its own address only), with its stderr read line by
- * line as it comes. Resolves once it listens and its model is warm.
+ * line as it comes, the block-mean embedder as its model and a fresh spool directory. Resolves
+ * once it listens and its model is warm.
  */
-async function startServer(root: string, model: string, tmp: string, extra: string[]) {
+async function startServer(root: string, extra: string[]) {
+  const model = await blockMeanModel();
+  const tmp = tempPath("serve-tmp");
+  await Deno.mkdir(tmp);
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -618,7 +622,13 @@ async function startServer(root: string, model: string, tmp: string, extra: stri
   try {
     const base = `http://127.0.0.1:${(await line(/listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]}`;
     await line(/ready: every model is loaded and warm/);
-    return { child, base, line, lines, reading, stdout, stop };
+    /** The exit code, once stderr has been read to its end. */
+    const exited = async () => {
+      const { code } = await child.status;
+      await reading;
+      return code;
+    };
+    return { child, base, line, lines, tmp, stdout, exited, stop };
   } catch (e) {
     await stop();
     throw e;
@@ -640,11 +650,8 @@ Deno.test({
       text: "DRAIN",
     });
     const root = await rootWith({ "t.mp4": video, "long.mp4": long });
-    const model = await blockMeanModel();
-    const tmp = tempPath("serve-tmp");
-    await Deno.mkdir(tmp);
-    const server = await startServer(root, model, tmp, ["--concurrency", "1", "--queue", "1"]);
-    const { child, base, line, lines, reading, stdout } = server;
+    const server = await startServer(root, ["--concurrency", "1", "--queue", "1"]);
+    const { child, base, line, lines, tmp, stdout } = server;
     try {
       const metrics = async () => parseMetrics(await (await fetch(`${base}/metrics`)).text());
       // An upload under these flags: spooled, decoded, removed.
@@ -665,9 +672,7 @@ Deno.test({
       const [ra, rb] = [await records(a), await records(b)];
       assert.deepEqual([ra.at(-1)!.status, ra.at(-1)!.keyframes, ra.length], ["ok", 60, 61]);
       assert.deepEqual([rb.at(-1)!.status, rb.at(-1)!.keyframes, rb.length], ["ok", 3, 4]);
-      const status = await child.status;
-      await reading;
-      assert.equal(status.code, 0, lines.join("\n"));
+      assert.equal(await server.exited(), 0, lines.join("\n"));
       assert.equal(await stdout, "");
       assert.deepEqual(await collect(Deno.readDir(tmp)), [], "the spooled upload is removed");
     } finally {
@@ -682,11 +687,8 @@ Deno.test({
   async fn() {
     const video = await clip("u.mp4", 6, "LATE");
     const root = await rootWith({ "u.mp4": video });
-    const model = await blockMeanModel();
-    const tmp = tempPath("serve-tmp");
-    await Deno.mkdir(tmp);
-    const server = await startServer(root, model, tmp, []);
-    const { child, base, line, lines, reading } = server;
+    const server = await startServer(root, []);
+    const { child, base, line, lines, tmp } = server;
     try {
       // The upload's first half goes now, the rest only once the server was told to stop.
       const bytes = await Deno.readFile(video);
@@ -731,9 +733,7 @@ Deno.test({
       assert.equal(a.status, 200);
       const got = await records(a);
       assert.deepEqual([got.at(-1)!.status, got.at(-1)!.keyframes], ["ok", 3]);
-      const status = await child.status;
-      await reading;
-      assert.equal(status.code, 0, lines.join("\n"));
+      assert.equal(await server.exited(), 0, lines.join("\n"));
       assert.deepEqual(await collect(Deno.readDir(tmp)), [], "the spooled upload is removed");
     } finally {
       await server.stop();

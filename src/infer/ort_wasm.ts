@@ -6,7 +6,7 @@
  * is most of the ~0.8 s a fresh worker takes to create its first session, and of the ~0.3 s its
  * first run costs over later ones. A `WebAssembly.Module` posted to a worker shares its compiled
  * code with every isolate that has it, lazily compiled and optimised functions included. Measured
- * on the 2-core machine (2026-11-27, YOLOX-Nano, one thread, `.scratch`-style probe): a second
+ * on the 2-core machine (2026-11-27, YOLOX-Nano, one thread, a two-worker probe script): a second
  * worker given the first one's module created its session in 187 ms and ran its first frame in
  * 154 ms, against 951 ms and 431 ms when it compiled its own.
  *
@@ -26,11 +26,10 @@ const MARKER = new Uint8Array([0x76, 0x78, 0x2d, 0x6f, 0x72, 0x74, 0x00, 0x01]);
 let compiled: Promise<WebAssembly.Module | undefined> | undefined;
 
 /**
- * Compiles onnxruntime-web's wasm once for this process (V8 compiles on background threads, so
- * the caller's thread stays free). Resolves `undefined` when the file cannot be read or
- * compiled: each worker then loads onnxruntime as it would alone.
+ * Compiles onnxruntime-web's wasm once in this worker. Resolves `undefined` when the file cannot
+ * be read or compiled: onnxruntime then loads its wasm itself, as it would alone.
  */
-export function compileOrtWasm(): Promise<WebAssembly.Module | undefined> {
+function compileOrtWasm(): Promise<WebAssembly.Module | undefined> {
   return compiled ??= (async () => {
     try {
       const url = new URL(WASM_FILE, import.meta.resolve("onnxruntime-web"));

@@ -10,10 +10,11 @@
  * inference worker compiles onnxruntime-web's wasm and creates its sessions at once; the others
  * set up only when it is ready, on its compiled module (`ort_wasm.ts`), so that they find its
  * code compiled (their sessions then take ~0.2 s instead of ~0.9 s each) and two cores are not
- * split three ways while the first keyframe waits. The ffmpeg core is shared the same way. Records leave per file in pts
- * order: streaming (each as soon as it and every earlier keyframe of its file are done: `fast`)
- * or a file at a time followed by its status record (`bulk`). Several callers may run files
- * through one scheduler at once; each gets exactly its own records.
+ * split three ways while the first keyframe waits. The ffmpeg core is shared the same way.
+ *
+ * Records leave per file in pts order: streaming (each as soon as it and every earlier keyframe
+ * of its file are done: `fast`) or a file at a time followed by its status record (`bulk`).
+ * Several callers may run files through one scheduler at once; each gets exactly its own records.
  *
  * @module
  */
@@ -395,16 +396,7 @@ export class Scheduler {
       while (waiting.length > 0) {
         const f = waiting[0];
         const whole = f.file.decoded !== undefined || f.file.error !== undefined;
-        if (o.decodeFirst && !whole && !f.file.call.cancelled) return;
-        if (f.file.call.cancelled) {
-          // Its call went away while it waited: it leaves the gate now.
-          waiting.shift();
-          inflight.delete(f.id);
-          gate.release(f.bytes);
-          f.file.outstanding--;
-          fileFailed(f.file, "cancelled");
-          continue;
-        }
+        if (o.decodeFirst && !whole) return;
         let target: InferrerSlot | undefined;
         for (const s of inferrers) {
           if (!s?.ready || s.outstanding.size >= FRAMES_PER_INFERRER) continue;
@@ -437,14 +429,18 @@ export class Scheduler {
         finished.push(file);
       }
     };
-    /** A frame's answer came back (or never will): it leaves the in-flight set and the gate. */
+    /** A frame leaves the in-flight set and gives its room in the gate back. */
+    const leave = (f: InFlight) => {
+      inflight.delete(f.id);
+      gate.release(f.bytes);
+      f.file.outstanding--;
+    };
+    /** A frame's answer came back (or never will): it leaves its worker and the in-flight set. */
     const land = (slot: InferrerSlot, seq: number): InFlight | undefined => {
       const f = inflight.get(seq);
       if (!f || f.inferrer !== slot) return undefined;
-      inflight.delete(seq);
       slot.outstanding.delete(seq);
-      gate.release(f.bytes);
-      f.file.outstanding--;
+      leave(f);
       return f;
     };
     const dropInferrer = (slot: InferrerSlot, reason: string) => {
@@ -477,6 +473,14 @@ export class Scheduler {
           queue.splice(i, 1);
           call.left--;
         }
+      }
+      // Its frames waiting for a worker leave the gate now.
+      for (let i = waiting.length - 1; i >= 0; i--) {
+        const f = waiting[i];
+        if (f.file.call !== call) continue;
+        waiting.splice(i, 1);
+        leave(f);
+        fileFailed(f.file, "cancelled");
       }
       // A decoder busy with the call's file is told to leave it (a wait on the gate included):
       // it answers after every frame it sent, so each frame's room is given back as it lands,
