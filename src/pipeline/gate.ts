@@ -10,6 +10,11 @@ const FRAMES = 0;
 const BYTES = 1;
 const PEAK_FRAMES = 2;
 const PEAK_BYTES = 3;
+/**
+ * 1 while a thread checks and takes room: the check reads two counters, so without it two
+ * decoders could each see room for one frame and both take it, past the byte bound.
+ */
+const LOCK = 4;
 
 /** Counts in flight now, and the most seen at once. */
 export interface GateLevels {
@@ -43,7 +48,7 @@ export class InflightGate {
 
   /** A new gate allowing `maxFrames` frames and `maxBytes` bytes in flight. */
   static create(maxFrames: number, maxBytes: number): InflightGate {
-    return new InflightGate(new SharedArrayBuffer(16), maxFrames, maxBytes);
+    return new InflightGate(new SharedArrayBuffer(20), maxFrames, maxBytes);
   }
 
   /** The same gate, seen from another thread. */
@@ -61,16 +66,21 @@ export class InflightGate {
     const start = performance.now();
     for (;;) {
       if (stopped?.()) return -1;
+      // Held for a few loads and stores; release() needs no lock (it only makes room).
+      while (Atomics.compareExchange(c, LOCK, 0, 1) !== 0) { /* another thread is taking room */ }
       const frames = Atomics.load(c, FRAMES);
       const held = Atomics.load(c, BYTES);
       const fits = frames === 0 || (frames < this.maxFrames && held + bytes <= this.maxBytes);
-      if (fits && Atomics.compareExchange(c, FRAMES, frames, frames + 1) === frames) {
+      if (fits) {
+        Atomics.add(c, FRAMES, 1);
         const total = Atomics.add(c, BYTES, bytes) + bytes;
+        Atomics.store(c, LOCK, 0);
         raise(c, PEAK_FRAMES, frames + 1);
         raise(c, PEAK_BYTES, total);
         return performance.now() - start;
       }
-      if (!fits) Atomics.wait(c, FRAMES, frames, 1000);
+      Atomics.store(c, LOCK, 0);
+      Atomics.wait(c, FRAMES, frames, 1000);
     }
   }
 
