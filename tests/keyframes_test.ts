@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { extract } from "../mod.ts";
+import type { Tracer } from "../src/pipeline/tracer.ts";
+import type { VideoSpec } from "../src/fixtures/video.ts";
 import { collect, fixture, SHARED, sharedOrSkip, WORKERS } from "./_helpers.ts";
 
 const keyframesOf = async (path: string) =>
@@ -26,6 +28,45 @@ Deno.test({
       assert.equal(r.file, path);
       assert.equal(r.task, "keyframes");
     }
+  },
+});
+
+Deno.test({
+  name: "MP4: only the index and the key samples are read; other containers are read through",
+  ...WORKERS,
+  async fn() {
+    // Noise makes every frame about as large as a keyframe: 3 keyframes in 300 frames.
+    const spec: VideoSpec = {
+      codec: "h264",
+      width: 320,
+      height: 240,
+      frames: 300,
+      keyint: 100,
+      noise: true,
+    };
+    /** The keyframes, and what `--debug` says of the file: bytes read and the way taken. */
+    const run = async (path: string) => {
+      const files: Record<string, unknown>[] = [];
+      const tracer: Tracer = {
+        span: (name, _lane, _s, _e, args) => name === "decode file" && files.push(args ?? {}),
+        counter() {},
+        meta() {},
+        inferred() {},
+      };
+      const pts = (await collect(extract(path, { task: "keyframes", tracer }))).map((r) => r.pts);
+      assert.equal(files.length, 1);
+      const size = Deno.statSync(path).size;
+      return { pts, path: files[0].path, share: Number(files[0].bytesRead) / size };
+    };
+    const mp4 = await run(await fixture("noisy.mp4", spec));
+    const mkv = await run(await fixture("noisy.mkv", spec));
+    assert.deepEqual(mp4.pts, [0, 10, 20]);
+    assert.deepEqual(mkv.pts, [0, 10, 20]);
+    assert.equal(mp4.path, "index");
+    // The key samples are ~1% of the file; the probe before decoding reads the first frames.
+    assert.ok(mp4.share < 0.15, `MP4: read ${(mp4.share * 100).toFixed(1)}% of the file`);
+    assert.equal(mkv.path, "skip");
+    assert.ok(mkv.share >= 0.99, `MKV: read ${(mkv.share * 100).toFixed(1)}% of the file`);
   },
 });
 

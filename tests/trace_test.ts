@@ -103,7 +103,21 @@ function checkTrace(path: string, records: FrameRecord[], trace: TraceFile): voi
       `${name}: ${ms} ms in summary, ${us / 1000} in events`,
     );
   }
-  assert.deepEqual(vx.files, [{ file: path, keyframes: records.length, records: records.length }]);
+  assert.equal(vx.files.length, 1);
+  const [file] = vx.files;
+  assert.deepEqual(
+    [file.file, file.keyframes, file.records],
+    [path, records.length, records.length],
+  );
+  // MP4 through its index; AVI read through, every byte at least once.
+  const size = Deno.statSync(path).size;
+  if (path.endsWith(".mp4")) assert.equal(file.path, "index");
+  else {
+    assert.equal(file.path, "skip");
+    assert.match(file.pathReason!, /no keyframe index/);
+    assert.ok(file.bytesRead! >= size, `read ${file.bytesRead} of ${size} bytes`);
+  }
+  assert.ok(file.bytesRead! > 0);
   const firstOutput = Math.min(...named(SPAN.output).map((e) => e.ts));
   assert.ok(Math.abs(vx.firstRecordMs! * 1000 - firstOutput) < EPS_US);
   assert.ok(vx.firstRecordMs! > 0 && vx.firstRecordMs! < vx.wallMs);

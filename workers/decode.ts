@@ -104,6 +104,9 @@ scope.onmessage = async (e) => {
           probeEnd: summary.probeEnd,
           retried,
           exact: summary.exact,
+          path: summary.path,
+          pathReason: summary.pathReason,
+          bytesRead: summary.bytesRead,
         });
         // ffmpeg.wasm is not made to run `main` again and again: one core trapped on its ~98th
         // file in a bulk run (bench/bulk.ts). A fresh instance of the compiled module is cheap.
@@ -139,7 +142,7 @@ scope.onmessage = async (e) => {
       scope.postMessage({
         type: "probed",
         id: cmd.id,
-        info: probe(ffmpeg, "/probe", true, cmd.stream),
+        info: probe(ffmpeg, "/probe", true, cmd.stream, file),
       });
     } catch (err) {
       fail(cmd.id, err);

@@ -70,8 +70,12 @@ export interface TraceSummary {
   ffmpegCore: string | null;
   /** Each model loaded, with how keyframes become its input where the task records it. */
   models: ModelInfo[];
-  /** Per file: keyframes the decoder found, and records handed out. */
-  files: { file: string; keyframes: number | null; records: number }[];
+  /**
+   * Per file: keyframes the decoder found, records handed out, bytes read from the input, and
+   * how its keyframes were found (`index`, `skip` or `exact`: see `DecodeSummary`) and why not
+   * from the index.
+   */
+  files: FileSummary[];
   /** Total ms of the spans of each name: the stages in pipeline order, then any others. */
   stagesMs: Record<string, number>;
   /** From the recorder's creation to the end of the run. */
@@ -90,6 +94,16 @@ export interface TraceSummary {
     peakBytes: number;
   };
   fallbacks: Fallback[];
+}
+
+/** One file of a run, in the trace summary. */
+export interface FileSummary {
+  file: string;
+  keyframes: number | null;
+  records: number;
+  bytesRead: number | null;
+  path: string | null;
+  pathReason?: string;
 }
 
 /** A whole trace file. */
@@ -302,10 +316,12 @@ export class TraceRecorder implements Tracer {
 
   #summary(placed: Placed[], endNs: number): TraceSummary {
     const totals = new Map<string, number>(STAGES.map((s) => [s, 0]));
-    const files = new Map<string, { file: string; keyframes: number | null; records: number }>();
+    const files = new Map<string, FileSummary>();
     const fileOf = (file: string) => {
       let f = files.get(file);
-      if (!f) files.set(file, f = { file, keyframes: null, records: 0 });
+      if (!f) {
+        files.set(file, f = { file, keyframes: null, records: 0, bytesRead: null, path: null });
+      }
       return f;
     };
     let firstRecord: number | null = null;
@@ -317,6 +333,9 @@ export class TraceRecorder implements Tracer {
       if (name === SPAN.decodeFile && typeof args.file === "string") {
         const f = fileOf(args.file);
         f.keyframes = (f.keyframes ?? 0) + Number(args.keyframes ?? 0);
+        if (typeof args.bytesRead === "number") f.bytesRead = (f.bytesRead ?? 0) + args.bytesRead;
+        if (typeof args.path === "string") f.path = args.path;
+        if (typeof args.pathReason === "string") f.pathReason = args.pathReason;
       } else if (name === SPAN.output && typeof args.file === "string") {
         fileOf(args.file).records++;
         if (firstRecord === null || p.startNs < firstRecord) firstRecord = p.startNs;

@@ -11,10 +11,17 @@
  * @module
  */
 
-import { type FFmpegCore, type LogLine, mountInput, mountSink } from "../../wasm/ffmpeg.ts";
+import {
+  type FFmpegCore,
+  type LogLine,
+  MJPEG_ARGS,
+  mountInput,
+  mountSink,
+} from "../../wasm/ffmpeg.ts";
 import { now as clock } from "../clock.ts";
 import type { FrameSpec } from "../tasks/task.ts";
 import { type OutputGeometry, outputGeometry } from "./geometry.ts";
+import { type IndexPlan, indexPlan, readBytes, singleSampleMp4 } from "./mp4_index.ts";
 import {
   bestError,
   type KeyPacket,
@@ -86,7 +93,20 @@ export interface DecodeSummary {
   probeEnd: number;
   /** Set when skipping non-key frames was not exact for this file: why it was decoded whole. */
   exact?: string;
+  /**
+   * How the keyframes were found: `index`, only the key samples an MP4/MOV index points to, each
+   * decoded on its own; `skip`, every packet demuxed and the decoder skipping non-key frames;
+   * `exact`, every frame decoded (see `exact` for why).
+   */
+  path: DecodePath;
+  /** Why the index was not used (`skip` and `exact`). */
+  pathReason?: string;
+  /** Bytes read from the input file, for the probe, the index and the decode together. */
+  bytesRead: number;
 }
+
+/** How a file's keyframes were found; see {@linkcode DecodeSummary}. */
+export type DecodePath = "index" | "skip" | "exact";
 
 /** A file that cannot be decoded; the message names the reason, not the file. */
 export class DecodeError extends Error {
@@ -139,13 +159,14 @@ export function decodeKeyframes(
   const file = openInput(req.path);
   const inPath = `/in_${runs++}`;
   let unmount: (() => void) | undefined;
-  const read = { bytes: 0, ms: 0 };
+  const read = { bytes: 0, ms: 0, total: 0 };
   /** Mounts the input afresh; `signal` ends its reads. */
   const mount = (signal?: AbortSignal) => {
     unmount?.();
     unmount = mountInput(core, inPath, file, (bytes, ms) => {
       read.bytes += bytes;
       read.ms += ms;
+      read.total += bytes;
     }, signal);
   };
   try {
@@ -173,24 +194,11 @@ export function decodeKeyframes(
 
     const out = new Output(req, emit, onCorrupt);
     const ctx: RunContext = { core, req, inPath, stream, geom, sw, sh, read, out };
-    const abort = new AbortController();
-    mount(abort.signal);
-    read.bytes = 0;
-    read.ms = 0;
-    const fast = runOnce(ctx, { kind: "fast", abort });
-    if (fast.wrong !== undefined) {
-      // What came out before the first wrong frame was right and has gone out; the exact way
-      // starts again from the top and hands out only the keyframes after it.
-      mount();
-      let keys: KeyPacket[];
-      try {
-        keys = keyPacketTicks(core, inPath, stream);
-      } catch (e) {
-        if (e instanceof ProbeError) throw new DecodeError(plainReason(e.message));
-        throw e;
-      }
-      runOnce(ctx, { kind: "exact", keys: keys.map((k) => k.ticks) });
-    }
+    const started = performance.now();
+    const index = indexPlan(file, info.container, stream, read);
+    let exact: string | undefined;
+    if (typeof index !== "string") runIndexed(ctx, file, index, started);
+    else exact = runSkipping(ctx, mount);
     if (out.emitted === 0 && out.corrupt.length > 0) {
       throw new DecodeError(`every keyframe is damaged (${out.corrupt[0].reason})`);
     }
@@ -201,7 +209,10 @@ export function decodeKeyframes(
       probe: info,
       probeStart,
       probeEnd,
-      exact: fast.wrong,
+      exact,
+      path: typeof index !== "string" ? "index" : exact === undefined ? "skip" : "exact",
+      pathReason: typeof index === "string" ? index : undefined,
+      bytesRead: read.total,
     };
   } finally {
     try {
@@ -209,6 +220,33 @@ export function decodeKeyframes(
     } catch { /* already gone */ }
     file.close();
   }
+}
+
+/**
+ * The `skip` way, and `exact` after it when skipping was wrong: returns why it was, if it was.
+ * `mount` mounts the input afresh (reads end once its signal is aborted).
+ */
+function runSkipping(ctx: RunContext, mount: (signal?: AbortSignal) => void): string | undefined {
+  const { core, inPath, stream, read } = ctx;
+  const abort = new AbortController();
+  mount(abort.signal);
+  read.bytes = 0;
+  read.ms = 0;
+  const fast = runOnce(ctx, { kind: "fast", abort });
+  if (fast.wrong !== undefined) {
+    // What came out before the first wrong frame was right and has gone out; the exact way
+    // starts again from the top and hands out only the keyframes after it.
+    mount();
+    let keys: KeyPacket[];
+    try {
+      keys = keyPacketTicks(core, inPath, stream);
+    } catch (e) {
+      if (e instanceof ProbeError) throw new DecodeError(plainReason(e.message));
+      throw e;
+    }
+    runOnce(ctx, { kind: "exact", keys: keys.map((k) => k.ticks) });
+  }
+  return fast.wrong;
 }
 
 /** What every run over one file shares. */
@@ -220,8 +258,11 @@ interface RunContext {
   geom: OutputGeometry;
   sw: number;
   sh: number;
-  /** Bytes read from the input and ms spent reading since the last frame; the device adds. */
-  read: { bytes: number; ms: number };
+  /**
+   * Bytes read from the input and ms spent reading since the last frame, and bytes read in all;
+   * the device adds.
+   */
+  read: { bytes: number; ms: number; total: number };
   out: Output;
 }
 
@@ -335,7 +376,7 @@ function runOnce(ctx: RunContext, plan: Plan): RunResult {
           note: {
             index: nextKey,
             pts: seconds(plan.keys[nextKey]),
-            reason: "the decoder gave no picture for this keyframe",
+            reason: NO_PICTURE,
           },
         });
       }
@@ -503,71 +544,22 @@ function runOnce(ctx: RunContext, plan: Plan): RunResult {
       ? `select='eq(key\\,1)'`
       : `select='${ptsSelect(plan.keys)}'`;
     const chain = `${select},showinfo=checksum=0`;
-    const input = `[0:${stream.index}]`;
     if (req.jpegDir !== undefined) {
       const dir = req.jpegDir;
       const prefix = req.jpegPrefix ?? "frame";
-      let jpeg: Uint8Array[] = [];
-      unmount.push(mountSink(core, jpgPath, (chunk) => {
-        jpeg.push(chunk.slice());
-        // mjpeg packets end with EOI (FF D9); byte stuffing keeps it out of entropy data.
-        if (chunk.length >= 2 && chunk[chunk.length - 2] === 0xff && chunk.at(-1) === 0xd9) {
-          // Named by keyframe index, so a second run neither clashes with nor renumbers the first.
-          const meta = metas[jpegs.length];
-          if (meta !== undefined && meta.index >= 0) {
-            const path = `${dir}/${prefix}_${meta.index}.jpg`;
-            Deno.writeFileSync(path, concat(jpeg));
-            jpegs.push(path);
-          } else jpegs.push(null);
-          jpeg = [];
-          flush(false);
+      unmount.push(mountJpegSink(core, jpgPath, () => {
+        // Named by keyframe index, so a second run neither clashes with nor renumbers the first.
+        const meta = metas[jpegs.length];
+        if (meta !== undefined && meta.index >= 0) {
+          const path = `${dir}/${prefix}_${meta.index}.jpg`;
+          jpegs.push(path);
+          return path;
         }
-      }));
-      args.push(
-        "-filter_complex",
-        `${input}${chain},split=2[a][b];[a]${geom.filter}[raw];[b]format=yuvj420p[jpg]`,
-        "-map",
-        "[raw]",
-        "-fps_mode",
-        "passthrough",
-        "-f",
-        "rawvideo",
-        "-flush_packets",
-        "1",
-        rawPath,
-        "-map",
-        "[jpg]",
-        "-fps_mode",
-        "passthrough",
-        "-c:v",
-        "mjpeg",
-        // The default "optimal" Huffman tables trap or hang the wasm build on some pictures
-        // (seen with 0.12.10 on x264 High-profile input); the standard tables do not.
-        "-huffman",
-        "default",
-        "-q:v",
-        "3",
-        "-f",
-        "image2pipe",
-        "-flush_packets",
-        "1",
-        jpgPath,
-      );
-    } else {
-      args.push(
-        "-filter_complex",
-        `${input}${chain},${geom.filter}[raw]`,
-        "-map",
-        "[raw]",
-        "-fps_mode",
-        "passthrough",
-        "-f",
-        "rawvideo",
-        "-flush_packets",
-        "1",
-        rawPath,
-      );
+        jpegs.push(null);
+        return null;
+      }, () => flush(false)));
     }
+    args.push(...outputArgs(req, geom, `[0:${stream.index}]${chain}`, rawPath, jpgPath));
     core.setTimeout(req.timeoutMs ?? -1);
     const started = performance.now();
     let rc: number;
@@ -608,6 +600,194 @@ function runOnce(ctx: RunContext, plan: Plan): RunResult {
     }
   }
 }
+
+/**
+ * The output half of an ffmpeg command: `filtered` (an input pad and its filters) scaled to the
+ * task's input as raw frames into `rawPath`, and, with `req.jpegDir`, each frame at source size
+ * as JPEG into `jpgPath`.
+ */
+function outputArgs(
+  req: DecodeRequest,
+  geom: OutputGeometry,
+  filtered: string,
+  rawPath: string,
+  jpgPath: string,
+): string[] {
+  const raw = ["-map", "[raw]", "-fps_mode", "passthrough", "-f", "rawvideo"]
+    .concat(["-flush_packets", "1", rawPath]);
+  if (req.jpegDir === undefined) {
+    return ["-filter_complex", `${filtered},${geom.filter}[raw]`, ...raw];
+  }
+  return [
+    "-filter_complex",
+    `${filtered},split=2[a][b];[a]${geom.filter}[raw];[b]format=yuvj420p[jpg]`,
+    ...raw,
+    "-map",
+    "[jpg]",
+    "-fps_mode",
+    "passthrough",
+    ...MJPEG_ARGS,
+    "-f",
+    "image2pipe",
+    "-flush_packets",
+    "1",
+    jpgPath,
+  ];
+}
+
+/**
+ * Makes `fsPath` a device that collects JPEGs as ffmpeg writes them: at the end of each picture
+ * it asks `name` where to write it (null: drop it), writes it, and calls `done`.
+ */
+function mountJpegSink(
+  core: FFmpegCore,
+  fsPath: string,
+  name: () => string | null,
+  done: () => void,
+): () => void {
+  let jpeg: Uint8Array[] = [];
+  return mountSink(core, fsPath, (chunk) => {
+    jpeg.push(chunk.slice());
+    // mjpeg packets end with EOI (FF D9); byte stuffing keeps it out of entropy data.
+    if (chunk.length >= 2 && chunk[chunk.length - 2] === 0xff && chunk.at(-1) === 0xd9) {
+      const path = name();
+      if (path !== null) Deno.writeFileSync(path, concat(jpeg));
+      jpeg = [];
+      done();
+    }
+  });
+}
+
+/**
+ * Decodes the key samples of `plan` one by one, each as a file of one sample: the decoder starts
+ * afresh at every keyframe, so it neither skips nor reorders any (an open-GOP H.264 keyframe is
+ * an I-picture with a recovery point, which decodes on its own), and each picture is its key
+ * sample's by construction, at the pts the index gives it. Only the key samples' bytes are read.
+ */
+function runIndexed(ctx: RunContext, file: Deno.FsFile, plan: IndexPlan, started: number): void {
+  const { core, req, stream, geom, out, read } = ctx;
+  const run = runs++;
+  const kfPath = `/kf_${run}.mp4`;
+  const rawPath = `/raw_${run}`;
+  const jpgPath = `/jpg_${run}`;
+  const decoderLine = new RegExp(`^\\[${stream.codec}\\w* @ `);
+  let frame: Uint8Array<ArrayBuffer> | undefined;
+  let filled = 0;
+  let jpeg: string | null = null;
+  const unmount = [mountSink(core, rawPath, (chunk) => {
+    if (frame === undefined) return;
+    const n = Math.min(chunk.length, frame.length - filled);
+    frame.set(chunk.subarray(0, n), filled);
+    filled += n;
+  })];
+  let index = 0;
+  if (req.jpegDir !== undefined) {
+    const dir = req.jpegDir;
+    const prefix = req.jpegPrefix ?? "frame";
+    unmount.push(mountJpegSink(core, jpgPath, () => {
+      jpeg = jpeg === null ? `${dir}/${prefix}_${index}.jpg` : jpeg;
+      return jpeg;
+    }, () => {}));
+  }
+  try {
+    const seconds = (ticks: number) => ticksToSeconds(ticks, stream.timeBase);
+    for (; index < plan.keys.length; index++) {
+      const key = plan.keys[index];
+      const pts = seconds(key.ticks);
+      if (out.next > index) continue;
+      if (key.offset + key.size > plan.size) {
+        throw new DecodeError(
+          `truncated or damaged file (keyframe ${index} at ${pts} s lies past the end of the file)`,
+        );
+      }
+      let left = -1;
+      if (req.timeoutMs !== undefined) {
+        left = req.timeoutMs - (performance.now() - started);
+        if (left <= 0) throw new DecodeError(`timed out after ${req.timeoutMs / 1000} s`);
+      }
+      const decodeStart = clock();
+      const readStart = performance.now();
+      const sample = readBytes(file, key.offset, key.size);
+      const readMs = performance.now() - readStart;
+      read.total += sample.length;
+      core.FS.writeFile(kfPath, singleSampleMp4(plan.track, sample, plan.ftyp));
+      frame = new Uint8Array(geom.frameBytes);
+      filled = 0;
+      jpeg = null;
+      let size: [number, number] | undefined;
+      let filterStart = decodeStart;
+      let damage: string | undefined;
+      const logs: string[] = [];
+      core.setLogger((l: LogLine) => {
+        const m = l.message;
+        if (m.includes("Parsed_showinfo")) {
+          const s = SHOWINFO.exec(m);
+          if (s) {
+            size ??= [Number(s[4]), Number(s[5])];
+            filterStart = clock();
+          }
+          return;
+        }
+        if (decoderLine.test(m) && DECODE_ERROR.test(m)) {
+          damage ??= `decoder error: ${lastError([m]) ?? m}`;
+        }
+        logs.push(m);
+        if (logs.length > 200) logs.splice(0, 100);
+      });
+      const args = ["-hide_banner", "-nostats", "-loglevel", "info", "-nofind_stream_info"]
+        .concat(["-i", kfPath]);
+      args.push(...outputArgs(req, geom, "[0:0]showinfo=checksum=0", rawPath, jpgPath));
+      core.setTimeout(left > 0 ? Math.ceil(left) : -1);
+      const execStart = performance.now();
+      let rc: number;
+      try {
+        rc = core.exec(...args);
+      } finally {
+        core.reset();
+        core.FS.unlink(kfPath);
+      }
+      if (rc !== 0 && left > 0 && performance.now() - execStart >= left) {
+        throw new DecodeError(`timed out after ${req.timeoutMs! / 1000} s`);
+      }
+      const image = jpeg ?? undefined;
+      if (size === undefined || filled < geom.frameBytes) {
+        if (image !== undefined) Deno.removeSync(image);
+        const why = rc !== 0 ? bestError(logs) ?? `ffmpeg exited with code ${rc}` : undefined;
+        out.note({
+          index,
+          pts,
+          reason: damage ?? (why ? `decoder error: ${plainReason(why)}` : NO_PICTURE),
+        });
+        continue;
+      }
+      out.frame({
+        index,
+        pts,
+        srcWidth: size[0],
+        srcHeight: size[1],
+        width: geom.width,
+        height: geom.height,
+        data: frame,
+        image,
+        decodeStart,
+        filterStart,
+        decodeEnd: clock(),
+        readBytes: sample.length,
+        readMs,
+      }, damage);
+      frame = undefined;
+    }
+  } finally {
+    for (const u of unmount.reverse()) {
+      try {
+        u();
+      } catch { /* already gone */ }
+    }
+  }
+  if (out.emitted === 0 && out.corrupt.length === 0) throw new DecodeError("no keyframe decoded");
+}
+
+const NO_PICTURE = "the decoder gave no picture for this keyframe";
 
 /**
  * A `select` expression true exactly for frames whose pts is one of `keys` (sorted): a binary

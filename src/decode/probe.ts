@@ -5,6 +5,7 @@
  */
 
 import type { FFmpegCore, LogLine } from "../../wasm/ffmpeg.ts";
+import { indexPlan } from "./mp4_index.ts";
 
 /** One stream of a container. */
 export interface StreamInfo {
@@ -94,15 +95,17 @@ function runProbe(core: FFmpegCore, fsPath: string, args: string[], need?: strin
 
 /**
  * Probes `fsPath` inside `core`. With `keyframes`, also picks the video stream to decode
- * ({@linkcode pickVideo}, or `stream` when given) and lists its key packets (demuxer only: no
- * decoding). Throws {@linkcode ProbeError} with ffprobe's reason, or when `stream` is not a video
- * stream of the file.
+ * ({@linkcode pickVideo}, or `stream` when given) and lists its key packets (no decoding): from
+ * the index of an MP4/MOV `file` (the host file behind `fsPath`) when it has a usable one, which
+ * reads no media data, else from the demuxer's packets. Throws {@linkcode ProbeError} with
+ * ffprobe's reason, or when `stream` is not a video stream of the file.
  */
 export function probe(
   core: FFmpegCore,
   fsPath: string,
   keyframes = false,
   stream?: number,
+  file?: Deno.FsFile,
 ): ProbeInfo {
   const json = runProbe(core, fsPath, ["-show_format", "-show_streams"], "format");
   // deno-lint-ignore no-explicit-any
@@ -133,7 +136,9 @@ export function probe(
   if (keyframes) {
     const video = pickVideo(streams, stream);
     info.videoStream = video.index;
-    info.keyframes = keyPacketTicks(core, fsPath, video).map((k) => ({
+    const index = file ? indexPlan(file, info.container, video, { total: 0 }) : "no file";
+    const keys = typeof index === "string" ? keyPacketTicks(core, fsPath, video) : index.keys;
+    info.keyframes = keys.map((k) => ({
       pts: ticksToSeconds(k.ticks, video.timeBase),
       offset: k.offset,
     }));

@@ -6,7 +6,7 @@
  */
 
 import type { CoreKind } from "../../wasm/ffmpeg.ts";
-import type { CorruptKeyframe, DecodedFrame, DecodeRequest } from "./keyframes.ts";
+import type { CorruptKeyframe, DecodedFrame, DecodePath, DecodeRequest } from "./keyframes.ts";
 import type { StreamInfo } from "./probe.ts";
 import type { ProbeInfo } from "./probe.ts";
 
@@ -64,6 +64,11 @@ export type DecodeEvent =
     retried?: string;
     /** Set when skipping non-key frames was not exact: why the file was decoded whole. */
     exact?: string;
+    /** How the keyframes were found, and why not from the index when not. */
+    path: DecodePath;
+    pathReason?: string;
+    /** Bytes read from the input file. */
+    bytesRead: number;
   }
   | { type: "probed"; id: number; info: ProbeInfo }
   /** `user`: the input's fault (bad file), else vx's or the machine's. */

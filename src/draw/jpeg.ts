@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { FFmpegCore } from "../../wasm/ffmpeg.ts";
+import { type FFmpegCore, MJPEG_ARGS } from "../../wasm/ffmpeg.ts";
 import type { DrawPlan } from "./plan.ts";
 
 /** The font tags are drawn in: DejaVu Sans Bold, from npm, as the fixtures use. */
@@ -46,14 +46,7 @@ export function drawOnJpeg(core: FFmpegCore, jpeg: Uint8Array, plan: DrawPlan): 
       plan.filter,
       "-frames:v",
       "1",
-      "-c:v",
-      "mjpeg",
-      // As in src/decode/keyframes.ts: "optimal" Huffman tables trap the wasm build on some
-      // pictures; the standard ones do not.
-      "-huffman",
-      "default",
-      "-q:v",
-      "3",
+      ...MJPEG_ARGS,
       "-f",
       "image2",
       "-y",

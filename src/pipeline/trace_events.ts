@@ -48,7 +48,13 @@ export function traceFileDecoded(
   ev: Of<DecodeEvent, "done">,
 ) {
   tracer.span(SPAN.probe, lane, ev.probeStart, ev.probeEnd, { file });
-  tracer.span(SPAN.decodeFile, lane, ev.start, ev.end, { file, keyframes: ev.keyframes });
+  tracer.span(SPAN.decodeFile, lane, ev.start, ev.end, {
+    file,
+    keyframes: ev.keyframes,
+    path: ev.path,
+    ...(ev.pathReason === undefined ? {} : { pathReason: ev.pathReason }),
+    bytesRead: ev.bytesRead,
+  });
 }
 
 /** An inference worker set up its task. */
