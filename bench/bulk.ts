@@ -8,47 +8,15 @@
  * @module
  */
 
-import { makeVideo } from "../src/fixtures/video.ts";
 import { measure, type RunFigures, writeSection } from "./measure.ts";
+import { bulkSet, MODEL, requireShared, ROOT } from "./inputs.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
-const SHARED = new URL("../../shared/", import.meta.url).pathname;
-const MODEL = SHARED + "models/yolox_nano.onnx";
 const quick = Deno.args.includes("--quick");
-
-try {
-  Deno.statSync(MODEL);
-} catch {
-  console.error(`bench: ${MODEL} is absent; the benchmark needs ../shared`);
-  Deno.exit(1);
-}
-
-const dir = ROOT + ".cache/bench/bulk/";
-await Deno.mkdir(dir, { recursive: true });
-const seed = dir + "seed.mp4";
-try {
-  Deno.statSync(seed);
-} catch {
-  console.error("bench: making the bulk set");
-  await makeVideo(seed, {
-    codec: "h264",
-    width: 640,
-    height: 360,
-    frames: 50,
-    fps: 10,
-    keyint: 10,
-    image: SHARED + "media/dog.jpg",
-  });
-}
+requireShared(MODEL);
 // Identical content, distinct files: the work per file is what matters here.
-const files = Array.from({ length: 100 }, (_, i) => `${dir}f${String(i).padStart(3, "0")}.mp4`);
-for (const f of files) {
-  try {
-    Deno.statSync(f);
-  } catch {
-    Deno.copyFileSync(seed, f);
-  }
-}
+const set = await bulkSet(100);
+const dir = set.dir;
+const files = set.names.map((n) => dir + n);
 
 const deno = Deno.execPath();
 const cli = ROOT + "cli.ts";

@@ -22,21 +22,12 @@ import { Drawer } from "../src/draw/drawer.ts";
 import type { FrameRecord } from "../src/records.ts";
 import type { Detection } from "../src/tasks/task.ts";
 import { measure, stats, writeSection } from "./measure.ts";
+import { CACHE, clip720p, MODEL, requireShared, ROOT, runsFlag } from "./inputs.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
-const SHARED = new URL("../../shared/", import.meta.url).pathname;
-const MODEL = SHARED + "models/yolox_nano.onnx";
-const runsAt = Deno.args.indexOf("--runs");
-const RUNS = runsAt >= 0 ? Number(Deno.args[runsAt + 1]) : 3;
+const RUNS = runsFlag(3);
+requireShared(MODEL);
 
-try {
-  Deno.statSync(MODEL);
-} catch {
-  console.error(`bench: ${MODEL} is absent; the benchmark needs ../shared`);
-  Deno.exit(1);
-}
-
-const cache = ROOT + ".cache/bench/";
+const cache = CACHE;
 const work = cache + "draw/";
 await Deno.mkdir(work, { recursive: true });
 
@@ -83,21 +74,7 @@ for (const [w, h] of [[320, 180], [640, 360], [1280, 720], [1920, 1080], [3840, 
 }
 drawer.close();
 
-const video = cache + "720p_20kf.mp4";
-try {
-  Deno.statSync(video);
-} catch {
-  console.error("bench: making", video);
-  await makeVideo(video, {
-    codec: "h264",
-    width: 1280,
-    height: 720,
-    frames: 600,
-    fps: 30,
-    keyint: 30,
-    image: SHARED + "media/dog.jpg",
-  });
-}
+const video = await clip720p();
 const variants: [string, string[]][] = [
   ["plain", []],
   ["`--frames-dir`", ["--frames-dir", work + "f"]],

@@ -18,40 +18,12 @@
  * @module
  */
 
-import { makeVideo } from "../src/fixtures/video.ts";
 import { measure, type RunFigures, stats, writeSection } from "./measure.ts";
+import { CACHE, clip720p, MODEL, requireShared, ROOT, runsFlag } from "./inputs.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
-const SHARED = new URL("../../shared/", import.meta.url).pathname;
-const MODEL = SHARED + "models/yolox_nano.onnx";
-const runsAt = Deno.args.indexOf("--runs");
-const RUNS = runsAt >= 0 ? Number(Deno.args[runsAt + 1]) : 5;
-
-try {
-  Deno.statSync(MODEL);
-} catch {
-  console.error(`bench: ${MODEL} is absent; the benchmark needs ../shared`);
-  Deno.exit(1);
-}
-
-const cache = ROOT + ".cache/bench/";
-await Deno.mkdir(cache, { recursive: true });
-const video = cache + "720p_20kf.mp4";
-try {
-  Deno.statSync(video);
-} catch {
-  console.error("bench: making", video);
-  // 20 s of 720p at 30 fps with a keyframe every second: 20 keyframes.
-  await makeVideo(video, {
-    codec: "h264",
-    width: 1280,
-    height: 720,
-    frames: 600,
-    fps: 30,
-    keyint: 30,
-    image: SHARED + "media/dog.jpg",
-  });
-}
+const RUNS = runsFlag(5);
+requireShared(MODEL);
+const video = await clip720p();
 
 const deno = Deno.execPath();
 const vx = (...extra: string[]) => [
@@ -73,7 +45,7 @@ const variants: Record<string, [string, string[]]> = {
   "vx fast --jobs 1": [deno, vx("--jobs", "1")],
   "vx fast --sequential": [deno, vx("--sequential")],
   "vx fast --decode-first": [deno, vx("--decode-first")],
-  "vx fast --debug": [deno, vx(`--debug=${cache}timed-trace.json`)],
+  "vx fast --debug": [deno, vx(`--debug=${CACHE}timed-trace.json`)],
   "native: ffmpeg CLI + onnxruntime-node": [deno, [
     "run",
     "-A",
@@ -114,7 +86,7 @@ const NATIVE = "native: ffmpeg CLI + onnxruntime-node";
 type Summary = { wallMs: number; firstRecordMs: number; stagesMs: Record<string, number> };
 const traced: Record<string, Summary> = {};
 for (const name of ["vx fast", "vx fast --sequential"]) {
-  const path = `${cache}trace-${name.replace(/\W+/g, "_")}.json`;
+  const path = `${CACHE}trace-${name.replace(/\W+/g, "_")}.json`;
   const [cmd, args] = variants[name];
   await measure(cmd, [...args, `--debug=${path}`]);
   traced[name] = JSON.parse(await Deno.readTextFile(path)).vx;

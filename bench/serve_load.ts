@@ -11,12 +11,9 @@
  * @module
  */
 
-import { makeVideo } from "../src/fixtures/video.ts";
 import { measure, writeSection } from "./measure.ts";
+import { bulkSet, MODEL, requireShared, ROOT } from "./inputs.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
-const SHARED = new URL("../../shared/", import.meta.url).pathname;
-const MODEL = SHARED + "models/yolox_nano.onnx";
 const quick = Deno.args.includes("--quick");
 /** Requests per round, and the most seconds a round may take before it stops sending. */
 const REQUESTS = quick ? 16 : 48;
@@ -25,39 +22,9 @@ const CLIENTS = [1, 4, 16];
 /** Keyframes in each file of the set. */
 const KEYFRAMES = 5;
 
-try {
-  Deno.statSync(MODEL);
-} catch {
-  console.error(`bench: ${MODEL} is absent; the benchmark needs ../shared`);
-  Deno.exit(1);
-}
-
+requireShared(MODEL);
 // The bulk bench's set (bench/bulk.ts): one seed, copied, so the work per file is the same.
-const dir = ROOT + ".cache/bench/bulk/";
-await Deno.mkdir(dir, { recursive: true });
-const seed = dir + "seed.mp4";
-try {
-  Deno.statSync(seed);
-} catch {
-  console.error("bench: making the bulk set");
-  await makeVideo(seed, {
-    codec: "h264",
-    width: 640,
-    height: 360,
-    frames: 50,
-    fps: 10,
-    keyint: 10,
-    image: SHARED + "media/dog.jpg",
-  });
-}
-const names = Array.from({ length: 50 }, (_, i) => `f${String(i).padStart(3, "0")}.mp4`);
-for (const n of names) {
-  try {
-    Deno.statSync(dir + n);
-  } catch {
-    Deno.copyFileSync(seed, dir + n);
-  }
-}
+const { dir, names } = await bulkSet(50);
 
 /** The 1-minute load average: on a shared machine, the figures mean little without it. */
 const load = () => Deno.readTextFileSync("/proc/loadavg").split(" ")[0];

@@ -26,3 +26,14 @@ export class UsageError extends Error {
     this.name = "UsageError";
   }
 }
+
+/**
+ * Error a user can cause with a task's inputs: bad model, bad labels. Thrown by tasks and by
+ * the inference engine, so it lives below both.
+ */
+export class TaskError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TaskError";
+  }
+}

@@ -127,8 +127,9 @@ function checkTrace(path: string, records: FrameRecord[], trace: TraceFile): voi
   assert.match(vx.ffmpegCore!, /^npm:@ffmpeg\/core@[\d.]+ \(single-thread\)$/);
   assert.equal(vx.backend, "wasm");
   assert.ok(vx.threads.inference! >= 1);
-  // fast: one decoder and fastInferrers() inference workers; the sequential baseline one of each.
-  const workers = vx.mode === "fast --sequential" ? 1 : fastInferrers();
+  // fast: one decoder and fastInferrers() inference workers (one for a task without a model);
+  // the sequential baseline one of each.
+  const workers = vx.mode === "fast --sequential" || vx.models.length === 0 ? 1 : fastInferrers();
   assert.deepEqual([vx.threads.decodeWorkers, vx.threads.inferenceWorkers], [1, workers]);
   assert.ok(vx.peakRssBytes! > 0);
   assert.ok(vx.queue.peakFrames >= 1 && vx.queue.peakFrames <= vx.queue.maxFrames!);

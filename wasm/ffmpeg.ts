@@ -29,7 +29,6 @@
  */
 
 import createFFmpegCore from "@ffmpeg/core";
-import createFFmpegCoreMt from "@ffmpeg/core-mt";
 
 /**
  * Which core: `st` is `@ffmpeg/core`, `mt` is `@ffmpeg/core-mt`. Only the multithreaded core can
@@ -87,7 +86,8 @@ export async function loadCore(
 ): Promise<FFmpegCore> {
   const mod = module ?? await compileCore(kind);
   if (kind === "mt") useModuleWorkers();
-  const create = kind === "mt" ? createFFmpegCoreMt : createFFmpegCore;
+  // Only fixtures use the multithreaded core: decode workers do not load its glue code.
+  const create = kind === "mt" ? (await import("@ffmpeg/core-mt")).default : createFFmpegCore;
   const core = await create({
     instantiateWasm(
       imports: WebAssembly.Imports,

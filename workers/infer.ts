@@ -6,7 +6,7 @@
  */
 
 import { createEngine, type Engine, timeLoads } from "../src/infer/engine.ts";
-import type { InferCommand, InferEvent } from "../src/infer/protocol.ts";
+import type { InferCommand, InferEvent } from "../src/tasks/protocol.ts";
 import { loadWebGpuOrt } from "../src/infer/ort_webgpu.ts";
 import { ortWasm } from "../src/infer/ort_wasm.ts";
 import { TASKS } from "../src/tasks/registry.ts";

@@ -8,7 +8,7 @@
 
 import { CORE_PACKAGE, type CoreKind } from "../../wasm/ffmpeg.ts";
 import { now } from "../clock.ts";
-import type { InferTiming } from "../infer/protocol.ts";
+import type { InferTiming } from "../tasks/protocol.ts";
 import type { ModelInfo } from "../tasks/task.ts";
 import type { GateLevels } from "../pipeline/gate.ts";
 import {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { TaskError } from "../tasks/task.ts";
+import { TaskError } from "../errors.ts";
 
 /** A backend that runs models. */
 export type Backend = "wasm" | "webgpu";

@@ -12,7 +12,7 @@
 
 import * as ort from "onnxruntime-web";
 import { now } from "../clock.ts";
-import { TaskError } from "../tasks/task.ts";
+import { TaskError } from "../errors.ts";
 import { type GpuPlanes, gpuPlanes, type PlaneLayout, planesToFloat } from "./gpu_planes.ts";
 import {
   type AdapterLike,

@@ -12,7 +12,8 @@ import { pickTaskOptions } from "../tasks/task.ts";
 import { baseName, DEFAULT_TIMEOUT_MS, type ExtractOptions } from "./fast.ts";
 import { drawRecords } from "../draw/drawer.ts";
 import { expandInputs, shard } from "./inputs.ts";
-import { type BulkProgress, type CallOptions, Scheduler } from "./scheduler.ts";
+import type { BulkProgress, CallOptions } from "./scheduler.ts";
+import { createScheduler } from "./modes.ts";
 
 export type { BulkProgress } from "./scheduler.ts";
 
@@ -35,24 +36,7 @@ export interface BulkOptions extends Omit<ExtractOptions, "sequential" | "decode
   onProgress?: (p: BulkProgress) => void;
 }
 
-/** The default bound on decoded frames waiting for inference across the pool. */
-export const DEFAULT_BULK_INFLIGHT_BYTES = 128 << 20;
-
-/**
- * The pool sized to the machine. Measured on 2 cores (`bench/bulk.ts`, BENCHMARKS.md): inference
- * dominates, and two single-threaded inference sessions give more frames per second than one
- * session with two threads, while one decode worker keeps them fed. `jobs` sets the number of
- * inference workers (and decode workers alongside, at most 2 of those).
- */
-export function defaultPool(
-  cores = navigator.hardwareConcurrency ?? 2,
-  jobs?: number,
-): { decoders: number; inferrers: number; threads: number } {
-  const inferrers = Math.max(1, jobs ?? cores);
-  const decoders = Math.max(1, Math.min(2, Math.ceil(inferrers / 2)));
-  const threads = Math.max(1, Math.floor(cores / inferrers));
-  return { decoders, inferrers, threads };
-}
+export { DEFAULT_BULK_INFLIGHT_BYTES, defaultPool } from "./modes.ts";
 
 /**
  * Runs a task over many files. `inputs` are files, directories (recursive, by media extension)
@@ -82,21 +66,7 @@ async function* extractBulkRecords(
 ): AsyncGenerator<VxRecord> {
   const paths = await bulkPaths(inputs, options);
   if (paths.length === 0) return;
-  const pool = defaultPool(undefined, options.inferrers);
-  const inferrers = options.inferrers ?? pool.inferrers;
-  const scheduler = new Scheduler({
-    task: pickTaskOptions(options),
-    decoders: options.decoders ?? pool.decoders,
-    inferrers,
-    threads: options.threads ?? pool.threads,
-    backend: options.backend,
-    maxInflightFrames: options.maxInflightFrames ?? Math.max(4, 4 * inferrers),
-    maxInflightBytes: options.maxInflightBytes ?? DEFAULT_BULK_INFLIGHT_BYTES,
-    mode: "bulk",
-    tracer: options.tracer,
-    onNotice: options.onNotice,
-    loseGpu: options.loseGpu,
-  });
+  const scheduler = createScheduler("bulk", pickTaskOptions(options), options);
   try {
     yield* scheduler.run(paths, bulkCall(options));
   } finally {

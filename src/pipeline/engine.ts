@@ -7,16 +7,11 @@
 
 import type { FrameRecord, VxRecord } from "../records.ts";
 import { pickTaskOptions } from "../tasks/task.ts";
-import {
-  bulkCall,
-  type BulkOptions,
-  bulkPaths,
-  DEFAULT_BULK_INFLIGHT_BYTES,
-  defaultPool,
-} from "./bulk.ts";
-import { type ExtractOptions, FAST_THREADS, fastCall, fastInferrers, fastRecords } from "./fast.ts";
+import { bulkCall, type BulkOptions, bulkPaths } from "./bulk.ts";
+import { type ExtractOptions, fastCall, fastRecords } from "./fast.ts";
 import type { ModelInfo } from "../tasks/task.ts";
-import { Scheduler, type SchedulerStats } from "./scheduler.ts";
+import type { SchedulerStats } from "./scheduler.ts";
+import { createScheduler } from "./modes.ts";
 import { drawRecords } from "../draw/drawer.ts";
 
 /** What an engine runs and on what pool: fixed for its life. */
@@ -78,22 +73,7 @@ export interface Engine {
  * ```
  */
 export function createEngine(options: EngineOptions = {}): Engine {
-  const inferrers = options.inferrers ?? fastInferrers();
-  const pool = defaultPool(undefined, inferrers);
-  const scheduler = new Scheduler({
-    task: pickTaskOptions(options),
-    decoders: options.decoders ?? pool.decoders,
-    inferrers,
-    threads: options.threads ?? FAST_THREADS,
-    backend: options.backend,
-    maxInflightFrames: options.maxInflightFrames ?? Math.max(8, 4 * inferrers),
-    maxInflightBytes: options.maxInflightBytes ?? DEFAULT_BULK_INFLIGHT_BYTES,
-    mode: "engine",
-    tracer: options.tracer,
-    onNotice: options.onNotice,
-    loseGpu: options.loseGpu,
-    warm: true,
-  });
+  const scheduler = createScheduler("engine", pickTaskOptions(options), options);
   scheduler.start();
   return {
     extract(input, o = {}) {

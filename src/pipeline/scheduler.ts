@@ -24,7 +24,7 @@ import { describeDamage } from "../decode/keyframes.ts";
 import type { DecodeCommand, DecodeEvent } from "../decode/protocol.ts";
 import { VxError } from "../errors.ts";
 import type { BackendChoice } from "../infer/backend.ts";
-import type { InferCommand, InferEvent } from "../infer/protocol.ts";
+import type { InferCommand, InferEvent } from "../tasks/protocol.ts";
 import { checkPtsOrder, type FrameRecord, type StatusRecord, type VxRecord } from "../records.ts";
 import type { FrameSpec, ModelInfo, TaskOptions } from "../tasks/task.ts";
 import { TASKS } from "../tasks/registry.ts";
@@ -74,6 +74,12 @@ export interface SchedulerOptions {
    * must then hold every keyframe of a file, or decoding would wait for room that never frees.
    */
   decodeFirst?: boolean;
+  /**
+   * Decoding waits for the first model session, whose frame spec it then uses, rather than
+   * starting at once where the task can tell its frames from the model file's header: the
+   * sequential baseline's order (model, then decode, then infer).
+   */
+  modelFirst?: boolean;
   /** Tests only: each inference worker destroys its WebGPU device once set up. */
   loseGpu?: boolean;
 }
@@ -336,7 +342,9 @@ export class Scheduler {
     let readyCount = 0;
     let models: ModelInfo[] = [];
     // Where the task can tell its frames without a session, decoding starts at once.
-    let spec: FrameSpec | undefined = await TASKS[task.task].frameSpec?.(task);
+    let spec: FrameSpec | undefined = o.modelFirst
+      ? undefined
+      : await TASKS[task.task].frameSpec?.(task);
     const decoders: DecoderSlot[] = [];
     const inferrers: InferrerSlot[] = [];
     const inflight = new Map<number, InFlight>();

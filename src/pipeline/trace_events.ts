@@ -6,7 +6,7 @@
  */
 
 import type { DecodeEvent } from "../decode/protocol.ts";
-import type { InferEvent, InferTiming } from "../infer/protocol.ts";
+import type { InferEvent, InferTiming } from "../tasks/protocol.ts";
 import { SPAN, type Tracer, TRANSFER_LANE } from "./tracer.ts";
 
 /** Waits shorter than this are not worth a span. */

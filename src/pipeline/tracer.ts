@@ -11,7 +11,7 @@
  */
 
 import type { CoreKind } from "../../wasm/ffmpeg.ts";
-import type { InferTiming } from "../infer/protocol.ts";
+import type { InferTiming } from "../tasks/protocol.ts";
 import type { ModelInfo } from "../tasks/task.ts";
 import type { GateLevels } from "./gate.ts";
 

@@ -6,7 +6,7 @@
  */
 
 import type { DecodeCommand, DecodeEvent } from "../decode/protocol.ts";
-import type { InferCommand, InferEvent } from "../infer/protocol.ts";
+import type { InferCommand, InferEvent } from "../tasks/protocol.ts";
 import { preferVulkan } from "../infer/backend.ts";
 
 /** A worker died; `message` is its uncaught error. */

@@ -332,7 +332,12 @@ export function createHandler(engine: Engine, options: HandlerOptions = {}): Han
       metrics.requests[outcome]++;
       metrics.duration.observe((now() - t0) / 1000);
       release?.();
-      if (spooled) Deno.remove(spooled).catch(() => {});
+      // At once, not in the background: a server told to stop may exit right after.
+      if (spooled) {
+        try {
+          Deno.removeSync(spooled);
+        } catch { /* already gone */ }
+      }
     };
     try {
       if (upload) {

@@ -22,5 +22,6 @@ export const createKeyframesTask: TaskFactory = () =>
 /** The `keyframes` task for the registry. */
 export const KEYFRAMES: TaskDefinition = {
   create: createKeyframesTask,
+  runsModel: false,
   frameSpec: () => Promise.resolve(SPEC),
 };

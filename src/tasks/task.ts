@@ -197,13 +197,13 @@ export type TaskFactory = (options: TaskOptions, engine: Engine) => Promise<Task
  */
 export interface TaskDefinition {
   create: TaskFactory;
+  /**
+   * `false` for a task that runs no model: one inference worker is enough for it, and more would
+   * only take start-up time from the decoder (bench/keyframes.ts).
+   */
+  runsModel?: false;
   frameSpec?: (options: TaskOptions) => Promise<FrameSpec | undefined>;
 }
 
-/** Error a user can cause with a task's inputs: bad model, bad labels. */
-export class TaskError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "TaskError";
-  }
-}
+/** Error a user can cause with a task's inputs; defined below both tasks and inference. */
+export { TaskError } from "../errors.ts";

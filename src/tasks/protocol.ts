@@ -1,13 +1,14 @@
 /**
- * The message protocol between the main thread and an inference worker. Frame pixels cross it
- * as transferred buffers, never as copies.
+ * The message protocol between the main thread and an inference worker, which runs a task (its
+ * pre- and post-processing) on the task's models. Frame pixels cross it as transferred buffers,
+ * never as copies.
  *
  * @module
  */
 
-import type { Frame, FrameSpec, ModelInfo, TaskOptions, TaskResult } from "../tasks/task.ts";
-import type { Backend, BackendChoice } from "./backend.ts";
-import type { SessionLoad } from "./engine.ts";
+import type { Frame, FrameSpec, ModelInfo, TaskOptions, TaskResult } from "./task.ts";
+import type { Backend, BackendChoice } from "../infer/backend.ts";
+import type { SessionLoad } from "../infer/engine.ts";
 
 /** Main thread → inference worker. */
 export type InferCommand =

@@ -1,0 +1,82 @@
+/**
+ * `vx bulk`: many files, most work per core; progress on a terminal, a summary at the end.
+ *
+ * @module
+ */
+
+import { extractBulk } from "../pipeline/bulk.ts";
+import type { BulkProgress } from "../pipeline/bulk.ts";
+import { TraceRecorder } from "../debug/trace.ts";
+import { UsageError } from "../errors.ts";
+import { openSink } from "../output.ts";
+import { parseShard } from "../pipeline/inputs.ts";
+import { prepareResume } from "../pipeline/resume.ts";
+import { type BulkFlags, checkTaskFlags } from "./flags.ts";
+import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
+
+export function progressLine(p: BulkProgress): string {
+  const s = p.elapsedMs / 1000;
+  const rate = p.done / Math.max(s, 1e-3);
+  const eta = rate > 0 ? (p.total - p.done) / rate : NaN;
+  return `${p.done}/${p.total} files (${p.failed} failed), ${p.keyframes} keyframes, ` +
+    `${(p.keyframes / Math.max(s, 1e-3)).toFixed(1)} keyframes/s, ` +
+    `ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)} s` : "?"}`;
+}
+
+/** Runs `vx bulk INPUTS…`; resolves to the exit code (1 when a file failed). */
+export async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
+  checkTaskFlags(flags);
+  if (flags.resume && !flags.out) throw new UsageError("--resume needs --out FILE");
+  const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
+  const skip = flags.resume ? await prepareResume(flags.out!) : undefined;
+  const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
+  const sink = await openSink(flags.out, flags.resume);
+  const shown = await presentation(flags, runTitle("bulk", inputs, flags));
+  const tty = Deno.stderr.isTerminal();
+  const enc = new TextEncoder();
+  let last: BulkProgress | undefined;
+  try {
+    const records = extractBulk(inputs, {
+      ...flags,
+      framesDir: shown.framesDir,
+      draw: false,
+      inferrers: flags.jobs,
+      maxInflightBytes: flags.maxInflightMb === undefined
+        ? undefined
+        : Math.round(flags.maxInflightMb * 2 ** 20),
+      timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
+      shard,
+      skip,
+      tracer,
+      onNotice,
+      onProgress: (p) => {
+        last = p;
+        if (tty) Deno.stderr.writeSync(enc.encode(`\r\x1b[K${progressLine(p)}`));
+      },
+    });
+    // A file's records and its status go out in one write, so a killed run leaves whole blocks.
+    let block: Parameters<typeof sink.write>[0][] = [];
+    for await (const record of shown.wrap(records)) {
+      block.push(record);
+      if ("status" in record) {
+        await sink.writeAll(block);
+        block = [];
+      }
+    }
+  } finally {
+    sink.close();
+    await shown.cleanup();
+    await writeTrace(tracer, flags.debug);
+  }
+  if (tty && last) Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
+  const p = last ?? { total: 0, done: 0, failed: 0, keyframes: 0, elapsedMs: 0 };
+  const s = p.elapsedMs / 1000;
+  console.error(
+    `vx bulk: ${p.done} files (${p.done - p.failed} ok, ${p.failed} failed), ` +
+      `${p.keyframes} keyframes in ${s.toFixed(1)} s ` +
+      `(${(p.done / Math.max(s, 1e-3)).toFixed(2)} files/s, ` +
+      `${(p.keyframes / Math.max(s, 1e-3)).toFixed(1)} keyframes/s)` +
+      (skip?.size ? `, ${skip.size} already done` : ""),
+  );
+  return p.failed > 0 ? 1 : 0;
+}

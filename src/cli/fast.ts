@@ -1,0 +1,36 @@
+/**
+ * `vx fast`: one file, lowest latency; records stream out as keyframes decode.
+ *
+ * @module
+ */
+
+import { extract } from "../pipeline/fast.ts";
+import { TraceRecorder } from "../debug/trace.ts";
+import { openSink } from "../output.ts";
+import { checkTaskFlags, type FastFlags } from "./flags.ts";
+import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
+
+/** Runs `vx fast INPUT` with its flags; throws a `VxError` or `UsageError` for the user. */
+export async function runFast(input: string, flags: FastFlags): Promise<void> {
+  checkTaskFlags(flags);
+  const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
+  const sink = await openSink(flags.out);
+  const shown = await presentation(flags, runTitle("fast", [input], flags));
+  try {
+    const timeoutMs = flags.timeout === undefined ? undefined : flags.timeout * 1000;
+    const records = extract(input, {
+      ...flags,
+      inferrers: flags.jobs,
+      framesDir: shown.framesDir,
+      draw: false,
+      tracer,
+      timeoutMs,
+      onNotice,
+    });
+    for await (const record of shown.wrap(records)) await sink.write(record);
+  } finally {
+    sink.close();
+    await shown.cleanup();
+    await writeTrace(tracer, flags.debug);
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * The command line's flags: their parsers, the options every task-running command takes, the
+ * typed values commander hands each command, and the checks that need no file.
+ *
+ * @module
+ */
+
+import { InvalidArgumentError, Option } from "commander";
+import type { Command } from "commander";
+import { UsageError } from "../errors.ts";
+import type { PreprocessOptions, TaskName } from "../tasks/task.ts";
+import { BACKEND_CHOICES, type BackendChoice } from "../infer/backend.ts";
+
+/** Where `--debug` alone writes its trace. */
+export const DEFAULT_TRACE = "vx-trace.json";
+
+/** A parser for a number from `min` to `max`, for commander. */
+export function number(min: number, max: number) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
+    }
+    return n;
+  };
+}
+
+/** A parser for a whole number from `min` to `max`, for commander. */
+export function integer(min: number, max: number) {
+  const n = number(min, max);
+  return (value: string) => {
+    const v = n(value);
+    if (!Number.isInteger(v)) throw new InvalidArgumentError(`expected a whole number`);
+    return v;
+  };
+}
+
+/** `--size 192x48` → `[192, 48]`. */
+function size(value: string): [number, number] {
+  const m = /^(\d+)x(\d+)$/.exec(value);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) {
+    throw new InvalidArgumentError("expected WIDTHxHEIGHT, e.g. 224x224");
+  }
+  return [Number(m[1]), Number(m[2])];
+}
+
+/** `--mean 0.485,0.456,0.406` → three numbers. */
+function three(value: string): number[] {
+  const v = value.split(",").map((x) => (x.trim() === "" ? NaN : Number(x)));
+  if (v.length !== 3 || v.some((x) => !Number.isFinite(x))) {
+    throw new InvalidArgumentError("expected three numbers, e.g. 0.5,0.5,0.5");
+  }
+  return v;
+}
+
+/** Tasks that run a model the user gives. */
+const MODEL_TASKS: readonly TaskName[] = ["detect", "classify", "embed", "faces", "tensor"];
+
+const VISION_TASKS: readonly TaskName[] = ["classify", "embed", "faces", "tensor"];
+/** Tasks whose results are places in the picture, or classes: what `--draw` can draw. */
+const DRAW_TASKS: readonly TaskName[] = ["ocr", "detect", "faces", "classify"];
+/** Flags only some tasks read: given to another, they would be ignored without a word. */
+const TASK_FLAGS: [keyof FastFlags, string, readonly TaskName[]][] = [
+  ["top", "--top", ["classify"]],
+  ["raw", "--raw", ["embed"]],
+  ["maxValues", "--max-values", ["tensor"]],
+  ["size", "--size", VISION_TASKS],
+  ["fit", "--fit", VISION_TASKS],
+  ["mean", "--mean", VISION_TASKS],
+  ["std", "--std", VISION_TASKS],
+  ["channels", "--channels", VISION_TASKS],
+  ["range", "--range", VISION_TASKS],
+  ["layout", "--layout", VISION_TASKS],
+  ["draw", "--draw", DRAW_TASKS],
+];
+
+/** The checks of task and flags that need no file: a model where one is needed, no stray flag. */
+export function checkTaskFlags(flags: FastFlags): void {
+  if (MODEL_TASKS.includes(flags.task) && !flags.model) {
+    throw new UsageError(`--task ${flags.task} needs --model PATH`);
+  }
+  for (const [key, flag, tasks] of TASK_FLAGS) {
+    if (flags[key] !== undefined && !tasks.includes(flags.task)) {
+      throw new UsageError(`${flag} applies to --task ${tasks.join("|")}, not ${flags.task}`);
+    }
+  }
+  if (flags.draw && flags.framesDir === undefined) {
+    throw new UsageError("--draw needs --frames-dir DIR: it draws on the keyframes' JPEGs");
+  }
+}
+
+/** Adds the options of every command that runs a task (`fast`, `bulk`, `serve`) to `cmd`. */
+export function taskOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option("--task <task>", "what to run on each keyframe")
+        .choices(["ocr", "detect", "keyframes", "classify", "embed", "faces", "tensor"])
+        .default("ocr"),
+    )
+    .option(
+      "--model <path>",
+      "ONNX model (detect: YOLOX or Ultralytics; faces: UltraFace; classify, embed, tensor: any)",
+    )
+    .option(
+      "--labels <name|path>",
+      "class labels: coco (detect), imagenet (classify), or a file with one label a line",
+    )
+    .option("--score <n>", "minimum score to report", number(0, 1))
+    .option("--top <n>", "classify: classes to report (default 5)", integer(1, 1e6))
+    .option("--raw", "embed: keep the model's values (default: L2-normalised)")
+    .option("--max-values <n>", "tensor: at most this many values per output", integer(0, 1e9))
+    .option("--size <WxH>", "model input size, needed when the model's is dynamic", size)
+    .addOption(
+      new Option("--fit <fit>", "how a keyframe fits the model input").choices([
+        "letterbox",
+        "stretch",
+        "crop",
+      ]),
+    )
+    .option("--mean <a,b,c>", "per-channel mean, in the model's channel order and --range", three)
+    .option("--std <a,b,c>", "per-channel std, in the model's channel order and --range", three)
+    .addOption(new Option("--channels <order>", "channel order").choices(["rgb", "bgr"]))
+    .addOption(
+      new Option("--range <range>", "pixel values before mean/std").choices(["0-1", "0-255"]),
+    )
+    .addOption(new Option("--layout <layout>", "input tensor layout").choices(["nchw", "nhwc"]))
+    .option("--threads <n>", "inference threads", number(1, 64))
+    .addOption(
+      new Option("--backend <backend>", "inference: auto takes WebGPU on a hardware GPU")
+        .choices(BACKEND_CHOICES)
+        .default("auto"),
+    )
+    .option("--frames-dir <dir>", "also write each keyframe as a JPEG here")
+    .option("--draw", "with --frames-dir: draw each keyframe's results on its JPEG")
+    .option(
+      "--report <file.html>",
+      "also write a one-file HTML report of the keyframes and results",
+    )
+    .option(
+      "--stream <n>",
+      "the video stream to decode, by index (vx probe lists them)",
+      integer(0, 1e6),
+    )
+    // For tests and bench/exit_stress.ts: each inference worker destroys its WebGPU device once
+    // set up, so the lost-device path runs from the CLI as it does on a GPU reset.
+    .addOption(new Option("--lose-gpu").hideHelp());
+}
+
+export interface FastFlags extends PreprocessOptions {
+  task: TaskName;
+  model?: string;
+  labels?: string;
+  score?: number;
+  top?: number;
+  raw?: boolean;
+  maxValues?: number;
+  threads?: number;
+  framesDir?: string;
+  draw?: boolean;
+  report?: string;
+  backend?: BackendChoice;
+  loseGpu?: boolean;
+  out?: string;
+  sequential?: boolean;
+  decodeFirst?: boolean;
+  /** Trace path: `--debug` alone becomes `--debug=vx-trace.json` (see `debugDefault`). */
+  debug?: string;
+  timeout?: number;
+  stream?: number;
+  jobs?: number;
+}
+
+export interface BulkFlags extends Omit<FastFlags, "sequential" | "decodeFirst"> {
+  jobs?: number;
+  maxInflightMb?: number;
+  resume?: boolean;
+  shard?: string;
+}
+
+export interface ServeFlags extends Omit<FastFlags, "sequential" | "decodeFirst" | "out"> {
+  host: string;
+  port: number;
+  root?: string;
+  maxUploadMb: number;
+  queue?: number;
+  concurrency?: number;
+  grace: number;
+  tempDir?: string;
+  maxInflightMb?: number;
+}
+
+/**
+ * `--debug` takes a path only as `--debug=PATH`: a bare `--debug` becomes
+ * `--debug=vx-trace.json`, so `vx fast --debug a.mp4` reads a.mp4 rather than overwriting it.
+ */
+export function debugDefault(args: string[]): string[] {
+  const end = args.includes("--") ? args.indexOf("--") : args.length;
+  return args.map((a, i) => i < end && a === "--debug" ? `--debug=${DEFAULT_TRACE}` : a);
+}

@@ -1,0 +1,66 @@
+/**
+ * What the commands that run files share: `--report` and `--draw` around their records, the
+ * report's title, the `--debug` trace written at the end, and backend notices on stderr.
+ *
+ * @module
+ */
+
+import { drawRecords } from "../draw/drawer.ts";
+import { reportRecords } from "../report/html.ts";
+import type { TraceRecorder } from "../debug/trace.ts";
+import type { VxRecord } from "../records.ts";
+import type { FastFlags } from "./flags.ts";
+
+/**
+ * `--report` and `--draw` around a run's records. The report reads each JPEG before it is drawn
+ * on (the report draws results as SVG over the plain picture). Without `--frames-dir`, the
+ * report's JPEGs go to a temporary directory, each deleted once inlined; `cleanup` removes it.
+ */
+export async function presentation(flags: FastFlags, title: string) {
+  const temp = flags.report !== undefined && flags.framesDir === undefined
+    ? await Deno.makeTempDir({ prefix: "vx-report-" })
+    : undefined;
+  return {
+    framesDir: flags.framesDir ?? temp,
+    wrap<R extends VxRecord>(records: AsyncIterable<R>): AsyncIterable<R> {
+      if (flags.report !== undefined) {
+        records = reportRecords(records, flags.report, {
+          title,
+          consumeImages: temp !== undefined,
+        });
+      }
+      return flags.draw ? drawRecords(records, flags) : records;
+    },
+    cleanup: async () => {
+      if (temp !== undefined) await Deno.remove(temp, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** The run as the report's title shows it. */
+export function runTitle(command: string, inputs: string[], flags: FastFlags): string {
+  return [
+    `vx ${command}`,
+    ...inputs,
+    `--task ${flags.task}`,
+    flags.model && `--model ${flags.model}`,
+  ]
+    .filter(Boolean).join(" ");
+}
+
+/**
+ * Writes the `--debug` trace, after a failed run too. A trace that cannot be written is reported
+ * on stderr, not thrown, so it never hides the run's own error.
+ */
+export async function writeTrace(tracer: TraceRecorder | undefined, path: string | undefined) {
+  if (!tracer || path === undefined) return;
+  try {
+    await tracer.write(path);
+    console.error(`vx: trace written to ${path} (open it in https://ui.perfetto.dev)`);
+  } catch (e) {
+    console.error(`vx: cannot write the trace to ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+}
+
+/** A backend fallback, as one line on stderr (stdout carries only records). */
+export const onNotice = (line: string) => console.error(`vx: ${line}`);

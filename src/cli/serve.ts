@@ -1,0 +1,38 @@
+/**
+ * `vx serve`: the warm engine behind HTTP.
+ *
+ * @module
+ */
+
+import { serve } from "../serve/server.ts";
+import { engineScore } from "../serve/score.ts";
+import { TraceRecorder } from "../debug/trace.ts";
+import { UsageError } from "../errors.ts";
+import { checkTaskFlags, type ServeFlags } from "./flags.ts";
+import { onNotice, writeTrace } from "./run.ts";
+
+/** Runs `vx serve` until it is stopped; resolves to the exit code. */
+export async function runServe(flags: ServeFlags): Promise<number> {
+  checkTaskFlags(flags);
+  // A keyframe's JPEG would be named by a server path and left on the server's disk.
+  if (flags.framesDir !== undefined) throw new UsageError("--frames-dir does not apply to serve");
+  const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
+  try {
+    return await serve({
+      ...flags,
+      hostname: flags.host,
+      inferrers: flags.jobs,
+      maxInflightBytes: flags.maxInflightMb === undefined
+        ? undefined
+        : Math.round(flags.maxInflightMb * 2 ** 20),
+      maxUploadBytes: Math.round(flags.maxUploadMb * 2 ** 20),
+      timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
+      graceMs: flags.grace * 1000,
+      score: engineScore(flags.task, flags.score),
+      tracer,
+      onNotice,
+    });
+  } finally {
+    await writeTrace(tracer, flags.debug);
+  }
+}

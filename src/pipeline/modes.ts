@@ -1,0 +1,169 @@
+/**
+ * The ways vx runs its one scheduler, with their defaults in one table: `fast` (one file, lowest
+ * latency), its two baselines (`fast --decode-first`, `fast --sequential`), `bulk` (many files,
+ * most work per core) and the resident `engine`. {@linkcode createScheduler} is the only place a
+ * {@linkcode Scheduler} is built; a mode is data, not a loop of its own.
+ *
+ * @module
+ */
+
+import type { BackendChoice } from "../infer/backend.ts";
+import { TASKS } from "../tasks/registry.ts";
+import type { TaskOptions } from "../tasks/task.ts";
+import { Scheduler } from "./scheduler.ts";
+import type { Tracer } from "./tracer.ts";
+
+/** A way of running the scheduler; also the trace's `mode`. */
+export type Mode = "fast" | "fast --decode-first" | "fast --sequential" | "bulk" | "engine";
+
+/** What a caller may set over its mode's defaults. */
+export interface PoolOptions {
+  decoders?: number;
+  inferrers?: number;
+  threads?: number;
+  backend?: BackendChoice;
+  maxInflightFrames?: number;
+  maxInflightBytes?: number;
+  tracer?: Tracer;
+  onNotice?: (line: string) => void;
+  loseGpu?: boolean;
+}
+
+/**
+ * Inference workers for `fast` and the engine unless told: one per core, each single-threaded.
+ * Inference costs about five times a keyframe's decode (YOLOX-Nano 78 ms against ~15 ms), and
+ * one-thread workers scale better than one session with several threads (bench/run.ts).
+ */
+export function fastInferrers(cores = navigator.hardwareConcurrency ?? 1): number {
+  return Math.max(1, cores);
+}
+
+/**
+ * Inference threads for `fast` unless told. One: a session with two wasm threads takes ~0.5 s
+ * longer to create and its first run is slower, so on the 20-keyframe benchmark one thread gave
+ * both the earlier first record and the shorter wall time, leaving the other core to the
+ * decoder (bench/run.ts; BENCHMARKS.md). Long inputs amortise that: pass `threads: 2` there.
+ */
+export const FAST_THREADS = 1;
+
+/** Default bound on frames waiting for inference in `fast`: enough to hide decode jitter. */
+export const DEFAULT_INFLIGHT_FRAMES = 8;
+/** Default bound on bytes waiting for inference in `fast`. */
+export const DEFAULT_INFLIGHT_BYTES = 64 << 20;
+/** The default bound on decoded frames waiting for inference across a `bulk` or engine pool. */
+export const DEFAULT_BULK_INFLIGHT_BYTES = 128 << 20;
+
+/** The in-flight bound of the non-streaming baselines: every keyframe of the file waits. */
+const UNBOUNDED_FRAMES = 1 << 30;
+const UNBOUNDED_BYTES = 2 ** 31 - 1;
+
+/**
+ * The pool sized to the machine. Measured on 2 cores (`bench/bulk.ts`, BENCHMARKS.md): inference
+ * dominates, and two single-threaded inference sessions give more frames per second than one
+ * session with two threads, while one decode worker keeps them fed. `jobs` sets the number of
+ * inference workers (and decode workers alongside, at most 2 of those).
+ */
+export function defaultPool(
+  cores = navigator.hardwareConcurrency ?? 2,
+  jobs?: number,
+): { decoders: number; inferrers: number; threads: number } {
+  const inferrers = Math.max(1, jobs ?? cores);
+  const decoders = Math.max(1, Math.min(2, Math.ceil(inferrers / 2)));
+  const threads = Math.max(1, Math.floor(cores / inferrers));
+  return { decoders, inferrers, threads };
+}
+
+/** One mode's defaults, from the task and the workers asked for. */
+interface ModeDefaults {
+  inferrers(task: TaskOptions, asked?: number): number;
+  decoders(inferrers: number): number;
+  threads(inferrers: number): number;
+  maxInflightFrames(inferrers: number): number;
+  maxInflightBytes: number;
+  /** A file's frames wait until it is decoded whole (see `SchedulerOptions.decodeFirst`). */
+  decodeFirst?: boolean;
+  /** Decoding waits for the model: the frame spec comes from the loaded session. */
+  modelFirst?: boolean;
+  /** Each session runs once on a blank frame when created. */
+  warm?: boolean;
+}
+
+/** A task that runs no model needs one inference worker; more take start-up from the decoder. */
+const fastWorkers = (task: TaskOptions, asked?: number) =>
+  asked ?? (TASKS[task.task].runsModel === false ? 1 : fastInferrers());
+
+const FAST: ModeDefaults = {
+  inferrers: fastWorkers,
+  decoders: () => 1,
+  threads: () => FAST_THREADS,
+  maxInflightFrames: (n) => Math.max(DEFAULT_INFLIGHT_FRAMES, 4 * n),
+  maxInflightBytes: DEFAULT_INFLIGHT_BYTES,
+};
+
+/** Every mode's defaults. */
+const MODES: Record<Mode, ModeDefaults> = {
+  fast: FAST,
+  // What overlap alone buys: the pool, but every keyframe decoded before any is inferred.
+  "fast --decode-first": {
+    ...FAST,
+    maxInflightFrames: () => UNBOUNDED_FRAMES,
+    maxInflightBytes: UNBOUNDED_BYTES,
+    decodeFirst: true,
+  },
+  // The seed's baseline: one decoder, one inference worker; the model is loaded, then every
+  // keyframe decoded, then every keyframe inferred.
+  "fast --sequential": {
+    ...FAST,
+    inferrers: () => 1,
+    maxInflightFrames: () => UNBOUNDED_FRAMES,
+    maxInflightBytes: UNBOUNDED_BYTES,
+    decodeFirst: true,
+    modelFirst: true,
+  },
+  bulk: {
+    inferrers: (_task, asked) => asked ?? defaultPool().inferrers,
+    decoders: (n) => defaultPool(undefined, n).decoders,
+    threads: (n) => defaultPool(undefined, n).threads,
+    maxInflightFrames: (n) => Math.max(4, 4 * n),
+    maxInflightBytes: DEFAULT_BULK_INFLIGHT_BYTES,
+  },
+  engine: {
+    inferrers: (_task, asked) => asked ?? fastInferrers(),
+    decoders: (n) => defaultPool(undefined, n).decoders,
+    threads: () => FAST_THREADS,
+    maxInflightFrames: (n) => Math.max(8, 4 * n),
+    maxInflightBytes: DEFAULT_BULK_INFLIGHT_BYTES,
+    warm: true,
+  },
+};
+
+/**
+ * Builds the scheduler for `mode` and `task`: the mode's defaults, where `options` does not set
+ * them. The only place a {@linkcode Scheduler} is made.
+ *
+ * @example
+ * ```ts ignore
+ * import { createScheduler } from "./modes.ts";
+ * const scheduler = createScheduler("bulk", { task: "keyframes" }, { inferrers: 2 });
+ * ```
+ */
+export function createScheduler(mode: Mode, task: TaskOptions, options: PoolOptions): Scheduler {
+  const m = MODES[mode];
+  const inferrers = m.inferrers(task, options.inferrers);
+  return new Scheduler({
+    task,
+    decoders: options.decoders ?? m.decoders(inferrers),
+    inferrers,
+    threads: options.threads ?? m.threads(inferrers),
+    backend: options.backend,
+    maxInflightFrames: options.maxInflightFrames ?? m.maxInflightFrames(inferrers),
+    maxInflightBytes: options.maxInflightBytes ?? m.maxInflightBytes,
+    decodeFirst: m.decodeFirst,
+    modelFirst: m.modelFirst,
+    warm: m.warm,
+    mode,
+    tracer: options.tracer,
+    onNotice: options.onNotice,
+    loseGpu: options.loseGpu,
+  });
+}
