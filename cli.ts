@@ -35,7 +35,8 @@ function program(onExit: (code: number) => void): Command {
       .description("one file, lowest latency: records stream out as keyframes decode")
       .argument("<input>", "video file"),
   )
-    .option("--out <path>", "write JSONL records here instead of stdout")
+    .option("--out <path>", "write JSONL records here instead of stdout (-: stdout)")
+    .option("--overwrite", "replace --out if it already holds results")
     .option("--sequential", "decode all keyframes first, then infer (baseline)")
     .option(
       "--decode-first",
@@ -59,8 +60,9 @@ function program(onExit: (code: number) => void): Command {
   )
     .option("--jobs <n>", "inference workers (default: one per core)", number(1, 64))
     .option("--max-inflight-mb <m>", "bound on decoded frames awaiting inference", number(1, 1e6))
-    .option("--out <path>", "write JSONL records here instead of stdout")
+    .option("--out <path>", "write JSONL records here instead of stdout (-: stdout)")
     .option("--resume", "with --out: skip files that already have a status record")
+    .option("--overwrite", "replace --out if it already holds results")
     .option("--shard <i/n>", "only the i-th of n deterministic shards of the inputs")
     .option("--timeout <s>", "per-file watchdog in seconds (default 300)", number(0.01, 1e6))
     .option(

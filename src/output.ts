@@ -1,9 +1,16 @@
 /**
- * JSONL output: each record is written, whole, as soon as it is ready.
+ * JSONL output: each record is written, whole, as soon as it is ready, into a file that this run
+ * alone writes.
+ *
+ * An output file is held under an exclusive lock for the whole run (the system releases it when
+ * the process ends, so a killed run leaves no stale lock): a second vx run given the same `--out`
+ * stops before doing any work. A file that already holds results is not replaced unless asked
+ * (`--overwrite`), nor continued unless asked (`--resume`).
  *
  * @module
  */
 
+import { UsageError, VxError } from "./errors.ts";
 import type { VxRecord } from "./records.ts";
 
 /** Where records go. */
@@ -14,6 +21,9 @@ export interface RecordSink {
   close(): void;
 }
 
+/** What to do with an output file that is not empty. */
+export type ExistingOutput = "refuse" | "append" | "overwrite";
+
 const encoder = new TextEncoder();
 
 async function writeAll(w: { write(p: Uint8Array): Promise<number> }, bytes: Uint8Array) {
@@ -22,17 +32,56 @@ async function writeAll(w: { write(p: Uint8Array): Promise<number> }, bytes: Uin
 }
 
 /**
- * Opens a sink on `path` (appending when `append`), or on stdout when `path` is undefined.
+ * Opens a sink on `path`, or on stdout when `path` is undefined or `-`. The file is created when
+ * missing and locked for this run. Throws a {@linkcode VxError} naming the file when another run
+ * holds its lock, and a {@linkcode UsageError} when it is not empty and `existing` is `refuse`;
+ * either way the file is left as it was.
+ *
+ * @example
+ * ```ts ignore
+ * import { openSink } from "./output.ts";
+ * const sink = await openSink("out.jsonl", "overwrite");
+ * await sink.write({ file: "a.mp4", status: "ok", keyframes: 0, ms: 1 });
+ * sink.close();
+ * ```
  */
-export async function openSink(path?: string, append = false): Promise<RecordSink> {
-  const file = path === undefined
-    ? undefined
-    : await Deno.open(path, { write: true, create: true, append, truncate: !append });
-  const target = file ?? Deno.stdout;
+export async function openSink(
+  path?: string,
+  existing: ExistingOutput = "refuse",
+): Promise<RecordSink> {
+  if (path === undefined || path === "-") {
+    return {
+      write: (record) => writeAll(Deno.stdout, encoder.encode(JSON.stringify(record) + "\n")),
+      writeAll: (records) =>
+        writeAll(
+          Deno.stdout,
+          encoder.encode(records.map((r) => JSON.stringify(r) + "\n").join("")),
+        ),
+      close: () => {},
+    };
+  }
+  // Write-only: a run may be granted write access to its output and nothing more.
+  const file = await Deno.open(path, { write: true, create: true, append: existing === "append" });
+  try {
+    if (!await file.tryLock(true)) {
+      throw new VxError(path, "another vx run is writing this file (it holds its lock)");
+    }
+    // Its length by seeking: `stat` would need read access, which a run may not have.
+    if (existing === "refuse" && await file.seek(0, Deno.SeekMode.End) > 0) {
+      throw new UsageError(
+        `${path} is not empty: add --resume to continue it or --overwrite to replace it`,
+      );
+    }
+    if (existing === "overwrite") await file.truncate(0);
+    if (existing !== "append") await file.seek(0, Deno.SeekMode.Start);
+  } catch (e) {
+    file.close();
+    throw e;
+  }
   return {
-    write: (record) => writeAll(target, encoder.encode(JSON.stringify(record) + "\n")),
+    write: (record) => writeAll(file, encoder.encode(JSON.stringify(record) + "\n")),
     writeAll: (records) =>
-      writeAll(target, encoder.encode(records.map((r) => JSON.stringify(r) + "\n").join(""))),
-    close: () => file?.close(),
+      writeAll(file, encoder.encode(records.map((r) => JSON.stringify(r) + "\n").join(""))),
+    close: () => file.close(),
   };
 }

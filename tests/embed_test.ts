@@ -6,21 +6,8 @@ import assert from "node:assert/strict";
 import { type Embedding, extract } from "../mod.ts";
 import { runFFmpeg } from "../src/fixtures/video.ts";
 import type { TensorOutput } from "../src/tasks/task.ts";
-import { collect, fixture, tempPath, WORKERS } from "./_helpers.ts";
+import { collect, tempPath, turningText, WORKERS } from "./_helpers.ts";
 import { BLOCK, blockMeanModel, SIDE } from "./_models.ts";
-
-/** Keyframes alternate a line of text upright and upside down. */
-const turningText = () =>
-  fixture("turning_text.mp4", {
-    codec: "h264",
-    width: 384,
-    height: 96,
-    frames: 40,
-    keyint: 10,
-    turnEvery: 10,
-    text: "Hello keyframes 2026",
-    fontSize: 40,
-  });
 
 /** The keyframes of `video` stretched to 32×32 in `pixFmt`, by ffmpeg on its own. */
 async function keyframePixels(video: string, pixFmt: "gbrp" | "rgb24"): Promise<Uint8Array[]> {

@@ -176,3 +176,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test("engine: a decoder runs hundreds of keyframes, one ffmpeg run each, without a trap", async () => {
+  // 60 keyframes, each its own ffmpeg run on the index path; 4 calls make 240 runs on one decoder,
+  // past the ~100 after which one core instance trapped or spun (wasm/ffmpeg.ts RUNS_PER_CORE).
+  const video = await fixture("e-many.mp4", {
+    codec: "h264",
+    width: 160,
+    height: 96,
+    frames: 60,
+    keyint: 1,
+  });
+  const fallbacks: string[] = [];
+  const engine = createEngine({
+    task: "keyframes",
+    decoders: 1,
+    inferrers: 1,
+    tracer: {
+      span() {},
+      counter() {},
+      meta() {},
+      inferred() {},
+      fallback: (what, why) => fallbacks.push(`${what}: ${why}`),
+    },
+  });
+  try {
+    for (let call = 0; call < 4; call++) {
+      const records = await collect(engine.extract(video));
+      assert.deepEqual(records.map((r) => r.index), [...Array(60).keys()], `call ${call}`);
+    }
+    assert.deepEqual(fallbacks, [], "no file was retried on a fresh core after a trap");
+  } finally {
+    await engine.close();
+  }
+});

@@ -13,21 +13,17 @@ import {
   VxError,
 } from "../mod.ts";
 import type { ExtractOptions } from "../src/pipeline/fast.ts";
-import { collect, fixture, runCli, SHARED, sharedOrSkip, tempPath, WORKERS } from "./_helpers.ts";
-import { blockMeanModel, TEXT_DIRECTION_MODEL } from "./_models.ts";
-
-/** Keyframes alternate a line of text upright (even) and upside down (odd). */
-const turningText = () =>
-  fixture("turning_text.mp4", {
-    codec: "h264",
-    width: 384,
-    height: 96,
-    frames: 40,
-    keyint: 10,
-    turnEvery: 10,
-    text: "Hello keyframes 2026",
-    fontSize: 40,
-  });
+import {
+  collect,
+  fixture,
+  runCli,
+  SHARED,
+  sharedOrSkip,
+  tempPath,
+  turningText,
+  WORKERS,
+} from "./_helpers.ts";
+import { blockMeanModel, DIRECTION_FLAGS, TEXT_DIRECTION_MODEL } from "./_models.ts";
 
 /** Labels of the text-direction classifier, one a line. */
 async function directionLabels(): Promise<string> {
@@ -232,18 +228,7 @@ Deno.test({
     const ok = await runCli([
       "fast",
       video,
-      "--task",
-      "classify",
-      "--model",
-      TEXT_DIRECTION_MODEL,
-      "--size",
-      "192x48",
-      "--channels",
-      "bgr",
-      "--mean",
-      "0.5,0.5,0.5",
-      "--std",
-      "0.5,0.5,0.5",
+      ...DIRECTION_FLAGS,
       "--labels",
       labels,
       "--top",

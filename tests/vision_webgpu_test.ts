@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { chooseBackend } from "../src/infer/backend.ts";
 import type { TraceFile } from "../src/debug/trace.ts";
-import { fixture, runCli, tempPath, WORKERS } from "./_helpers.ts";
-import { blockMeanModel, TEXT_DIRECTION_MODEL } from "./_models.ts";
+import { runCli, tempPath, turningText, WORKERS } from "./_helpers.ts";
+import { blockMeanModel, DIRECTION_FLAGS } from "./_models.ts";
 
 // Child processes only: once onnxruntime has created a session in this process, workers
 // spawned afterwards start without `self` (Deno 2.9.6; see ocr_test.ts).
@@ -30,16 +30,7 @@ Deno.test({
   ignore: !adapter,
   ...WORKERS,
   async fn() {
-    const video = await fixture("turning_text.mp4", {
-      codec: "h264",
-      width: 384,
-      height: 96,
-      frames: 40,
-      keyint: 10,
-      turnEvery: 10,
-      text: "Hello keyframes 2026",
-      fontSize: 40,
-    });
+    const video = await turningText();
     // A different mean and std per channel, in BGR order: the shader must keep them apart.
     const embed = [
       video,
@@ -68,18 +59,7 @@ Deno.test({
 
     const classify = [
       video,
-      "--task",
-      "classify",
-      "--model",
-      TEXT_DIRECTION_MODEL,
-      "--size",
-      "192x48",
-      "--channels",
-      "bgr",
-      "--mean",
-      "0.5,0.5,0.5",
-      "--std",
-      "0.5,0.5,0.5",
+      ...DIRECTION_FLAGS,
     ];
     const cpuTop = await fast(classify, "wasm");
     const gpuTop = await fast(classify, "webgpu");

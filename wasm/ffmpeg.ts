@@ -63,7 +63,18 @@ export interface FFmpegCore {
   /** Clears the exit code and timeout after a run. */
   reset(): void;
   FS: EmscriptenFS;
+  /** Runs (`exec` and `ffprobe`) this instance has made: see {@linkcode RUNS_PER_CORE}. */
+  runs: number;
 }
+
+/**
+ * Runs one core instance is trusted with before a fresh instance of the compiled module replaces
+ * it. ffmpeg.wasm is not made to run `main` again and again: an instance trapped (memory access
+ * out of bounds) or spun forever after ~85–105 runs of 720p keyframes, one run each
+ * (`src/decode/keyframes.ts`'s index path; seen 2026-11-30), and on its ~98th file in a bulk run
+ * of two runs a file (bench/bulk.ts). A fresh instance takes ~40 ms.
+ */
+export const RUNS_PER_CORE = 32;
 
 const compiled: Partial<Record<CoreKind, Promise<WebAssembly.Module>>> = {};
 
@@ -97,7 +108,13 @@ export async function loadCore(
       return {};
     },
   });
-  return core as FFmpegCore;
+  const counted = core as FFmpegCore;
+  counted.runs = 0;
+  const exec = counted.exec;
+  const ffprobe = counted.ffprobe;
+  counted.exec = (...args: string[]) => (counted.runs++, exec(...args));
+  counted.ffprobe = (...args: string[]) => (counted.runs++, ffprobe(...args));
+  return counted;
 }
 
 let patched = false;

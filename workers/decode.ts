@@ -5,7 +5,13 @@
  * @module
  */
 
-import { compileCore, type FFmpegCore, loadCore, mountInput } from "../wasm/ffmpeg.ts";
+import {
+  compileCore,
+  type FFmpegCore,
+  loadCore,
+  mountInput,
+  RUNS_PER_CORE,
+} from "../wasm/ffmpeg.ts";
 import { DecodeError, decodeKeyframes, openInput } from "../src/decode/keyframes.ts";
 import { probe, ProbeError } from "../src/decode/probe.ts";
 import type { DecodeCommand, DecodeEvent } from "../src/decode/protocol.ts";
@@ -23,10 +29,6 @@ const scope = self as unknown as {
 /** The core, once loaded; replaced after a trap. Commands wait for it. */
 let core: Promise<FFmpegCore> | undefined;
 let compiled: WebAssembly.Module | undefined;
-/** Files decoded by this worker's cores, for recycling. */
-let runs = 0;
-/** A core decodes at most this many files before a fresh instance replaces it. */
-const RECYCLE_AFTER = 32;
 let gate: InflightGate | undefined;
 /** The main thread's stop cell (see `DecodeCommand` init). */
 let stop: Int32Array | undefined;
@@ -78,7 +80,13 @@ scope.onmessage = async (e) => {
     const dropped = () => cell !== undefined && Atomics.load(cell, 0) === cmd.id + 1;
     for (;;) {
       try {
-        const summary = decodeKeyframes(ffmpegNow, cmd.req, (frame) => {
+        // A core that has made its share of runs is replaced before the file, and between its
+        // keyframes where each is a run of its own.
+        if (ffmpegNow.runs >= RUNS_PER_CORE) {
+          core = loadCore(compiled);
+          ffmpegNow = await core;
+        }
+        const summary = await decodeKeyframes(ffmpegNow, cmd.req, (frame) => {
           if (frame.index < sent) return;
           const waitedMs = g.acquire(frame.data.byteLength, dropped);
           if (waitedMs < 0) throw new Stopped();
@@ -91,6 +99,9 @@ scope.onmessage = async (e) => {
           if (note.index < sent) return;
           scope.postMessage({ type: "corrupt", id: cmd.id, note });
           sent = note.index + 1;
+        }, () => {
+          core = loadCore(compiled);
+          return core;
         });
         scope.postMessage({
           type: "done",
@@ -108,9 +119,6 @@ scope.onmessage = async (e) => {
           pathReason: summary.pathReason,
           bytesRead: summary.bytesRead,
         });
-        // ffmpeg.wasm is not made to run `main` again and again: one core trapped on its ~98th
-        // file in a bulk run (bench/bulk.ts). A fresh instance of the compiled module is cheap.
-        if (++runs % RECYCLE_AFTER === 0) core = loadCore(compiled);
         break;
       } catch (err) {
         if (err instanceof Stopped) {

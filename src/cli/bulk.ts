@@ -11,7 +11,7 @@ import { UsageError } from "../errors.ts";
 import { openSink } from "../output.ts";
 import { parseShard } from "../pipeline/inputs.ts";
 import { prepareResume } from "../pipeline/resume.ts";
-import { type BulkFlags, checkTaskFlags } from "./flags.ts";
+import { type BulkFlags, checkTaskFlags, outputMode } from "./flags.ts";
 import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
 
 export function progressLine(p: BulkProgress): string {
@@ -26,15 +26,27 @@ export function progressLine(p: BulkProgress): string {
 /** Runs `vx bulk INPUTS…`; resolves to the exit code (1 when a file failed). */
 export async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
   checkTaskFlags(flags);
-  if (flags.resume && !flags.out) throw new UsageError("--resume needs --out FILE");
+  if (flags.resume && (!flags.out || flags.out === "-")) {
+    throw new UsageError("--resume needs --out FILE");
+  }
   const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
-  const skip = flags.resume ? await prepareResume(flags.out!) : undefined;
   const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
-  const sink = await openSink(flags.out, flags.resume);
+  if (flags.resume && flags.overwrite) {
+    throw new UsageError("--resume continues the output and --overwrite replaces it: pick one");
+  }
+  // The output is locked before anything else: resuming reads it, and no other run may write it.
+  const sink = await openSink(flags.out, outputMode(flags));
+  const skip = flags.resume
+    ? await prepareResume(flags.out!).catch((e) => {
+      sink.close();
+      throw e;
+    })
+    : undefined;
   const shown = await presentation(flags, runTitle("bulk", inputs, flags));
   const tty = Deno.stderr.isTerminal();
   const enc = new TextEncoder();
   let last: BulkProgress | undefined;
+  const failed: string[] = [];
   try {
     const records = extractBulk(inputs, {
       ...flags,
@@ -61,6 +73,16 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
       if ("status" in record) {
         await sink.writeAll(block);
         block = [];
+        if (record.status === "error") {
+          // One line per failed file, as `fast` gives, on a line of its own.
+          const reason = record.error.startsWith(`${record.file}: `)
+            ? record.error.slice(record.file.length + 2)
+            : record.error;
+          failed.push(record.file);
+          Deno.stderr.writeSync(
+            enc.encode(`${tty ? "\r\x1b[K" : ""}vx: ${record.file}: ${reason}\n`),
+          );
+        }
       }
     }
   } finally {
@@ -78,5 +100,6 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
       `${(p.keyframes / Math.max(s, 1e-3)).toFixed(1)} keyframes/s)` +
       (skip?.size ? `, ${skip.size} already done` : ""),
   );
+  if (failed.length > 0) console.error(`vx bulk: failed: ${failed.join(", ")}`);
   return p.failed > 0 ? 1 : 0;
 }

@@ -7,14 +7,14 @@
 import { extract } from "../pipeline/fast.ts";
 import { TraceRecorder } from "../debug/trace.ts";
 import { openSink } from "../output.ts";
-import { checkTaskFlags, type FastFlags } from "./flags.ts";
+import { checkTaskFlags, type FastFlags, outputMode } from "./flags.ts";
 import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
 
 /** Runs `vx fast INPUT` with its flags; throws a `VxError` or `UsageError` for the user. */
 export async function runFast(input: string, flags: FastFlags): Promise<void> {
   checkTaskFlags(flags);
   const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
-  const sink = await openSink(flags.out);
+  const sink = await openSink(flags.out, outputMode(flags));
   const shown = await presentation(flags, runTitle("fast", [input], flags));
   try {
     const timeoutMs = flags.timeout === undefined ? undefined : flags.timeout * 1000;

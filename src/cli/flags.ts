@@ -10,6 +10,7 @@ import type { Command } from "commander";
 import { UsageError } from "../errors.ts";
 import type { PreprocessOptions, TaskName } from "../tasks/task.ts";
 import { BACKEND_CHOICES, type BackendChoice } from "../infer/backend.ts";
+import type { ExistingOutput } from "../output.ts";
 
 /** Where `--debug` alone writes its trace. */
 export const DEFAULT_TRACE = "vx-trace.json";
@@ -89,6 +90,11 @@ export function checkTaskFlags(flags: FastFlags): void {
   }
 }
 
+/** What `--out` may do to a file that already holds results: see `src/output.ts`. */
+export function outputMode(flags: { resume?: boolean; overwrite?: boolean }): ExistingOutput {
+  return flags.resume ? "append" : flags.overwrite ? "overwrite" : "refuse";
+}
+
 /** Adds the options of every command that runs a task (`fast`, `bulk`, `serve`) to `cmd`. */
 export function taskOptions(cmd: Command): Command {
   return cmd
@@ -161,6 +167,8 @@ export interface FastFlags extends PreprocessOptions {
   backend?: BackendChoice;
   loseGpu?: boolean;
   out?: string;
+  /** Replace a non-empty `--out`. */
+  overwrite?: boolean;
   sequential?: boolean;
   decodeFirst?: boolean;
   /** Trace path: `--debug` alone becomes `--debug=vx-trace.json` (see `debugDefault`). */

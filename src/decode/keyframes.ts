@@ -17,6 +17,7 @@ import {
   MJPEG_ARGS,
   mountInput,
   mountSink,
+  RUNS_PER_CORE,
 } from "../../wasm/ffmpeg.ts";
 import { now as clock } from "../clock.ts";
 import type { FrameSpec } from "../tasks/task.ts";
@@ -149,13 +150,17 @@ const TIMEBASE = /Parsed_showinfo.*config in time_base:\s*(\d+)\/(\d+)/;
  * B-frames come out reversed, with one missing; MPEG-4 part 2 in AVI loses its first keyframe),
  * or a key packet carries no pts, it stops at the first wrong frame and the rest of the file is
  * decoded the exact way: every frame, keeping those at the key packets' pts.
+ *
+ * `fresh`, when given, replaces a core that has made {@linkcode RUNS_PER_CORE} runs with a fresh
+ * instance between keyframes (the index path runs ffmpeg once a keyframe).
  */
-export function decodeKeyframes(
+export async function decodeKeyframes(
   core: FFmpegCore,
   req: DecodeRequest,
   emit: (frame: DecodedFrame) => void,
   onCorrupt: (note: CorruptKeyframe) => void = () => {},
-): DecodeSummary {
+  fresh?: () => Promise<FFmpegCore>,
+): Promise<DecodeSummary> {
   const file = openInput(req.path);
   const inPath = `/in_${runs++}`;
   let unmount: (() => void) | undefined;
@@ -197,7 +202,7 @@ export function decodeKeyframes(
     const started = performance.now();
     const index = indexPlan(file, info.container, stream, read);
     let exact: string | undefined;
-    if (typeof index !== "string") runIndexed(ctx, file, index, started);
+    if (typeof index !== "string") await runIndexed(ctx, file, index, started, fresh);
     else exact = runSkipping(ctx, mount);
     if (out.emitted === 0 && out.corrupt.length > 0) {
       throw new DecodeError(`every keyframe is damaged (${out.corrupt[0].reason})`);
@@ -664,8 +669,15 @@ function mountJpegSink(
  * an I-picture with a recovery point, which decodes on its own), and each picture is its key
  * sample's by construction, at the pts the index gives it. Only the key samples' bytes are read.
  */
-function runIndexed(ctx: RunContext, file: Deno.FsFile, plan: IndexPlan, started: number): void {
-  const { core, req, stream, geom, out, read } = ctx;
+async function runIndexed(
+  ctx: RunContext,
+  file: Deno.FsFile,
+  plan: IndexPlan,
+  started: number,
+  fresh?: () => Promise<FFmpegCore>,
+): Promise<void> {
+  const { req, stream, geom, out, read } = ctx;
+  let core = ctx.core;
   const run = runs++;
   const kfPath = `/kf_${run}.mp4`;
   const rawPath = `/raw_${run}`;
@@ -674,21 +686,34 @@ function runIndexed(ctx: RunContext, file: Deno.FsFile, plan: IndexPlan, started
   let frame: Uint8Array<ArrayBuffer> | undefined;
   let filled = 0;
   let jpeg: string | null = null;
-  const unmount = [mountSink(core, rawPath, (chunk) => {
-    if (frame === undefined) return;
-    const n = Math.min(chunk.length, frame.length - filled);
-    frame.set(chunk.subarray(0, n), filled);
-    filled += n;
-  })];
   let index = 0;
-  if (req.jpegDir !== undefined) {
-    const dir = req.jpegDir;
-    const prefix = req.jpegPrefix ?? "frame";
-    unmount.push(mountJpegSink(core, jpgPath, () => {
-      jpeg = jpeg === null ? `${dir}/${prefix}_${index}.jpg` : jpeg;
-      return jpeg;
-    }, () => {}));
-  }
+  let unmount: (() => void)[] = [];
+  /** The output devices, on the core in use. */
+  const mountOutputs = () => {
+    unmount.push(mountSink(core, rawPath, (chunk) => {
+      if (frame === undefined) return;
+      const n = Math.min(chunk.length, frame.length - filled);
+      frame.set(chunk.subarray(0, n), filled);
+      filled += n;
+    }));
+    if (req.jpegDir !== undefined) {
+      const dir = req.jpegDir;
+      const prefix = req.jpegPrefix ?? "frame";
+      unmount.push(mountJpegSink(core, jpgPath, () => {
+        jpeg = jpeg === null ? `${dir}/${prefix}_${index}.jpg` : jpeg;
+        return jpeg;
+      }, () => {}));
+    }
+  };
+  const unmountOutputs = () => {
+    for (const u of unmount.reverse()) {
+      try {
+        u();
+      } catch { /* already gone */ }
+    }
+    unmount = [];
+  };
+  mountOutputs();
   try {
     const seconds = (ticks: number) => ticksToSeconds(ticks, stream.timeBase);
     for (; index < plan.keys.length; index++) {
@@ -704,6 +729,11 @@ function runIndexed(ctx: RunContext, file: Deno.FsFile, plan: IndexPlan, started
       if (req.timeoutMs !== undefined) {
         left = req.timeoutMs - (performance.now() - started);
         if (left <= 0) throw new DecodeError(`timed out after ${req.timeoutMs / 1000} s`);
+      }
+      if (fresh && core.runs >= RUNS_PER_CORE) {
+        unmountOutputs();
+        core = await fresh();
+        mountOutputs();
       }
       const decodeStart = clock();
       const readStart = performance.now();
@@ -778,11 +808,7 @@ function runIndexed(ctx: RunContext, file: Deno.FsFile, plan: IndexPlan, started
       frame = undefined;
     }
   } finally {
-    for (const u of unmount.reverse()) {
-      try {
-        u();
-      } catch { /* already gone */ }
-    }
+    unmountOutputs();
   }
   if (out.emitted === 0 && out.corrupt.length === 0) throw new DecodeError("no keyframe decoded");
 }

@@ -12,9 +12,12 @@
  * code compiled (their sessions then take ~0.2 s instead of ~0.9 s each) and two cores are not
  * split three ways while the first keyframe waits. The ffmpeg core is shared the same way.
  *
- * Records leave per file in pts order: streaming (each as soon as it and every earlier keyframe
- * of its file are done: `fast`) or a file at a time followed by its status record (`bulk`).
- * Several callers may run files through one scheduler at once; each gets exactly its own records.
+ * What it owns: the workers' life (spawning, staggered set-up, replacing a crashed one, parking
+ * a GPU worker via `workers.ts`), dispatch through the in-flight gate (`gate.ts`), cancellation
+ * and the per-file watchdog. Records leave per file in pts order, streaming (`fast`) or a file at
+ * a time with its status (`bulk`): that order is `file_output.ts`'s. Several callers may run
+ * files through one scheduler at once; each gets exactly its own records. It is built in one
+ * place, `modes.ts`, for each mode.
  *
  * @module
  */
@@ -25,7 +28,16 @@ import type { DecodeCommand, DecodeEvent } from "../decode/protocol.ts";
 import { VxError } from "../errors.ts";
 import type { BackendChoice } from "../infer/backend.ts";
 import type { InferCommand, InferEvent } from "../tasks/protocol.ts";
-import { checkPtsOrder, type FrameRecord, type StatusRecord, type VxRecord } from "../records.ts";
+import type { FrameRecord, VxRecord } from "../records.ts";
+import {
+  type Call,
+  type CallOptions,
+  type FileState,
+  finishFile,
+  newFile,
+  settled,
+  writeReady,
+} from "./file_output.ts";
 import type { FrameSpec, ModelInfo, TaskOptions } from "../tasks/task.ts";
 import { TASKS } from "../tasks/registry.ts";
 import { noticeFallback } from "./backend_notice.ts";
@@ -84,34 +96,7 @@ export interface SchedulerOptions {
   loseGpu?: boolean;
 }
 
-/** How one caller's files are run and written. */
-export interface CallOptions {
-  /** Records leave as soon as they are ready, in pts order (`fast`); else a file at a time. */
-  streaming: boolean;
-  /** The prefix of a keyframe JPEG's name. */
-  jpegPrefix(file: { id: number; path: string }): string;
-  framesDir?: string;
-  timeoutMs: number;
-  stream?: number;
-  /** Tests only: the decode worker given a file whose path ends with this dies instead. */
-  killDecoderOn?: string;
-  onProgress?: (p: BulkProgress) => void;
-  /**
-   * Cancels the call when aborted, as ending its iteration does, but at once: an iteration
-   * waiting for its next record ends then, rather than when that record comes (`vx serve`'s
-   * clients that go away while their file waits behind others).
-   */
-  signal?: AbortSignal;
-}
-
-/** Where a caller's run stands. */
-export interface BulkProgress {
-  total: number;
-  done: number;
-  failed: number;
-  keyframes: number;
-  elapsedMs: number;
-}
+export type { BulkProgress, CallOptions } from "./file_output.ts";
 
 /** What the scheduler's workers did, for tests and the engine's callers. */
 export interface SchedulerStats {
@@ -124,37 +109,6 @@ export interface SchedulerStats {
   /** Frames now waiting for inference, and their bytes. */
   inflightFrames: number;
   inflightBytes: number;
-}
-
-type CallItem = { record: VxRecord } | { end: true } | { error: unknown };
-
-interface Call extends CallOptions {
-  out: Channel<CallItem>;
-  left: number;
-  progress: BulkProgress;
-  t0: number;
-  cancelled: boolean;
-  ended: boolean;
-}
-
-interface FileState {
-  id: number;
-  path: string;
-  call: Call;
-  start: number;
-  decoded?: number;
-  records: FrameRecord[];
-  outstanding: number;
-  error?: string;
-  /** Damaged keyframes: the others' records still come out, the file's status is an error. */
-  damaged?: string;
-  settled?: boolean;
-  /** Streaming: records not yet written, by keyframe index; the next index to write. */
-  ready: Map<number, FrameRecord>;
-  nextOut: number;
-  /** Streaming: keyframes reported damaged, skipped in the order of output. */
-  skip: Set<number>;
-  written?: FrameRecord;
 }
 
 interface DecoderSlot {
@@ -428,14 +382,7 @@ export class Scheduler {
       settle(file);
     };
     const settle = (file: FileState) => {
-      if (file.settled) return;
-      const complete = file.error !== undefined
-        ? file.outstanding === 0
-        : file.decoded !== undefined && file.records.length === file.decoded;
-      if (complete) {
-        file.settled = true;
-        finished.push(file);
-      }
+      if (settled(file)) finished.push(file);
     };
     /** A frame leaves the in-flight set and gives its room in the gate back. */
     const leave = (f: InFlight) => {
@@ -461,6 +408,17 @@ export class Scheduler {
       call.onProgress?.({ ...call.progress, elapsedMs: now() - call.t0 });
     const send = (call: Call, record: VxRecord) => {
       if (!call.cancelled) call.out.push({ record });
+    };
+    /** A keyframe record goes to its caller, traced as `output`. */
+    const write = (call: Call, r: FrameRecord) => {
+      const handed = tracer ? now() : 0;
+      send(call, r);
+      tracer?.span(SPAN.output, MAIN_LANE, handed, now(), {
+        file: r.file,
+        index: r.index,
+        pts: r.pts,
+      });
+      tracer?.memory?.(Deno.memoryUsage().rss);
     };
     const endCall = (call: Call) => {
       call.ended = true;
@@ -544,61 +502,13 @@ export class Scheduler {
         }
         dispatch();
         // Streaming: each record as soon as it and every earlier one of its file are done.
-        for (const file of streaming) {
-          for (;;) {
-            if (file.skip.delete(file.nextOut)) {
-              file.nextOut++;
-              continue;
-            }
-            const r = file.ready.get(file.nextOut);
-            if (!r) break;
-            file.ready.delete(file.nextOut);
-            file.nextOut++;
-            checkPtsOrder(file.written, r);
-            file.written = r;
-            const handed = tracer ? now() : 0;
-            send(file.call, r);
-            tracer?.span(SPAN.output, MAIN_LANE, handed, now(), {
-              file: r.file,
-              index: r.index,
-              pts: r.pts,
-            });
-            tracer?.memory?.(Deno.memoryUsage().rss);
-          }
-        }
+        for (const file of streaming) writeReady(file, write);
         // Write out finished files.
         while (finished.length > 0) {
           const file = finished.shift()!;
           const call = file.call;
           streaming.delete(file);
-          const ms = Math.round(now() - file.start);
-          let status: StatusRecord;
-          if (file.error !== undefined) {
-            call.progress.failed++;
-            status = { file: file.path, status: "error", error: file.error };
-          } else {
-            if (file.damaged !== undefined) call.progress.failed++;
-            file.records.sort((a, b) => a.index - b.index);
-            let written: FrameRecord | undefined;
-            // Streaming wrote them already.
-            for (const r of call.streaming ? [] : file.records) {
-              checkPtsOrder(written, r);
-              written = r;
-              const handed = tracer ? now() : 0;
-              send(call, r);
-              tracer?.span(SPAN.output, MAIN_LANE, handed, now(), {
-                file: r.file,
-                index: r.index,
-                pts: r.pts,
-              });
-            }
-            tracer?.memory?.(Deno.memoryUsage().rss);
-            call.progress.keyframes += file.records.length;
-            status = file.damaged !== undefined
-              ? { file: file.path, status: "error", error: file.damaged }
-              : { file: file.path, status: "ok", keyframes: file.records.length, ms };
-          }
-          call.progress.done++;
+          const status = finishFile(file, write);
           tracer?.span("file", MAIN_LANE, file.start, now(), {
             file: file.path,
             status: status.status,
@@ -614,17 +524,7 @@ export class Scheduler {
         if (ev.from === "submit") {
           calls.add(ev.call);
           for (const path of ev.paths) {
-            queue.push({
-              id: nextFileId++,
-              path,
-              call: ev.call,
-              start: now(),
-              records: [],
-              outstanding: 0,
-              ready: new Map(),
-              nextOut: 0,
-              skip: new Set(),
-            });
+            queue.push(newFile(nextFileId++, path, ev.call));
           }
           continue;
         }

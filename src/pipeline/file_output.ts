@@ -1,0 +1,157 @@
+/**
+ * Per-file ordering and output, for the scheduler (`scheduler.ts`): what a caller asked for, where
+ * each of its files stands, and how a file's records leave — in pts order, streaming as each
+ * record and every earlier one of its file are done (`fast`), or a file at a time followed by its
+ * status record (`bulk`). The scheduler owns the workers, the queue and the in-flight gate; this
+ * module owns nothing but the order in which records go out.
+ *
+ * @module
+ */
+
+import type { Channel } from "./channel.ts";
+import { checkPtsOrder, type FrameRecord, type StatusRecord, type VxRecord } from "../records.ts";
+import { now } from "../clock.ts";
+
+/** How one caller's files are run and written. */
+export interface CallOptions {
+  /** Records leave as soon as they are ready, in pts order (`fast`); else a file at a time. */
+  streaming: boolean;
+  /** The prefix of a keyframe JPEG's name. */
+  jpegPrefix(file: { id: number; path: string }): string;
+  framesDir?: string;
+  timeoutMs: number;
+  stream?: number;
+  /** Tests only: the decode worker given a file whose path ends with this dies instead. */
+  killDecoderOn?: string;
+  onProgress?: (p: BulkProgress) => void;
+  /**
+   * Cancels the call when aborted, as ending its iteration does, but at once: an iteration
+   * waiting for its next record ends then, rather than when that record comes (`vx serve`'s
+   * clients that go away while their file waits behind others).
+   */
+  signal?: AbortSignal;
+}
+
+/** Where a caller's run stands. */
+export interface BulkProgress {
+  total: number;
+  done: number;
+  failed: number;
+  keyframes: number;
+  elapsedMs: number;
+}
+
+/** What goes to a caller: a record, the end of its files, or the error that ended them. */
+export type CallItem = { record: VxRecord } | { end: true } | { error: unknown };
+
+/** A caller's run inside the scheduler. */
+export interface Call extends CallOptions {
+  out: Channel<CallItem>;
+  left: number;
+  progress: BulkProgress;
+  t0: number;
+  cancelled: boolean;
+  ended: boolean;
+}
+
+/** One file of a call, from queued to settled. */
+export interface FileState {
+  id: number;
+  path: string;
+  call: Call;
+  start: number;
+  decoded?: number;
+  records: FrameRecord[];
+  outstanding: number;
+  error?: string;
+  /** Damaged keyframes: the others' records still come out, the file's status is an error. */
+  damaged?: string;
+  settled?: boolean;
+  /** Streaming: records not yet written, by keyframe index; the next index to write. */
+  ready: Map<number, FrameRecord>;
+  nextOut: number;
+  /** Streaming: keyframes reported damaged, skipped in the order of output. */
+  skip: Set<number>;
+  written?: FrameRecord;
+}
+
+/** A file of `call`, queued. */
+export function newFile(id: number, path: string, call: Call): FileState {
+  return {
+    id,
+    path,
+    call,
+    start: now(),
+    records: [],
+    outstanding: 0,
+    ready: new Map(),
+    nextOut: 0,
+    skip: new Set(),
+  };
+}
+
+/**
+ * Marks `file` settled when nothing more will come of it: every keyframe decoded has its record,
+ * or, after an error, no frame of it is still in flight. True the first time only.
+ */
+export function settled(file: FileState): boolean {
+  if (file.settled) return false;
+  const complete = file.error !== undefined
+    ? file.outstanding === 0
+    : file.decoded !== undefined && file.records.length === file.decoded;
+  if (complete) file.settled = true;
+  return complete;
+}
+
+/**
+ * Streaming: hands `write` each record of `file` that is ready and whose earlier keyframes are
+ * all written (or damaged, and skipped). Throws when records would leave out of pts order.
+ */
+export function writeReady(file: FileState, write: (call: Call, r: FrameRecord) => void): void {
+  for (;;) {
+    if (file.skip.delete(file.nextOut)) {
+      file.nextOut++;
+      continue;
+    }
+    const r = file.ready.get(file.nextOut);
+    if (!r) return;
+    file.ready.delete(file.nextOut);
+    file.nextOut++;
+    checkPtsOrder(file.written, r);
+    file.written = r;
+    write(file.call, r);
+  }
+}
+
+/**
+ * A settled file's end: its records, in pts order, go to `write` unless they streamed already,
+ * its call's progress counts it, and its status record is returned.
+ */
+export function finishFile(
+  file: FileState,
+  write: (call: Call, r: FrameRecord) => void,
+): StatusRecord {
+  const call = file.call;
+  const ms = Math.round(now() - file.start);
+  let status: StatusRecord;
+  if (file.error !== undefined) {
+    call.progress.failed++;
+    status = { file: file.path, status: "error", error: file.error };
+  } else {
+    if (file.damaged !== undefined) call.progress.failed++;
+    file.records.sort((a, b) => a.index - b.index);
+    let written: FrameRecord | undefined;
+    // Streaming wrote them already.
+    for (const r of call.streaming ? [] : file.records) {
+      checkPtsOrder(written, r);
+      written = r;
+      write(call, r);
+    }
+    call.progress.keyframes += file.records.length;
+    status = file.damaged !== undefined
+      ? { file: file.path, status: "error", error: file.damaged }
+      : { file: file.path, status: "ok", keyframes: file.records.length, ms };
+  }
+  call.progress.done++;
+  return status;
+}
