@@ -32,6 +32,35 @@ async function writeAll(w: { write(p: Uint8Array): Promise<number> }, bytes: Uin
 }
 
 /**
+ * Opens `path` for this run to write: created when missing, locked for the run, and positioned
+ * where writing starts (its end for `append`, else its start, emptied for `overwrite`). Throws a
+ * {@linkcode VxError} naming the file when another run holds its lock, and a
+ * {@linkcode UsageError} when it is not empty and `existing` is `refuse`; either way the file is
+ * left as it was.
+ */
+export async function openOutput(path: string, existing: ExistingOutput): Promise<Deno.FsFile> {
+  // Write-only: a run may be granted write access to its output and nothing more.
+  const file = await Deno.open(path, { write: true, create: true, append: existing === "append" });
+  try {
+    if (!await file.tryLock(true)) {
+      throw new VxError(path, "another vx run is writing this file (it holds its lock)");
+    }
+    // Its length by seeking: `stat` would need read access, which a run may not have.
+    if (existing === "refuse" && await file.seek(0, Deno.SeekMode.End) > 0) {
+      throw new UsageError(
+        `${path} is not empty: add --resume to continue it or --overwrite to replace it`,
+      );
+    }
+    if (existing === "overwrite") await file.truncate(0);
+    if (existing !== "append") await file.seek(0, Deno.SeekMode.Start);
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+  return file;
+}
+
+/**
  * Opens a sink on `path`, or on stdout when `path` is undefined or `-`. The file is created when
  * missing and locked for this run. Throws a {@linkcode VxError} naming the file when another run
  * holds its lock, and a {@linkcode UsageError} when it is not empty and `existing` is `refuse`;
@@ -60,24 +89,7 @@ export async function openSink(
       close: () => {},
     };
   }
-  // Write-only: a run may be granted write access to its output and nothing more.
-  const file = await Deno.open(path, { write: true, create: true, append: existing === "append" });
-  try {
-    if (!await file.tryLock(true)) {
-      throw new VxError(path, "another vx run is writing this file (it holds its lock)");
-    }
-    // Its length by seeking: `stat` would need read access, which a run may not have.
-    if (existing === "refuse" && await file.seek(0, Deno.SeekMode.End) > 0) {
-      throw new UsageError(
-        `${path} is not empty: add --resume to continue it or --overwrite to replace it`,
-      );
-    }
-    if (existing === "overwrite") await file.truncate(0);
-    if (existing !== "append") await file.seek(0, Deno.SeekMode.Start);
-  } catch (e) {
-    file.close();
-    throw e;
-  }
+  const file = await openOutput(path, existing);
   return {
     write: (record) => writeAll(file, encoder.encode(JSON.stringify(record) + "\n")),
     writeAll: (records) =>

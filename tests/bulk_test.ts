@@ -240,6 +240,24 @@ Deno.test({
     assert.equal(replaced.code, 0, replaced.stderr);
     const lines = (await Deno.readTextFile(out)).trim().split("\n").map((l) => JSON.parse(l));
     assert.deepEqual(lines.map((r) => r.pts), [0, 1], "fast's two records replace bulk's output");
+    // The same for --report: not replaced unless asked.
+    const report = tempPath("guarded.html");
+    await Deno.writeTextFile(report, "<p>an earlier report</p>");
+    const r2 = await runCli(["fast", video, "--task", "keyframes", "--report", report]);
+    assert.equal(r2.code, 2, r2.stderr);
+    assert.match(r2.stderr, /is not empty: add --resume to continue it or --overwrite/);
+    assert.equal(await Deno.readTextFile(report), "<p>an earlier report</p>");
+    const r3 = await runCli([
+      "fast",
+      video,
+      "--task",
+      "keyframes",
+      "--report",
+      report,
+      "--overwrite",
+    ]);
+    assert.equal(r3.code, 0, r3.stderr);
+    assert.match(await Deno.readTextFile(report), /^<!DOCTYPE html>/);
     // `-` is stdout, not a file of that name.
     const dash = await runCli(["fast", video, "--task", "keyframes", "--out", "-"]);
     assert.equal(dash.code, 0, dash.stderr);

@@ -42,7 +42,10 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
       throw e;
     })
     : undefined;
-  const shown = await presentation(flags, runTitle("bulk", inputs, flags));
+  const shown = await presentation(flags, runTitle("bulk", inputs, flags)).catch((e) => {
+    sink.close();
+    throw e;
+  });
   const tty = Deno.stderr.isTerminal();
   const enc = new TextEncoder();
   let last: BulkProgress | undefined;

@@ -15,7 +15,10 @@ export async function runFast(input: string, flags: FastFlags): Promise<void> {
   checkTaskFlags(flags);
   const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
   const sink = await openSink(flags.out, outputMode(flags));
-  const shown = await presentation(flags, runTitle("fast", [input], flags));
+  const shown = await presentation(flags, runTitle("fast", [input], flags)).catch((e) => {
+    sink.close();
+    throw e;
+  });
   try {
     const timeoutMs = flags.timeout === undefined ? undefined : flags.timeout * 1000;
     const records = extract(input, {

@@ -6,7 +6,7 @@
  */
 
 import { drawRecords } from "../draw/drawer.ts";
-import { reportRecords } from "../report/html.ts";
+import { HtmlReport, reportRecords } from "../report/html.ts";
 import type { TraceRecorder } from "../debug/trace.ts";
 import type { VxRecord } from "../records.ts";
 import type { FastFlags } from "./flags.ts";
@@ -16,22 +16,30 @@ import type { FastFlags } from "./flags.ts";
  * on (the report draws results as SVG over the plain picture). Without `--frames-dir`, the
  * report's JPEGs go to a temporary directory, each deleted once inlined; `cleanup` removes it.
  */
-export async function presentation(flags: FastFlags, title: string) {
-  const temp = flags.report !== undefined && flags.framesDir === undefined
+export async function presentation(
+  flags: FastFlags & { resume?: boolean },
+  title: string,
+) {
+  // Opened (and locked) before any work, as `--out` is; a run that replaces its output (or
+  // resumes it: the report shows that run's files) may replace the report.
+  const report = flags.report === undefined ? undefined : await HtmlReport.create(flags.report, {
+    title,
+    existing: flags.overwrite || flags.resume ? "overwrite" : "refuse",
+  });
+  const temp = report !== undefined && flags.framesDir === undefined
     ? await Deno.makeTempDir({ prefix: "vx-report-" })
     : undefined;
   return {
     framesDir: flags.framesDir ?? temp,
     wrap<R extends VxRecord>(records: AsyncIterable<R>): AsyncIterable<R> {
-      if (flags.report !== undefined) {
-        records = reportRecords(records, flags.report, {
-          title,
-          consumeImages: temp !== undefined,
-        });
+      if (report !== undefined) {
+        records = reportRecords(records, report, { consumeImages: temp !== undefined });
       }
       return flags.draw ? drawRecords(records, flags) : records;
     },
     cleanup: async () => {
+      // A run that failed before its first record never iterated the report: close it here.
+      await report?.end();
       if (temp !== undefined) await Deno.remove(temp, { recursive: true }).catch(() => {});
     },
   };

@@ -14,7 +14,8 @@
  * @module
  */
 
-import { VxError } from "../errors.ts";
+import { UsageError, VxError } from "../errors.ts";
+import { openOutput } from "../output.ts";
 import type { FrameRecord, StatusRecord, VxRecord } from "../records.ts";
 import { inkOn } from "../draw/palette.ts";
 import { type Mark, marksOf } from "../draw/plan.ts";
@@ -28,6 +29,8 @@ export const REPORT_CSP =
 export interface ReportOptions {
   /** Shown at the top: what was run, e.g. the command line. */
   title?: string;
+  /** What to do when the report file is not empty (default: replace it); see `src/output.ts`. */
+  existing?: "refuse" | "overwrite";
 }
 
 /** Width of a grid cell in CSS pixels, which tag text is sized for. */
@@ -184,15 +187,17 @@ export class HtmlReport {
   }
 
   /**
-   * Creates (or truncates) the report at `path` and writes its head. Throws a
-   * {@linkcode VxError} naming `path` when it cannot be created (a missing directory, say);
+   * Creates (or replaces) the report at `path`, locked for this run, and writes its head. Throws
+   * a {@linkcode VxError} naming `path` when it cannot be created (a missing directory, say) or
+   * another run holds it, a `UsageError` when it is not empty and `existing` is `refuse`, and
    * Deno's permission error when write access was not granted.
    */
   static async create(path: string, options: ReportOptions = {}): Promise<HtmlReport> {
     let file: Deno.FsFile;
     try {
-      file = await Deno.open(path, { write: true, create: true, truncate: true });
+      file = await openOutput(path, options.existing ?? "overwrite");
     } catch (e) {
+      if (e instanceof VxError || e instanceof UsageError) throw e;
       if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) throw e;
       const reason = e instanceof Error ? e.message.replace(/:.*$/s, "") : String(e);
       throw new VxError(path, `cannot write the report: ${reason.toLowerCase()}`);
@@ -378,10 +383,10 @@ export interface ReportRecordsOptions extends ReportOptions {
  */
 export async function* reportRecords<R extends VxRecord>(
   records: AsyncIterable<R>,
-  path: string,
+  path: string | HtmlReport,
   options: ReportRecordsOptions = {},
 ): AsyncGenerator<R> {
-  const report = await HtmlReport.create(path, options);
+  const report = typeof path === "string" ? await HtmlReport.create(path, options) : path;
   let error: string | undefined;
   try {
     for await (const r of records) {
