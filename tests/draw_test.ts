@@ -201,3 +201,43 @@ Deno.test({
     assert.match(keyframes.stderr, /--draw applies to --task ocr\|detect\|faces\|classify/);
   },
 });
+
+Deno.test({
+  name: "draw: in bulk, a keyframe that cannot be drawn fails its own file only",
+  ...WORKERS,
+  async fn() {
+    const broken = tempPath("broken-bulk.jpg");
+    await Deno.writeTextFile(broken, "not a picture at all\n".repeat(20));
+    const frame = (file: string, image?: string) => ({
+      file,
+      index: 0,
+      pts: 0,
+      width: 64,
+      height: 64,
+      task: "detect" as const,
+      results: [{ label: "x", score: 1, box: [1, 1, 30, 30] as [number, number, number, number] }],
+      image,
+    });
+    async function* stream() {
+      yield frame("a.mp4", broken);
+      yield { file: "a.mp4", status: "ok" as const, keyframes: 1, ms: 1 };
+      yield frame("b.mp4");
+      yield { file: "b.mp4", status: "ok" as const, keyframes: 1, ms: 1 };
+    }
+    const out = await collect(drawRecords(stream(), { framesDir: ".", perFile: true }));
+    const statuses = out.filter((r) => "status" in r) as { file: string; status: string }[];
+    assert.deepEqual(statuses.map((s) => [s.file, s.status]), [["a.mp4", "error"], [
+      "b.mp4",
+      "ok",
+    ]]);
+    assert.match(
+      (statuses[0] as unknown as { error: string }).error,
+      new RegExp(`^keyframe 0: ${broken}: cannot draw on it`),
+    );
+    // Without perFile (fast), the failure ends the run, naming the JPEG.
+    await assert.rejects(
+      collect(drawRecords(stream(), { framesDir: "." })),
+      (e) => e instanceof VxError && e.message.startsWith(`${broken}: `),
+    );
+  },
+});

@@ -42,7 +42,7 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
       throw e;
     })
     : undefined;
-  const shown = await presentation(flags, runTitle("bulk", inputs, flags)).catch((e) => {
+  const shown = await presentation(flags, runTitle("bulk", inputs, flags), true).catch((e) => {
     sink.close();
     throw e;
   });

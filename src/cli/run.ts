@@ -19,6 +19,7 @@ import type { FastFlags } from "./flags.ts";
 export async function presentation(
   flags: FastFlags & { resume?: boolean },
   title: string,
+  perFile?: boolean,
 ) {
   // Opened (and locked) before any work, as `--out` is; a run that replaces its output (or
   // resumes it: the report shows that run's files) may replace the report.
@@ -35,7 +36,8 @@ export async function presentation(
       if (report !== undefined) {
         records = reportRecords(records, report, { consumeImages: temp !== undefined });
       }
-      return flags.draw ? drawRecords(records, flags) : records;
+      // bulk: a file whose keyframe cannot be drawn gets an error status; the others go on.
+      return flags.draw ? drawRecords(records, { ...flags, perFile: perFile ?? false }) : records;
     },
     cleanup: async () => {
       // A run that failed before its first record never iterated the report: close it here.

@@ -8,7 +8,7 @@
  */
 
 import { UsageError, VxError } from "../errors.ts";
-import type { FrameRecord } from "../records.ts";
+import type { FrameRecord, StatusRecord } from "../records.ts";
 import { drawPlan } from "./plan.ts";
 import type { DrawCommand, DrawEvent } from "./protocol.ts";
 
@@ -87,7 +87,9 @@ export class Drawer {
  * Passes `records` on, each keyframe record once its JPEG carries its results drawn (see
  * {@linkcode Drawer}); status records pass as they are. `framesDir` is where the run writes its
  * JPEGs: drawing needs them, so without it this throws a {@linkcode UsageError}. Throws
- * {@linkcode VxError} naming a JPEG that cannot be drawn on.
+ * {@linkcode VxError} naming a JPEG that cannot be drawn on, unless `perFile`: then (for a stream
+ * of files each ending with its status record, as `bulk` gives) that keyframe passes undrawn, its
+ * file's status record becomes an error naming the JPEG, and the other files go on.
  *
  * Each record waits for its own drawing only: the run's workers go on decoding and inferring
  * meanwhile, and drawing a keyframe takes a fraction of inferring one (`bench/draw.ts`).
@@ -102,7 +104,7 @@ export class Drawer {
  */
 export async function* drawRecords<R extends FrameRecord | { status: string }>(
   records: AsyncIterable<R>,
-  options: { framesDir?: string },
+  options: { framesDir?: string; perFile?: boolean },
 ): AsyncGenerator<R> {
   if (options.framesDir === undefined) {
     throw new UsageError("drawing needs a frames directory (--frames-dir DIR) for its JPEGs");
@@ -110,8 +112,23 @@ export async function* drawRecords<R extends FrameRecord | { status: string }>(
   const drawer = new Drawer();
   drawer.warm();
   try {
+    /** Per file, the first drawing that failed (`perFile`). */
+    const failed = new Map<string, string>();
     for await (const r of records) {
-      if (!("status" in r)) await drawer.draw(r as FrameRecord);
+      if ("status" in r) {
+        const file = (r as unknown as StatusRecord).file;
+        const why = failed.get(file);
+        failed.delete(file);
+        yield why === undefined ? r : { file, status: "error", error: why } as unknown as R;
+        continue;
+      }
+      try {
+        await drawer.draw(r as FrameRecord);
+      } catch (e) {
+        if (!options.perFile || !(e instanceof VxError)) throw e;
+        const f = r as FrameRecord;
+        if (!failed.has(f.file)) failed.set(f.file, `keyframe ${f.index}: ${e.message}`);
+      }
       yield r;
     }
   } finally {

@@ -57,7 +57,7 @@ export function extractBulk(
   options: BulkOptions = {},
 ): AsyncGenerator<VxRecord> {
   const records = extractBulkRecords(inputs, options);
-  return options.draw ? drawRecords(records, options) : records;
+  return options.draw ? drawRecords(records, { ...options, perFile: true }) : records;
 }
 
 async function* extractBulkRecords(

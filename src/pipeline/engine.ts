@@ -84,7 +84,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
       const records = (async function* () {
         yield* scheduler.run(await bulkPaths(inputs, o), bulkCall(o));
       })();
-      return o.draw ? drawRecords(records, o) : records;
+      return o.draw ? drawRecords(records, { ...o, perFile: true }) : records;
     },
     ready: scheduler.ready,
     get stats() {
