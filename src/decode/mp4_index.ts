@@ -55,6 +55,8 @@ export type ReadAt = (position: number, length: number) => Uint8Array;
 
 /** A `moov` larger than this is not read whole: 256 MiB holds tens of millions of samples. */
 const MAX_MOOV = 256 * 1024 * 1024;
+/** The most samples a track may claim: a day at 600 frames a second. */
+const MAX_SAMPLES = 24 * 3600 * 600;
 
 interface Box {
   type: string;
@@ -198,6 +200,9 @@ function readSamples(buf: Uint8Array, stbl: Box): Samples | string {
   if (box("sgpd") || box("sbgp")) return "sample groups may mark more sync samples (sbgp)";
   const count = u32(buf, stsz.body + 8);
   const fixed = u32(buf, stsz.body + 4);
+  // A table of more samples than a day of 600 fps video is a damaged or hostile header: refused
+  // before arrays are sized from it.
+  if (count > MAX_SAMPLES) return `the sample table claims ${count} samples`;
   if (fixed === 0 && stsz.body + 12 + 4 * count > stsz.end) return "the sample sizes are cut short";
   const size = new Float64Array(count);
   for (let i = 0; i < count; i++) size[i] = fixed || u32(buf, stsz.body + 12 + 4 * i);
@@ -512,7 +517,13 @@ export function indexPlan(
     return `${container.split(",")[0]} has no keyframe index vx reads`;
   }
   const size = file.statSync().size;
-  const index = readMp4Index((at, n) => readBytes(file, at, Math.min(n, size - at)), size);
+  let index: Mp4Index | string;
+  try {
+    index = readMp4Index((at, n) => readBytes(file, at, Math.min(n, size - at)), size);
+  } catch (e) {
+    // A header this reader cannot make sense of: ffmpeg's demuxer gets the file instead.
+    return `the index could not be read (${e instanceof Error ? e.message : e})`;
+  }
   if (typeof index === "string") return index;
   read.total += index.bytesRead;
   const track = index.tracks[stream.index];
