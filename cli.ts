@@ -62,6 +62,7 @@ function program(onExit: (code: number) => void): Command {
     .option("--max-inflight-mb <m>", "bound on decoded frames awaiting inference", number(1, 1e6))
     .option("--out <path>", "write JSONL records here instead of stdout (-: stdout)")
     .option("--resume", "with --out: skip files that already have a status record")
+    .option("--retry-failed", "with --resume: run again the files whose status is an error")
     .option("--overwrite", "replace --out if it already holds results")
     .option("--shard <i/n>", "only the i-th of n deterministic shards of the inputs")
     .option("--timeout <s>", "per-file watchdog in seconds (default 300)", number(0.01, 1e6))

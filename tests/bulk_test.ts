@@ -306,3 +306,52 @@ Deno.test({
     assert.deepEqual(statuses, ["x", video]);
   },
 });
+
+Deno.test({
+  name: "output: --resume skips a file that failed and still exits 1; --retry-failed runs it again",
+  ...WORKERS,
+  async fn() {
+    const good = await fixture("out-guard.mp4", {
+      codec: "h264",
+      width: 160,
+      height: 120,
+      frames: 20,
+      keyint: 10,
+    });
+    const dir = tempPath("retry");
+    await Deno.mkdir(dir);
+    const bad = `${dir}/later.mp4`;
+    await Deno.writeFile(bad, new Uint8Array());
+    const out = tempPath("retry.jsonl");
+    const first = await runCli(["bulk", good, bad, "--task", "keyframes", "--out", out]);
+    assert.equal(first.code, 1, first.stderr);
+    const before = await Deno.readTextFile(out);
+
+    const again = await runCli([
+      "bulk",
+      good,
+      bad,
+      "--task",
+      "keyframes",
+      "--out",
+      out,
+      "--resume",
+    ]);
+    assert.equal(again.code, 1, "an input whose latest status is an error fails the run");
+    assert.match(again.stderr, /1 failed in an earlier run \(--retry-failed runs them again\)/);
+    assert.ok(again.stderr.includes(`vx bulk: failed: ${bad}`), again.stderr);
+    assert.equal(await Deno.readTextFile(out), before, "nothing ran, nothing was added");
+
+    // The file is mended; --retry-failed runs it (and only it) again, and its latest status is ok.
+    await Deno.copyFile(good, bad);
+    const retried = await runCli([
+      ...["bulk", good, bad, "--task", "keyframes", "--out", out, "--resume", "--retry-failed"],
+    ]);
+    assert.equal(retried.code, 0, retried.stderr);
+    const statuses = (await Deno.readTextFile(out)).trim().split("\n").map((l) => JSON.parse(l))
+      .filter((r) => "status" in r).map((r) => [r.file, r.status]);
+    assert.deepEqual(statuses.filter(([f]) => f === good), [[good, "ok"]], "not run twice");
+    assert.deepEqual(statuses.filter(([f]) => f === bad).map(([, s]) => s), ["error", "ok"]);
+    assert.equal((await runCli(["bulk", good, "--retry-failed"])).code, 2, "needs --resume");
+  },
+});

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { extractBulk } from "../pipeline/bulk.ts";
+import { bulkPaths, extractBulk } from "../pipeline/bulk.ts";
 import type { BulkProgress } from "../pipeline/bulk.ts";
 import { TraceRecorder } from "../debug/trace.ts";
 import { UsageError } from "../errors.ts";
@@ -29,6 +29,7 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
   if (flags.resume && (!flags.out || flags.out === "-")) {
     throw new UsageError("--resume needs --out FILE");
   }
+  if (flags.retryFailed && !flags.resume) throw new UsageError("--retry-failed needs --resume");
   const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
   const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
   if (flags.resume && flags.overwrite) {
@@ -36,12 +37,19 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
   }
   // The output is locked before anything else: resuming reads it, and no other run may write it.
   const sink = await openSink(flags.out, outputMode(flags));
-  const skip = flags.resume
+  const earlier = flags.resume
     ? await prepareResume(flags.out!).catch((e) => {
       sink.close();
       throw e;
     })
     : undefined;
+  // Files already done are skipped; those whose latest status is an error too, unless retried.
+  const skip = earlier &&
+    new Set([...earlier].filter(([, s]) => s === "ok" || !flags.retryFailed).map(([f]) => f));
+  // This run's inputs that failed in an earlier run and are not retried: they still fail it.
+  const failedBefore = earlier && !flags.retryFailed
+    ? (await bulkPaths(inputs, { shard })).filter((f) => earlier.get(f) === "error")
+    : [];
   const shown = await presentation(flags, runTitle("bulk", inputs, flags), true).catch((e) => {
     sink.close();
     throw e;
@@ -101,8 +109,12 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
       `${p.keyframes} keyframes in ${s.toFixed(1)} s ` +
       `(${(p.done / Math.max(s, 1e-3)).toFixed(2)} files/s, ` +
       `${(p.keyframes / Math.max(s, 1e-3)).toFixed(1)} keyframes/s)` +
-      (skip?.size ? `, ${skip.size} already done` : ""),
+      (skip?.size ? `, ${skip.size} already done` : "") +
+      (failedBefore.length
+        ? `, ${failedBefore.length} failed in an earlier run (--retry-failed runs them again)`
+        : ""),
   );
-  if (failed.length > 0) console.error(`vx bulk: failed: ${failed.join(", ")}`);
-  return p.failed > 0 ? 1 : 0;
+  const allFailed = [...failedBefore, ...failed];
+  if (allFailed.length > 0) console.error(`vx bulk: failed: ${allFailed.join(", ")}`);
+  return allFailed.length > 0 ? 1 : 0;
 }

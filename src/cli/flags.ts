@@ -182,6 +182,8 @@ export interface BulkFlags extends Omit<FastFlags, "sequential" | "decodeFirst">
   jobs?: number;
   maxInflightMb?: number;
   resume?: boolean;
+  /** With `resume`: run again the files whose latest status is an error. */
+  retryFailed?: boolean;
   shard?: string;
 }
 

@@ -10,17 +10,18 @@
 
 /**
  * Reads `path` (if it exists), truncates it after its last complete status record, and returns
- * the files that have one.
+ * each file that has one with its latest status (`ok` or `error`): a file retried after an error
+ * has both, and the later counts.
  */
-export async function prepareResume(path: string): Promise<Set<string>> {
+export async function prepareResume(path: string): Promise<Map<string, "ok" | "error">> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return new Set();
+    if (e instanceof Deno.errors.NotFound) return new Map();
     throw e;
   }
-  const done = new Set<string>();
+  const done = new Map<string, "ok" | "error">();
   let keep = 0;
   let at = 0;
   const dec = new TextDecoder();
@@ -32,7 +33,7 @@ export async function prepareResume(path: string): Promise<Set<string>> {
     try {
       const r = JSON.parse(line);
       if (typeof r?.status === "string" && typeof r.file === "string") {
-        done.add(r.file);
+        done.set(r.file, r.status === "ok" ? "ok" : "error");
         keep = at;
       }
     } catch { /* a torn line: dropped with the rest of the tail */ }
