@@ -139,6 +139,17 @@ const x264 = (qp: number, gop: number) => [
 /** Fresh noise on every frame: P-frames cannot predict it, so they weigh nearly a keyframe. */
 const SOURCE = ["-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=30", "-vf", "noise=alls=60:allf=t+u"];
 
+/** Exits with one line when `CACHE` has less than `need` bytes free for making `path`. */
+async function requireFree(path: string, need: number): Promise<void> {
+  const free = await freeBytes(CACHE);
+  if (free >= need) return;
+  console.error(
+    `bench: ${path} needs ~${(need / GIB).toFixed(1)} GiB free on ${CACHE}, which has ` +
+      `${(free / GIB).toFixed(1)} GiB; free space, or choose a smaller --gib`,
+  );
+  Deno.exit(1);
+}
+
 /** Mean key and non-key packet sizes of a short 1080p sample encoded at `qp`. */
 async function sample(qp: number, dir: string): Promise<{ key: number; p: number }> {
   const out = `${dir}/sample.mp4`;
@@ -173,15 +184,7 @@ async function bigFile(): Promise<BigFile> {
   } catch { /* not made yet */ }
 
   const target = gib * GIB;
-  const need = target * 1.1 + 512 * MIB;
-  const free = await freeBytes(CACHE);
-  if (free < need) {
-    console.error(
-      `bench: ${path} needs ~${(need / GIB).toFixed(1)} GiB free on ${CACHE}, which has ` +
-        `${(free / GIB).toFixed(1)} GiB; free space, or choose a smaller --gib`,
-    );
-    Deno.exit(1);
-  }
+  await requireFree(path, target * 1.1 + 512 * MIB);
   console.error(`bench: making ${path} (~${gib} GiB)`);
   const dir = await Deno.makeTempDir({ dir: CACHE, prefix: "big-" });
   let qp: number;
@@ -379,15 +382,7 @@ async function remux(mp4: BigFile, ext: string, name: string): Promise<Remux> {
       return { ...info, name, path };
     }
   } catch { /* not made yet */ }
-  const need = mp4.bytes * 1.05 + 512 * MIB;
-  const free = await freeBytes(CACHE);
-  if (free < need) {
-    console.error(
-      `bench: ${path} needs ~${(need / GIB).toFixed(1)} GiB free on ${CACHE}, which has ` +
-        `${(free / GIB).toFixed(1)} GiB; free space, or choose a smaller --gib`,
-    );
-    Deno.exit(1);
-  }
+  await requireFree(path, mp4.bytes * 1.05 + 512 * MIB);
   console.error(`bench: making ${path}`);
   const part = `${path.slice(0, -ext.length)}part.${ext}`;
   await ffmpeg(["-i", mp4.path, "-map", "0:v", "-c", "copy", part]);

@@ -78,22 +78,12 @@ export async function openSink(
   path?: string,
   existing: ExistingOutput = "refuse",
 ): Promise<RecordSink> {
-  if (path === undefined || path === "-") {
-    return {
-      write: (record) => writeAll(Deno.stdout, encoder.encode(JSON.stringify(record) + "\n")),
-      writeAll: (records) =>
-        writeAll(
-          Deno.stdout,
-          encoder.encode(records.map((r) => JSON.stringify(r) + "\n").join("")),
-        ),
-      close: () => {},
-    };
-  }
-  const file = await openOutput(path, existing);
+  const file = path === undefined || path === "-" ? undefined : await openOutput(path, existing);
+  const target = file ?? Deno.stdout;
   return {
-    write: (record) => writeAll(file, encoder.encode(JSON.stringify(record) + "\n")),
+    write: (record) => writeAll(target, encoder.encode(JSON.stringify(record) + "\n")),
     writeAll: (records) =>
-      writeAll(file, encoder.encode(records.map((r) => JSON.stringify(r) + "\n").join(""))),
-    close: () => file.close(),
+      writeAll(target, encoder.encode(records.map((r) => JSON.stringify(r) + "\n").join(""))),
+    close: () => file?.close(),
   };
 }

@@ -202,18 +202,16 @@ Deno.test({
   },
 });
 
+/** A small clip with 2 keyframes, for the output tests. */
+const guardClip = () =>
+  fixture("out-guard.mp4", { codec: "h264", width: 160, height: 120, frames: 20, keyint: 10 });
+
 Deno.test({
   name:
     "output: a non-empty --out is neither replaced nor continued unless asked (exit 2, unchanged)",
   ...WORKERS,
   async fn() {
-    const video = await fixture("out-guard.mp4", {
-      codec: "h264",
-      width: 160,
-      height: 120,
-      frames: 20,
-      keyint: 10,
-    });
+    const video = await guardClip();
     const out = tempPath("guarded.jsonl");
     const first = await runCli(["bulk", video, "--task", "keyframes", "--out", out]);
     assert.equal(first.code, 0, first.stderr);
@@ -269,13 +267,7 @@ Deno.test({
   name: "output: a second writer on a locked --out exits 1 naming it; the first run's output stays",
   ...WORKERS,
   async fn() {
-    const video = await fixture("out-guard.mp4", {
-      codec: "h264",
-      width: 160,
-      height: 120,
-      frames: 20,
-      keyint: 10,
-    });
+    const video = await guardClip();
     const out = tempPath("locked.jsonl");
     // Another run holds the lock: here, this process, as a running vx would.
     const holder = await Deno.open(out, { write: true, create: true });
@@ -311,13 +303,7 @@ Deno.test({
   name: "output: --resume skips a file that failed and still exits 1; --retry-failed runs it again",
   ...WORKERS,
   async fn() {
-    const good = await fixture("out-guard.mp4", {
-      codec: "h264",
-      width: 160,
-      height: 120,
-      frames: 20,
-      keyint: 10,
-    });
+    const good = await guardClip();
     const dir = tempPath("retry");
     await Deno.mkdir(dir);
     const bad = `${dir}/later.mp4`;

@@ -141,6 +141,21 @@ function useModuleWorkers(): void {
  */
 export const MJPEG_ARGS: readonly string[] = ["-c:v", "mjpeg", "-huffman", "default", "-q:v", "3"];
 
+/**
+ * Reads `file` at `position` into `into` until it is full or the file ends; returns the bytes
+ * read.
+ */
+export function readFully(file: Deno.FsFile, position: number, into: Uint8Array): number {
+  file.seekSync(position, Deno.SeekMode.Start);
+  let n = 0;
+  while (n < into.length) {
+    const got = file.readSync(into.subarray(n));
+    if (got === null || got === 0) break;
+    n += got;
+  }
+  return n;
+}
+
 let nextMinor = 0;
 
 /**
@@ -175,15 +190,12 @@ export function mountInput(
       if (source === null || position >= size || signal?.aborted) return 0;
       const file = source;
       const start = onRead ? performance.now() : 0;
-      file.seekSync(position, Deno.SeekMode.Start);
       // The core hands us an Int8Array over the wasm heap; read straight into that memory.
-      const view = new Uint8Array(buffer.buffer, buffer.byteOffset + offset, length);
-      let n = 0;
-      while (n < length) {
-        const got = file.readSync(view.subarray(n));
-        if (got === null || got === 0) break;
-        n += got;
-      }
+      const n = readFully(
+        file,
+        position,
+        new Uint8Array(buffer.buffer, buffer.byteOffset + offset, length),
+      );
       onRead?.(n, performance.now() - start);
       return n;
     },

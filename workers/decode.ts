@@ -82,10 +82,8 @@ scope.onmessage = async (e) => {
       try {
         // A core that has made its share of runs is replaced before the file, and between its
         // keyframes where each is a run of its own.
-        if (ffmpegNow.runs >= RUNS_PER_CORE) {
-          core = loadCore(compiled);
-          ffmpegNow = await core;
-        }
+        const fresh = () => (core = loadCore(compiled));
+        if (ffmpegNow.runs >= RUNS_PER_CORE) ffmpegNow = await fresh();
         const summary = await decodeKeyframes(ffmpegNow, cmd.req, (frame) => {
           if (frame.index < sent) return;
           const waitedMs = g.acquire(frame.data.byteLength, dropped);
@@ -99,10 +97,7 @@ scope.onmessage = async (e) => {
           if (note.index < sent) return;
           scope.postMessage({ type: "corrupt", id: cmd.id, note });
           sent = note.index + 1;
-        }, () => {
-          core = loadCore(compiled);
-          return core;
-        });
+        }, fresh);
         scope.postMessage({
           type: "done",
           id: cmd.id,

@@ -14,7 +14,7 @@ import { prepareResume } from "../pipeline/resume.ts";
 import { type BulkFlags, checkTaskFlags, outputMode } from "./flags.ts";
 import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
 
-export function progressLine(p: BulkProgress): string {
+function progressLine(p: BulkProgress): string {
   const s = p.elapsedMs / 1000;
   const rate = p.done / Math.max(s, 1e-3);
   const eta = rate > 0 ? (p.total - p.done) / rate : NaN;
@@ -30,11 +30,11 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
     throw new UsageError("--resume needs --out FILE");
   }
   if (flags.retryFailed && !flags.resume) throw new UsageError("--retry-failed needs --resume");
-  const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
-  const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
   if (flags.resume && flags.overwrite) {
     throw new UsageError("--resume continues the output and --overwrite replaces it: pick one");
   }
+  const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
+  const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
   // The output is locked before anything else: resuming reads it, and no other run may write it.
   const sink = await openSink(flags.out, outputMode(flags));
   const earlier = flags.resume
@@ -47,7 +47,8 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
   const skip = earlier &&
     new Set([...earlier].filter(([, s]) => s === "ok" || !flags.retryFailed).map(([f]) => f));
   // This run's inputs that failed in an earlier run and are not retried: they still fail it.
-  const failedBefore = earlier && !flags.retryFailed
+  // The inputs are expanded for this only when the output holds an error at all.
+  const failedBefore = earlier && !flags.retryFailed && [...earlier.values()].includes("error")
     ? (await bulkPaths(inputs, { shard })).filter((f) => earlier.get(f) === "error")
     : [];
   const shown = await presentation(flags, runTitle("bulk", inputs, flags), true).catch((e) => {

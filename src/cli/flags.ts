@@ -8,7 +8,7 @@
 import { InvalidArgumentError, Option } from "commander";
 import type { Command } from "commander";
 import { UsageError } from "../errors.ts";
-import type { PreprocessOptions, TaskName } from "../tasks/task.ts";
+import type { TaskName, TaskOptions } from "../tasks/task.ts";
 import { BACKEND_CHOICES, type BackendChoice } from "../infer/backend.ts";
 import type { ExistingOutput } from "../output.ts";
 
@@ -152,14 +152,8 @@ export function taskOptions(cmd: Command): Command {
     .addOption(new Option("--lose-gpu").hideHelp());
 }
 
-export interface FastFlags extends PreprocessOptions {
-  task: TaskName;
-  model?: string;
-  labels?: string;
-  score?: number;
-  top?: number;
-  raw?: boolean;
-  maxValues?: number;
+/** What `fast` is given: the task's options (as the library takes them) and the run's. */
+export interface FastFlags extends TaskOptions {
   threads?: number;
   framesDir?: string;
   draw?: boolean;

@@ -598,11 +598,7 @@ function runOnce(ctx: RunContext, plan: Plan): RunResult {
     }
     return {};
   } finally {
-    for (const u of unmount.reverse()) {
-      try {
-        u();
-      } catch { /* already gone */ }
-    }
+    unmountAll(unmount);
   }
 }
 
@@ -687,7 +683,7 @@ async function runIndexed(
   let filled = 0;
   let jpeg: string | null = null;
   let index = 0;
-  let unmount: (() => void)[] = [];
+  const unmount: (() => void)[] = [];
   /** The output devices, on the core in use. */
   const mountOutputs = () => {
     unmount.push(mountSink(core, rawPath, (chunk) => {
@@ -700,26 +696,17 @@ async function runIndexed(
       const dir = req.jpegDir;
       const prefix = req.jpegPrefix ?? "frame";
       unmount.push(mountJpegSink(core, jpgPath, () => {
-        jpeg = jpeg === null ? `${dir}/${prefix}_${index}.jpg` : jpeg;
-        return jpeg;
+        return jpeg ??= `${dir}/${prefix}_${index}.jpg`;
       }, () => {}));
     }
   };
-  const unmountOutputs = () => {
-    for (const u of unmount.reverse()) {
-      try {
-        u();
-      } catch { /* already gone */ }
-    }
-    unmount = [];
-  };
+  const unmountOutputs = () => unmountAll(unmount.splice(0));
   mountOutputs();
   try {
     const seconds = (ticks: number) => ticksToSeconds(ticks, stream.timeBase);
     for (; index < plan.keys.length; index++) {
       const key = plan.keys[index];
       const pts = seconds(key.ticks);
-      if (out.next > index) continue;
       if (key.offset + key.size > plan.size) {
         throw new DecodeError(
           `truncated or damaged file (keyframe ${index} at ${pts} s lies past the end of the file)`,
@@ -810,10 +797,18 @@ async function runIndexed(
   } finally {
     unmountOutputs();
   }
-  if (out.emitted === 0 && out.corrupt.length === 0) throw new DecodeError("no keyframe decoded");
 }
 
 const NO_PICTURE = "the decoder gave no picture for this keyframe";
+
+/** Removes devices, last mounted first; one already gone is no error. */
+function unmountAll(unmount: (() => void)[]): void {
+  for (const u of unmount.reverse()) {
+    try {
+      u();
+    } catch { /* already gone */ }
+  }
+}
 
 /**
  * A `select` expression true exactly for frames whose pts is one of `keys` (sorted): a binary

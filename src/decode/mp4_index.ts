@@ -19,6 +19,7 @@
  * @module
  */
 
+import { readFully } from "../../wasm/ffmpeg.ts";
 import type { StreamInfo } from "./probe.ts";
 
 /** A key sample: its pts in the track's time base, and where its bytes are. */
@@ -107,7 +108,7 @@ export function readMp4Index(readAt: ReadAt, size: number): Mp4Index | string {
   }
   const mvhd = find(moov, root, ["mvhd"]);
   // Edit-list durations are in the movie's time scale.
-  const movieScale = mvhd ? u32(moov, mvhd.body + (moov[mvhd.body] === 1 ? 20 : 12)) : 0;
+  const movieScale = mvhd ? timescaleOf(moov, mvhd) : 0;
   return { ftyp, tracks: pending.map((t) => finishTrack(t, movieScale)), bytesRead };
 }
 
@@ -143,7 +144,7 @@ function readTrak(buf: Uint8Array, trak: Box, index: number): Pending {
   const hdlr = get(["mdia", "hdlr"]);
   const stbl = get(["mdia", "minf", "stbl"]);
   const handler = hdlr ? ascii(buf, hdlr.body + 8) : "";
-  const timescale = mdhd ? u32(buf, mdhd.body + (buf[mdhd.body] === 1 ? 20 : 12)) : 0;
+  const timescale = mdhd ? timescaleOf(buf, mdhd) : 0;
   const stsd = stbl ? find(buf, stbl, ["stsd"]) : undefined;
   const track: Pending = {
     index,
@@ -470,6 +471,11 @@ function find(buf: Uint8Array, parent: Box, path: string[]): Box | undefined {
   return cur;
 }
 
+/** The time scale of an `mvhd` or `mdhd` box, after its dates (32 or 64 bits by version). */
+function timescaleOf(buf: Uint8Array, header: Box): number {
+  return u32(buf, header.body + (buf[header.body] === 1 ? 20 : 12));
+}
+
 function ascii(buf: Uint8Array, at: number): string {
   return String.fromCharCode(buf[at], buf[at + 1], buf[at + 2], buf[at + 3]);
 }
@@ -535,12 +541,5 @@ export function indexPlan(
 /** Reads `length` bytes of `file` at `position`; fewer at its end. */
 export function readBytes(file: Deno.FsFile, position: number, length: number): Uint8Array {
   const out = new Uint8Array(Math.max(0, length));
-  file.seekSync(position, Deno.SeekMode.Start);
-  let n = 0;
-  while (n < out.length) {
-    const got = file.readSync(out.subarray(n));
-    if (got === null || got === 0) break;
-    n += got;
-  }
-  return out.subarray(0, n);
+  return out.subarray(0, readFully(file, position, out));
 }
