@@ -16,6 +16,7 @@ import {
   type FastFlags,
   integer,
   number,
+  repeated,
   type ServeFlags,
   taskOptions,
 } from "./src/cli/flags.ts";
@@ -77,6 +78,25 @@ function program(onExit: (code: number) => void): Command {
   )
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <n>", "port to listen on (0: any free one)", integer(0, 65535), 8080)
+    .option("--socket <path>", "listen on this Unix domain socket (mode 0600) instead of TCP")
+    .option(
+      "--models <dir>",
+      "requests may name the models under this directory (repeatable)",
+      repeated,
+      [],
+    )
+    .option(
+      "--keep-alive <s>",
+      "close an engine unused for this many seconds",
+      number(0, 1e7),
+      300,
+    )
+    .option(
+      "--max-engines <n>",
+      "engines kept at once, one per distinct setting; least recently used first out",
+      integer(1, 64),
+      2,
+    )
     .option("--root <dir>", '{"path"} requests are confined to this directory (default: .)')
     .option("--max-upload-mb <m>", "uploads beyond this get 413", number(0.001, 1e7), 2048)
     .option(

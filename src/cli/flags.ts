@@ -184,6 +184,13 @@ export interface BulkFlags extends Omit<FastFlags, "sequential" | "decodeFirst">
 export interface ServeFlags extends Omit<FastFlags, "sequential" | "decodeFirst" | "out"> {
   host: string;
   port: number;
+  /** Listen on this Unix domain socket instead of TCP. */
+  socket?: string;
+  /** Directories whose models requests may name (repeatable). */
+  models: string[];
+  /** Seconds an unused engine stays loaded. */
+  keepAlive: number;
+  maxEngines: number;
   root?: string;
   maxUploadMb: number;
   queue?: number;
@@ -191,6 +198,11 @@ export interface ServeFlags extends Omit<FastFlags, "sequential" | "decodeFirst"
   grace: number;
   tempDir?: string;
   maxInflightMb?: number;
+}
+
+/** `--models A --models B` → `[A, B]`, for commander. */
+export function repeated(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
 }
 
 /**

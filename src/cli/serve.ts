@@ -21,6 +21,10 @@ export async function runServe(flags: ServeFlags): Promise<number> {
     return await serve({
       ...flags,
       hostname: flags.host,
+      socket: flags.socket,
+      models: flags.models,
+      keepAliveMs: flags.keepAlive * 1000,
+      maxEngines: flags.maxEngines,
       inferrers: flags.jobs,
       maxInflightBytes: flags.maxInflightMb === undefined
         ? undefined

@@ -12,7 +12,13 @@ import { VxError } from "../errors.ts";
 import type { Engine } from "../pipeline/engine.ts";
 import type { FrameRecord, StatusRecord, VxRecord } from "../records.ts";
 import { type Outcome, ServeMetrics } from "./metrics.ts";
-import { keepScore } from "./score.ts";
+import { engineScore, keepScore } from "./score.ts";
+import { EnginePool, type EngineSettings, parseSettings, PoolRefusal } from "./engines.ts";
+
+/** The request header that names an engine's settings (JSON); see `engines.ts`. */
+export const SETTINGS_HEADER = "x-vx-settings";
+/** The request header that names an upload in its records (default `upload`). */
+export const NAME_HEADER = "x-vx-name";
 
 /** Options of {@linkcode createHandler}. */
 export interface HandlerOptions {
@@ -32,6 +38,7 @@ export interface HandlerOptions {
   /**
    * The score threshold the engine applies (see `engineScore` in `score.ts`); `?score=` may
    * raise it per request. Undefined: the task's results have no score and `?score=` is refused.
+   * On an {@linkcode EnginePool}, each engine's own settings say it instead.
    */
   score?: number;
   /** Per-file decode timeout, as `fast --timeout`. */
@@ -81,11 +88,28 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
     headers: { "content-type": "application/json", ...headers },
   });
 
-/** A failure answered before any record: its status, its one-line reason, its outcome. */
+/**
+ * A failure answered before any record: its status, its one-line reason, its outcome, and
+ * whether sending the file itself would do (the server cannot read it where it was named).
+ */
 class Refusal extends Error {
-  constructor(readonly status: number, message: string, readonly outcome: Outcome) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly outcome: Outcome,
+    readonly upload = false,
+  ) {
     super(message);
   }
+}
+
+/** The display name a request gives its file: one line, not too long. */
+function displayName(v: unknown, fallback: string): string {
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== "string" || v === "" || v.length > 4096 || /[\n\r\0]/.test(v)) {
+    throw new Refusal(400, "name: expected one line of text", "bad_request");
+  }
+  return v;
 }
 
 /** Upload media types and the extension that helps ffmpeg's probe. */
@@ -147,41 +171,43 @@ class Slots {
 
 /**
  * Resolves `rel`, a path from a request, inside `root` (itself a real path). Refuses with 403 a
- * path that is absolute or leads outside `root` by `..` or through a symlink (the real path is
- * checked), 404 one that does not exist.
+ * path that leads outside `root` by `..` or through a symlink (the real path is checked), 404
+ * one that does not exist. An absolute path is taken when its real path lies under `root`.
  */
 async function resolveUnder(root: string, rel: unknown): Promise<string> {
   if (typeof rel !== "string" || rel === "" || rel.includes("\0")) {
     throw new Refusal(400, 'the body must be {"path": "<file under the root>"}', "bad_request");
   }
-  if (rel.startsWith("/") || rel.startsWith("\\") || /^[A-Za-z]:/.test(rel)) {
-    throw new Refusal(
-      403,
-      "absolute paths are refused; give one under the root",
-      "forbidden",
-    );
+  if (rel.startsWith("\\") || /^[A-Za-z]:/.test(rel)) {
+    throw new Refusal(403, `${rel}: not a path on this server`, "forbidden", true);
   }
+  if (rel.startsWith("/")) return await underRoot(root, rel, rel);
   const parts: string[] = [];
   for (const p of rel.split("/")) {
     if (p === "" || p === ".") continue;
     if (p === "..") {
       if (parts.length === 0) {
-        throw new Refusal(403, `${rel}: leads outside the root`, "forbidden");
+        throw new Refusal(403, `${rel}: leads outside the root`, "forbidden", true);
       }
       parts.pop();
     } else parts.push(p);
   }
+  return await underRoot(root, `${root}/${parts.join("/")}`, rel);
+}
+
+/** The real path of `path` when it lies under `root`; else 403 (404 when it does not exist). */
+async function underRoot(root: string, path: string, rel: string): Promise<string> {
   let real: string;
   try {
-    real = await Deno.realPath(`${root}/${parts.join("/")}`);
+    real = await Deno.realPath(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      throw new Refusal(404, `${rel}: no such file`, "not_found");
+      throw new Refusal(404, `${rel}: no such file`, "not_found", true);
     }
-    throw new Refusal(403, `${rel}: not readable`, "forbidden");
+    throw new Refusal(403, `${rel}: not readable`, "forbidden", true);
   }
   if (real !== root && !real.startsWith(root.endsWith("/") ? root : root + "/")) {
-    throw new Refusal(403, `${rel}: leads outside the root`, "forbidden");
+    throw new Refusal(403, `${rel}: leads outside the root`, "forbidden", true);
   }
   return real;
 }
@@ -206,6 +232,28 @@ async function readBody(
     n += chunk.byteLength;
     if (n > max) throw tooLarge();
     await sink(chunk);
+  }
+  return n;
+}
+
+/** `?timeout=S` (seconds, as `fast --timeout`) in ms, or undefined. */
+function requestTimeout(url: URL): number | undefined {
+  const raw = url.searchParams.get("timeout");
+  if (raw === null) return undefined;
+  const s = raw.trim() === "" ? NaN : Number(raw);
+  if (!(s >= 0.01 && s <= 1e6)) {
+    throw new Refusal(400, `timeout=${raw}: expected seconds from 0.01 to 1e6`, "bad_request");
+  }
+  return s * 1000;
+}
+
+/** `?stream=N`: the video stream to decode, as `fast --stream`. */
+function requestStream(url: URL): number | undefined {
+  const raw = url.searchParams.get("stream");
+  if (raw === null) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || raw.trim() === "") {
+    throw new Refusal(400, `stream=${raw}: expected a stream index`, "bad_request");
   }
   return n;
 }
@@ -257,7 +305,31 @@ function requestScore(url: URL, floor: number | undefined): number | undefined {
  * // curl -d '{"path":"clips/a.mp4"}' -H 'content-type: application/json' localhost:8080/extract
  * ```
  */
-export function createHandler(engine: Engine, options: HandlerOptions = {}): Handler {
+export function createHandler(
+  engines: Engine | EnginePool,
+  options: HandlerOptions = {},
+): Handler {
+  const pool = engines instanceof EnginePool ? engines : undefined;
+  /** The engine a request runs on, and the score threshold it applies. */
+  const acquire = async (settings: EngineSettings | undefined) => {
+    if (!pool) {
+      if (settings !== undefined) {
+        throw new Refusal(400, "this server runs one engine: it takes no settings", "bad_request");
+      }
+      return { engine: engines as Engine, score: options.score, release: () => {} };
+    }
+    try {
+      const lease = await pool.acquire(settings);
+      return { ...lease, score: engineScore(lease.settings.task, lease.settings.score) };
+    } catch (e) {
+      if (!(e instanceof PoolRefusal)) throw e;
+      throw new Refusal(
+        e.status,
+        e.message,
+        e.status === 503 ? "overloaded" : e.status === 400 ? "bad_request" : "model_error",
+      );
+    }
+  };
   const metrics = options.metrics ?? new ServeMetrics();
   const slots = new Slots(
     Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY),
@@ -281,7 +353,7 @@ export function createHandler(engine: Engine, options: HandlerOptions = {}): Han
     }
   };
   let failure = "";
-  engine.ready.then(
+  (pool ? pool.ready : (engines as Engine).ready).then(
     () => (ready = "ready"),
     (e) => {
       ready = "failed";
@@ -290,13 +362,14 @@ export function createHandler(engine: Engine, options: HandlerOptions = {}): Han
   );
 
   const gauges = () => {
-    const s = engine.stats;
+    const all = pool ? pool.engines : [engines as Engine];
     return {
-      inflightFrames: s.inflightFrames,
-      inflightBytes: s.inflightBytes,
+      inflightFrames: all.reduce((n, e) => n + e.stats.inflightFrames, 0),
+      inflightBytes: all.reduce((n, e) => n + e.stats.inflightBytes, 0),
       queueDepth: slots.waiting,
       running: slots.running,
       ready: ready === "ready",
+      engines: pool?.stats,
     };
   };
 
@@ -310,7 +383,15 @@ export function createHandler(engine: Engine, options: HandlerOptions = {}): Han
         "bad_request",
       );
     }
-    const score = requestScore(url, options.score);
+    const timeoutMs = requestTimeout(url) ?? options.timeoutMs;
+    const stream = requestStream(url);
+    const header = req.headers.get(SETTINGS_HEADER);
+    let settings: EngineSettings | undefined;
+    try {
+      settings = header === null ? undefined : parseSettings(header);
+    } catch (e) {
+      throw e instanceof PoolRefusal ? new Refusal(400, e.message, "bad_request") : e;
+    }
     // One signal for "this request is over": the client went away, or the server gives up.
     const ac = new AbortController();
     const abort = () => ac.abort();
@@ -324,6 +405,7 @@ export function createHandler(engine: Engine, options: HandlerOptions = {}): Han
     let name: string;
     let spooled: string | undefined;
     let release: (() => void) | undefined;
+    let lease: Awaited<ReturnType<typeof acquire>> | undefined;
     let finished = false;
     const finish = (outcome: Outcome) => {
       if (finished) return;
@@ -332,6 +414,7 @@ export function createHandler(engine: Engine, options: HandlerOptions = {}): Han
       metrics.requests[outcome]++;
       metrics.duration.observe((now() - t0) / 1000);
       release?.();
+      lease?.release();
       // At once, not in the background: a server told to stop may exit right after.
       if (spooled) {
         try {
@@ -355,7 +438,7 @@ export function createHandler(engine: Engine, options: HandlerOptions = {}): Han
         }
         release = await entered;
         if (!release) throw new Refusal(503, "the request went away", "cancelled");
-        name = "upload";
+        name = displayName(req.headers.get(NAME_HEADER), "upload");
         spooled = await Deno.makeTempFile({
           dir: options.tempDir,
           prefix: "vx-upload-",
@@ -396,12 +479,13 @@ export function createHandler(engine: Engine, options: HandlerOptions = {}): Han
           ? (body as { path?: unknown }).path
           : undefined;
         path = await resolveUnder(await realRoot(), rel);
-        name = rel as string;
+        name = displayName((body as { name?: unknown }).name, rel as string);
         const entered = slots.enter(ac.signal);
         if (!entered) throw new Refusal(503, "the server is busy; try again", "overloaded");
         release = await entered;
         if (!release) throw new Refusal(503, "the request went away", "cancelled");
       }
+      lease = await acquire(settings);
     } catch (e) {
       const r = e instanceof Refusal ? e : new Refusal(500, "internal error", "error");
       if (!(e instanceof Refusal)) onError(`request failed: ${e instanceof Error ? e.message : e}`);
@@ -409,22 +493,40 @@ export function createHandler(engine: Engine, options: HandlerOptions = {}): Han
       const headers: Record<string, string> = r.status === 503 && r.outcome === "overloaded"
         ? { "retry-after": String(RETRY_AFTER_S) }
         : {};
-      return json(r.status, { error: r.message }, headers);
+      return json(
+        r.status,
+        r.upload ? { error: r.message, upload: true } : { error: r.message },
+        headers,
+      );
     }
-    return answer(path, name, score, ac, t0, finish);
+    let score: number | undefined;
+    try {
+      score = requestScore(url, lease.score);
+    } catch (e) {
+      const r = e as Refusal;
+      finish(r.outcome);
+      return json(r.status, { error: r.message });
+    }
+    return answer(lease.engine, path, name, { score, timeoutMs, stream }, ac, t0, finish);
   }
 
   /** Streams one file's records, then its status; the status code waits for the first line. */
   async function answer(
+    engine: Engine,
     path: string,
     name: string,
-    score: number | undefined,
+    call: { score?: number; timeoutMs?: number; stream?: number },
     ac: AbortController,
     t0: number,
     finish: (o: Outcome) => void,
   ): Promise<Response> {
     const started = now();
-    const it = engine.extract(path, { signal: ac.signal, timeoutMs: options.timeoutMs });
+    const score = call.score;
+    const it = engine.extract(path, {
+      signal: ac.signal,
+      timeoutMs: call.timeoutMs,
+      stream: call.stream,
+    });
     let keyframes = 0;
     let first = true;
     // Records and messages name the file as the client did, never by the server's path.

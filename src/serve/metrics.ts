@@ -15,6 +15,7 @@ export type Outcome =
   | "too_large"
   | "overloaded"
   | "cancelled"
+  | "model_error"
   | "error";
 
 /** Every outcome, so each counter is written from 0 and a scrape never lacks one. */
@@ -27,6 +28,7 @@ export const OUTCOMES: readonly Outcome[] = [
   "too_large",
   "overloaded",
   "cancelled",
+  "model_error",
   "error",
 ];
 
@@ -73,6 +75,8 @@ export interface Gauges {
   queueDepth: number;
   running: number;
   ready: boolean;
+  /** A server with engines on demand (`engines.ts`): what its pool did. */
+  engines?: { loaded: number; loads: number; evictions: number; loadSeconds: number };
 }
 
 /**
@@ -129,6 +133,27 @@ export class ServeMetrics {
     gauge("vx_serve_queue_depth", "Requests waiting for a slot.", g.queueDepth);
     gauge("vx_serve_requests_running", "Requests holding a slot.", g.running);
     gauge("vx_serve_ready", "1 once every model is loaded and warm.", g.ready ? 1 : 0);
+    if (g.engines) {
+      gauge(
+        "vx_serve_engines_loaded",
+        "Engines loaded now, one per distinct setting.",
+        g.engines.loaded,
+      );
+      head("vx_serve_engine_loads_total", "counter", "Engines created.");
+      out.push(`vx_serve_engine_loads_total ${g.engines.loads}`);
+      head(
+        "vx_serve_engine_evictions_total",
+        "counter",
+        "Engines closed: unused past the keep-alive, or least recently used past --max-engines.",
+      );
+      out.push(`vx_serve_engine_evictions_total ${g.engines.evictions}`);
+      head(
+        "vx_serve_engine_load_seconds_total",
+        "counter",
+        "Seconds engines took to load and warm.",
+      );
+      out.push(`vx_serve_engine_load_seconds_total ${g.engines.loadSeconds}`);
+    }
     const histogram = (name: string, help: string, h: Histogram) => {
       head(name, "histogram", help);
       BUCKETS.forEach((b, i) => out.push(`${name}_bucket{le="${b}"} ${h.counts[i]}`));

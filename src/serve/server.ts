@@ -1,12 +1,16 @@
 /**
- * `vx serve`: one resident engine, its handler (`handler.ts`) on `Deno.serve`, and a graceful
- * stop on SIGTERM or SIGINT.
+ * `vx serve`: resident engines (`engines.ts`: the one of the server's flags, preloaded, and one
+ * per setting requests name), the handler (`handler.ts`) on `Deno.serve` over TCP or a Unix
+ * socket, and a graceful stop on SIGTERM or SIGINT.
  *
  * @module
  */
 
-import { createEngine, type EngineOptions } from "../pipeline/engine.ts";
+import type { EngineOptions } from "../pipeline/engine.ts";
+import { pickTaskOptions } from "../tasks/task.ts";
 import { createHandler, type HandlerOptions } from "./handler.ts";
+import { EnginePool, type EnginePoolOptions } from "./engines.ts";
+import { claimSocket } from "./socket.ts";
 
 /** Options of {@linkcode serve}. */
 export interface ServeOptions
@@ -15,12 +19,23 @@ export interface ServeOptions
   hostname?: string;
   /** Default 8080; 0 takes a free port (see `onListen`). */
   port?: number;
+  /**
+   * Listen on this Unix domain socket instead of TCP: mode 0600 (its user alone may connect), a
+   * stale socket file replaced, a live one refused, the file removed at the end.
+   */
+  socket?: string;
+  /** Directories whose models requests may name (`--models`); see `engines.ts`. */
+  models?: readonly string[];
+  /** An engine unused this long closes; default 300 s. */
+  keepAliveMs?: EnginePoolOptions["keepAliveMs"];
+  /** At most this many engines at once; default 2. */
+  maxEngines?: EnginePoolOptions["maxEngines"];
   /** Where uploads are spooled; default a fresh directory in the system's, removed at the end. */
   tempDir?: string;
   /** How long the requests under way may take to finish after a signal; default 30 s. */
   graceMs?: number;
-  /** Told the address once the server listens. */
-  onListen?: (addr: { hostname: string; port: number }) => void;
+  /** Told the address once the server listens (`path` on a Unix socket). */
+  onListen?: (addr: { hostname?: string; port?: number; path?: string }) => void;
   /** Receives the server's one-line messages (listening, draining, failures). */
   onLog?: (line: string) => void;
 }
@@ -28,10 +43,15 @@ export interface ServeOptions
 /** The default grace period for requests under way when the server is told to stop. */
 export const DEFAULT_GRACE_MS = 30_000;
 
+/** The options that choose an engine: the rest are shared by every engine of the server. */
+const SETTING_KEYS = ["backend", "threads"] as const;
+
 /**
  * Runs the server until SIGTERM or SIGINT: it then stops accepting connections, lets the
  * requests under way finish (those still running after `graceMs` are cancelled), closes the
- * engine and resolves with 0. Resolves with 1 when the model cannot be loaded, after saying why.
+ * engines and resolves with 0. Resolves with 1 when the model of its own flags cannot be
+ * loaded, after saying why. Throws a `VxError` naming the socket when another server listens
+ * on it.
  *
  * @example
  * ```ts ignore
@@ -41,12 +61,26 @@ export const DEFAULT_GRACE_MS = 30_000;
  */
 export async function serve(options: ServeOptions = {}): Promise<number> {
   const log = options.onLog ?? ((l: string) => console.error(`vx serve: ${l}`));
-  const engine = createEngine(options);
+  if (options.socket !== undefined) await claimSocket(options.socket);
+  const settings = {
+    ...pickTaskOptions(options),
+    backend: options.backend,
+    threads: options.threads,
+  };
+  const base: Record<string, unknown> = { ...options };
+  for (const k of [...Object.keys(settings), ...SETTING_KEYS]) delete base[k];
+  const pool = new EnginePool({
+    base: base as EngineOptions,
+    models: options.models,
+    keepAliveMs: options.keepAliveMs,
+    maxEngines: options.maxEngines,
+  });
+  const engine = await pool.preload(settings);
   const ownTemp = options.tempDir === undefined;
   const tempDir = options.tempDir ?? await Deno.makeTempDir({ prefix: "vx-serve-" });
   if (!ownTemp) await Deno.mkdir(tempDir, { recursive: true });
   const giveUp = new AbortController();
-  const handler = createHandler(engine, {
+  const handler = createHandler(pool, {
     ...options,
     tempDir,
     signal: giveUp.signal,
@@ -54,14 +88,19 @@ export async function serve(options: ServeOptions = {}): Promise<number> {
   });
   let code = 0;
   let stopping: Promise<void> | undefined;
-  const server = Deno.serve({
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port ?? 8080,
-    onListen: (addr) => {
-      options.onListen?.(addr);
-      log(`listening on http://${addr.hostname}:${addr.port}`);
-    },
-  }, handler);
+  const server = options.socket === undefined
+    ? Deno.serve({
+      hostname: options.hostname ?? "127.0.0.1",
+      port: options.port ?? 8080,
+      onListen: (addr) => {
+        options.onListen?.(addr);
+        log(`listening on http://${addr.hostname}:${addr.port}`);
+      },
+    }, handler)
+    : listenUnix(options.socket, handler, (path) => {
+      options.onListen?.({ path });
+      log(`listening on unix:${path}`);
+    });
   const stop = (why: string) => {
     stopping ??= (async () => {
       const grace = options.graceMs ?? DEFAULT_GRACE_MS;
@@ -106,8 +145,34 @@ export async function serve(options: ServeOptions = {}): Promise<number> {
   } finally {
     Deno.removeSignalListener("SIGTERM", onSigterm);
     Deno.removeSignalListener("SIGINT", onSigint);
-    await engine.close();
+    if (options.socket !== undefined) {
+      // Deno removes it when the listener closes; a listener that failed may leave it.
+      await Deno.remove(options.socket).catch(() => {});
+    }
+    await pool.close();
     if (ownTemp) await Deno.remove(tempDir, { recursive: true }).catch(() => {});
   }
   return code;
+}
+
+/**
+ * `Deno.serve` on a Unix socket that is mode 0600 from its creation: the umask is narrowed
+ * around the bind (no moment when another user could connect), and the mode set again after,
+ * for a system that ignores the umask on sockets.
+ */
+function listenUnix(
+  path: string,
+  handler: (req: Request) => Promise<Response>,
+  onListen: (path: string) => void,
+): Deno.HttpServer<Deno.UnixAddr> {
+  const before = Deno.umask(0o177);
+  let server: Deno.HttpServer<Deno.UnixAddr>;
+  try {
+    server = Deno.serve({ path, onListen: () => {} }, handler);
+  } finally {
+    Deno.umask(before);
+  }
+  Deno.chmodSync(path, 0o600);
+  onListen(path);
+  return server;
 }
