@@ -1,14 +1,16 @@
 /**
  * The vx command line. It parses arguments and dispatches to one module per command in
- * `src/cli/` (`fast.ts`, `bulk.ts`, `serve.ts`, `probe.ts`; `demo` is `src/demo.ts`).
+ * `src/cli/` (`fast.ts`, `bulk.ts`, `serve.ts`, `probe.ts`; `demo` is `src/demo.ts`). What
+ * decodes and infers is imported only by the commands that run it, so a run through a server
+ * (`--server`) loads neither ffmpeg.wasm nor onnxruntime-web.
  *
  * @module
  */
 
 import { Command, CommanderError } from "commander";
-import { UsageError, VERSION, VxError } from "./mod.ts";
+import { UsageError, VxError } from "./src/errors.ts";
+import { VERSION } from "./src/version.ts";
 import { workersSettled } from "./src/pipeline/workers.ts";
-import { runDemo } from "./src/demo.ts";
 import {
   type BulkFlags,
   debugDefault,
@@ -22,8 +24,9 @@ import {
 } from "./src/cli/flags.ts";
 import { runFast } from "./src/cli/fast.ts";
 import { runBulk } from "./src/cli/bulk.ts";
-import { runServe } from "./src/cli/serve.ts";
-import { runProbe } from "./src/cli/probe.ts";
+
+const SERVER_HELP =
+  "run on this vx server: unix:PATH (vx serve --socket PATH) or http://HOST:PORT (env VX_SERVER)";
 
 function program(onExit: (code: number) => void): Command {
   const prog = new Command("vx")
@@ -38,6 +41,7 @@ function program(onExit: (code: number) => void): Command {
   )
     .option("--out <path>", "write JSONL records here instead of stdout (-: stdout)")
     .option("--overwrite", "replace --out if it already holds results")
+    .option("--server <address>", SERVER_HELP)
     .option("--sequential", "decode all keyframes first, then infer (baseline)")
     .option(
       "--decode-first",
@@ -66,6 +70,7 @@ function program(onExit: (code: number) => void): Command {
     .option("--retry-failed", "with --resume: run again the files whose status is an error")
     .option("--overwrite", "replace --out if it already holds results")
     .option("--shard <i/n>", "only the i-th of n deterministic shards of the inputs")
+    .option("--server <address>", SERVER_HELP)
     .option("--timeout <s>", "per-file watchdog in seconds (default 300)", number(0.01, 1e6))
     .option(
       "--debug [path]",
@@ -119,16 +124,20 @@ function program(onExit: (code: number) => void): Command {
       "--debug [path]",
       `write a JSON trace of the server's life at exit (--debug=PATH; default ${DEFAULT_TRACE})`,
     )
-    .action(async (flags: ServeFlags) => onExit(await runServe(flags)));
+    .action(async (flags: ServeFlags) =>
+      onExit(await (await import("./src/cli/serve.ts")).runServe(flags))
+    );
   prog.command("probe")
     .description("what vx sees before decoding: container, streams, keyframes (demuxer only)")
     .argument("<input>", "video file")
     .option("--stream <n>", "list the keyframes of this video stream", integer(0, 1e6))
-    .action((input: string, flags: { stream?: number }) => runProbe(input, flags));
+    .action(async (input: string, flags: { stream?: number }) =>
+      (await import("./src/cli/probe.ts")).runProbe(input, flags)
+    );
   prog.command("demo")
     .description("make a sample video with burned-in text and run fast OCR on it")
     .option("--report <file.html>", "also write the run's HTML report")
-    .action((flags: { report?: string }) => runDemo(flags));
+    .action(async (flags: { report?: string }) => (await import("./src/demo.ts")).runDemo(flags));
   return prog;
 }
 

@@ -1,17 +1,25 @@
 /**
- * `vx bulk`: many files, most work per core; progress on a terminal, a summary at the end.
+ * `vx bulk`: many files, most work per core; progress on a terminal, a summary at the end. With
+ * `--server` the files run on a vx server (`src/client/remote.ts`); `--out`, `--resume`,
+ * `--shard`, the stderr lines and the exit status are a local run's.
  *
  * @module
  */
 
-import { bulkPaths, extractBulk } from "../pipeline/bulk.ts";
-import type { BulkProgress } from "../pipeline/bulk.ts";
-import { TraceRecorder } from "../debug/trace.ts";
+import type { BulkProgress } from "../pipeline/file_output.ts";
+import type { VxRecord } from "../records.ts";
 import { UsageError } from "../errors.ts";
 import { openSink } from "../output.ts";
-import { parseShard } from "../pipeline/inputs.ts";
+import { expandInputs, parseShard, shard as shardOf } from "../pipeline/inputs.ts";
 import { prepareResume } from "../pipeline/resume.ts";
-import { type BulkFlags, checkTaskFlags, outputMode } from "./flags.ts";
+import { pickTaskOptions } from "../tasks/task.ts";
+import {
+  type BulkFlags,
+  checkServerFlags,
+  checkTaskFlags,
+  outputMode,
+  serverFlag,
+} from "./flags.ts";
 import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
 
 function progressLine(p: BulkProgress): string {
@@ -34,7 +42,17 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
     throw new UsageError("--resume continues the output and --overwrite replaces it: pick one");
   }
   const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
-  const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
+  const server = serverFlag(flags);
+  if (server !== undefined) checkServerFlags(flags);
+  // The files a run takes: the inputs expanded, then its shard (as `bulkPaths` does).
+  const paths = async () => {
+    const all = await expandInputs(inputs);
+    return shard ? shardOf(all, shard.index, shard.count) : all;
+  };
+  // Imported here, not above: a run through a server loads no decoder and no model runtime.
+  const tracer = flags.debug === undefined
+    ? undefined
+    : new (await import("../debug/trace.ts")).TraceRecorder();
   // The output is locked before anything else: resuming reads it, and no other run may write it.
   const sink = await openSink(flags.out, outputMode(flags));
   const earlier = flags.resume
@@ -49,35 +67,61 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
   // This run's inputs that failed in an earlier run and are not retried: they still fail it.
   // The inputs are expanded for this only when the output holds an error at all.
   const failedBefore = earlier && !flags.retryFailed && [...earlier.values()].includes("error")
-    ? (await bulkPaths(inputs, { shard })).filter((f) => earlier.get(f) === "error")
+    ? (await paths()).filter((f) => earlier.get(f) === "error")
     : [];
-  const shown = await presentation(flags, runTitle("bulk", inputs, flags), true).catch((e) => {
-    sink.close();
-    throw e;
-  });
+  const shown = server !== undefined
+    ? { framesDir: undefined, wrap: <R>(r: R) => r, cleanup: () => Promise.resolve() }
+    : await presentation(flags, runTitle("bulk", inputs, flags), true).catch((e) => {
+      sink.close();
+      throw e;
+    });
   const tty = Deno.stderr.isTerminal();
   const enc = new TextEncoder();
   let last: BulkProgress | undefined;
   const failed: string[] = [];
+  const onProgress = (p: BulkProgress) => {
+    last = p;
+    if (tty) Deno.stderr.writeSync(enc.encode(`\r\x1b[K${progressLine(p)}`));
+  };
+  let close = () => {};
   try {
-    const records = extractBulk(inputs, {
-      ...flags,
-      framesDir: shown.framesDir,
-      draw: false,
-      inferrers: flags.jobs,
-      maxInflightBytes: flags.maxInflightMb === undefined
-        ? undefined
-        : Math.round(flags.maxInflightMb * 2 ** 20),
-      timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
-      shard,
-      skip,
-      tracer,
-      onNotice,
-      onProgress: (p) => {
-        last = p;
-        if (tty) Deno.stderr.writeSync(enc.encode(`\r\x1b[K${progressLine(p)}`));
-      },
-    });
+    let records: AsyncIterable<VxRecord>;
+    if (server !== undefined) {
+      const [{ serverAddress }, { remoteBulk, serverSettings }] = await Promise.all([
+        import("../client/address.ts"),
+        import("../client/remote.ts"),
+      ]);
+      const address = serverAddress(server);
+      close = () => address.client?.close();
+      const { settings, names } = await serverSettings({
+        ...pickTaskOptions(flags),
+        backend: flags.backend,
+        threads: flags.threads,
+      });
+      records = remoteBulk(address, (await paths()).filter((p) => !skip?.has(p)), {
+        settings,
+        timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
+        stream: flags.stream,
+        onProgress,
+      }, names);
+    } else {
+      const { extractBulk } = await import("../pipeline/bulk.ts");
+      records = extractBulk(inputs, {
+        ...flags,
+        framesDir: shown.framesDir,
+        draw: false,
+        inferrers: flags.jobs,
+        maxInflightBytes: flags.maxInflightMb === undefined
+          ? undefined
+          : Math.round(flags.maxInflightMb * 2 ** 20),
+        timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
+        shard,
+        skip,
+        tracer,
+        onNotice,
+        onProgress,
+      });
+    }
     // A file's records and its status go out in one write, so a killed run leaves whole blocks.
     let block: Parameters<typeof sink.write>[0][] = [];
     for await (const record of shown.wrap(records)) {
@@ -99,6 +143,7 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
     }
   } finally {
     sink.close();
+    close();
     await shown.cleanup();
     await writeTrace(tracer, flags.debug);
   }

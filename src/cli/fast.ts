@@ -1,18 +1,33 @@
 /**
- * `vx fast`: one file, lowest latency; records stream out as keyframes decode.
+ * `vx fast`: one file, lowest latency; records stream out as keyframes decode. With `--server`
+ * the file runs on a vx server (`src/client/remote.ts`), and the records, the stderr line and
+ * the exit status are a local run's.
  *
  * @module
  */
 
-import { extract } from "../pipeline/fast.ts";
-import { TraceRecorder } from "../debug/trace.ts";
+import { VxError } from "../errors.ts";
 import { openSink } from "../output.ts";
-import { checkTaskFlags, type FastFlags, outputMode } from "./flags.ts";
+import { pickTaskOptions } from "../tasks/task.ts";
+import {
+  checkServerFlags,
+  checkTaskFlags,
+  type FastFlags,
+  outputMode,
+  serverFlag,
+} from "./flags.ts";
 import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
 
 /** Runs `vx fast INPUT` with its flags; throws a `VxError` or `UsageError` for the user. */
 export async function runFast(input: string, flags: FastFlags): Promise<void> {
   checkTaskFlags(flags);
+  const server = serverFlag(flags);
+  if (server !== undefined) return await runOnServer(input, flags, server);
+  // Imported here, not above: a run through a server loads no decoder and no model runtime.
+  const [{ extract }, { TraceRecorder }] = await Promise.all([
+    import("../pipeline/fast.ts"),
+    import("../debug/trace.ts"),
+  ]);
   const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
   const sink = await openSink(flags.out, outputMode(flags));
   const shown = await presentation(flags, runTitle("fast", [input], flags)).catch((e) => {
@@ -35,5 +50,35 @@ export async function runFast(input: string, flags: FastFlags): Promise<void> {
     sink.close();
     await shown.cleanup();
     await writeTrace(tracer, flags.debug);
+  }
+}
+
+/** `fast` on a vx server: its records as they arrive; an error status is the run's error. */
+async function runOnServer(input: string, flags: FastFlags, spec: string): Promise<void> {
+  checkServerFlags(flags);
+  const [{ serverAddress }, { remoteFile, serverSettings }] = await Promise.all([
+    import("../client/address.ts"),
+    import("../client/remote.ts"),
+  ]);
+  const server = serverAddress(spec);
+  const sink = await openSink(flags.out, outputMode(flags));
+  try {
+    const { settings, names } = await serverSettings({
+      ...pickTaskOptions(flags),
+      backend: flags.backend,
+      threads: flags.threads,
+    });
+    const records = remoteFile(server, input, {
+      settings,
+      timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
+      stream: flags.stream,
+    }, names);
+    for await (const r of records) {
+      if (!("status" in r)) await sink.write(r);
+      else if (r.status === "error") throw new VxError(input, r.error, "input");
+    }
+  } finally {
+    sink.close();
+    server.client?.close();
   }
 }

@@ -90,6 +90,46 @@ export function checkTaskFlags(flags: FastFlags): void {
   }
 }
 
+/** The environment variable that means `--server`. */
+export const SERVER_ENV = "VX_SERVER";
+
+/**
+ * The server a run goes to: `--server`, else `VX_SERVER` when the run may read it (a run under
+ * narrow permissions without `--allow-env=VX_SERVER` is local and asks for nothing).
+ */
+export function serverFlag(flags: { server?: string }): string | undefined {
+  if (flags.server !== undefined) return flags.server;
+  const env = Deno.permissions.querySync({ name: "env", variable: SERVER_ENV });
+  return env.state === "granted" ? Deno.env.get(SERVER_ENV) || undefined : undefined;
+}
+
+/**
+ * Flags that a run through a server cannot honour, and why: they would act on the server's
+ * side (files written there, its pool) rather than here.
+ */
+const LOCAL_ONLY: [keyof BulkFlags | "sequential" | "decodeFirst", string, string][] = [
+  ["framesDir", "--frames-dir", "the keyframes' JPEGs would be written on the server's side"],
+  ["draw", "--draw", "it draws on JPEGs written on the server's side"],
+  ["report", "--report", "the report needs the keyframes' JPEGs, written on the server's side"],
+  ["debug", "--debug", "the trace is of the server's engine (vx serve --debug traces it)"],
+  ["sequential", "--sequential", "it is a baseline of a local run"],
+  ["decodeFirst", "--decode-first", "it is a baseline of a local run"],
+  ["jobs", "--jobs", "the server's pool is set when it starts (vx serve --jobs)"],
+  ["maxInflightMb", "--max-inflight-mb", "the server's bound is set when it starts"],
+  ["loseGpu", "--lose-gpu", "it is a test of a local run"],
+];
+
+/** Refuses, as a usage error saying why, a flag that a run through a server cannot honour. */
+export function checkServerFlags(
+  flags: BulkFlags & { sequential?: boolean; decodeFirst?: boolean },
+): void {
+  for (const [key, flag, why] of LOCAL_ONLY) {
+    if (flags[key] !== undefined && flags[key] !== false) {
+      throw new UsageError(`${flag} does not apply with --server: ${why}; run without --server`);
+    }
+  }
+}
+
 /** What `--out` may do to a file that already holds results: see `src/output.ts`. */
 export function outputMode(flags: { resume?: boolean; overwrite?: boolean }): ExistingOutput {
   return flags.resume ? "append" : flags.overwrite ? "overwrite" : "refuse";
@@ -170,6 +210,8 @@ export interface FastFlags extends TaskOptions {
   timeout?: number;
   stream?: number;
   jobs?: number;
+  /** `unix:PATH` or `http://HOST:PORT`: run on that vx server instead of here. */
+  server?: string;
 }
 
 export interface BulkFlags extends Omit<FastFlags, "sequential" | "decodeFirst"> {

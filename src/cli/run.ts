@@ -5,8 +5,6 @@
  * @module
  */
 
-import { drawRecords } from "../draw/drawer.ts";
-import { HtmlReport, reportRecords } from "../report/html.ts";
 import type { TraceRecorder } from "../debug/trace.ts";
 import type { VxRecord } from "../records.ts";
 import type { FastFlags } from "./flags.ts";
@@ -23,6 +21,11 @@ export async function presentation(
 ) {
   // Opened (and locked) before any work, as `--out` is; a run that replaces its output (or
   // resumes it: the report shows that run's files) may replace the report.
+  // Imported when asked for: the draw worker's module is not every run's.
+  const [{ drawRecords }, { HtmlReport, reportRecords }] = await Promise.all([
+    import("../draw/drawer.ts"),
+    import("../report/html.ts"),
+  ]);
   const report = flags.report === undefined ? undefined : await HtmlReport.create(flags.report, {
     title,
     existing: flags.overwrite || flags.resume ? "overwrite" : "refuse",

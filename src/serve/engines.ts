@@ -12,14 +12,12 @@
 import { now } from "../clock.ts";
 import { VxError } from "../errors.ts";
 import { createEngine, type Engine, type EngineOptions } from "../pipeline/engine.ts";
-import { BACKEND_CHOICES, type BackendChoice } from "../infer/backend.ts";
-import { pickTaskOptions, type TaskName, type TaskOptions } from "../tasks/task.ts";
+import { BACKEND_CHOICES } from "../infer/backend.ts";
+import { pickTaskOptions, type TaskName } from "../tasks/task.ts";
+import { type RequestSettings, SETTINGS_HEADER } from "./protocol.ts";
 
-/** What a request names: the engine it runs on. */
-export interface EngineSettings extends TaskOptions {
-  backend?: BackendChoice;
-  threads?: number;
-}
+/** What a request names: the engine it runs on (`protocol.ts`). */
+export type EngineSettings = RequestSettings;
 
 /** Options of {@linkcode EnginePool}. */
 export interface EnginePoolOptions {
@@ -244,7 +242,7 @@ export class EnginePool {
   async acquire(settings?: EngineSettings): Promise<Lease> {
     if (this.#closed) throw new PoolRefusal(503, "the server is stopping");
     if (settings === undefined && this.#defaults === undefined) {
-      throw new PoolRefusal(400, `name the settings in the ${"x-vx-settings"} header`);
+      throw new PoolRefusal(400, `name the settings in the ${SETTINGS_HEADER} header`);
     }
     const real = settings === undefined ? this.#defaults! : await this.#realPaths(settings, false);
     await this.#check(real);

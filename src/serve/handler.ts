@@ -14,11 +14,7 @@ import type { FrameRecord, StatusRecord, VxRecord } from "../records.ts";
 import { type Outcome, ServeMetrics } from "./metrics.ts";
 import { engineScore, keepScore } from "./score.ts";
 import { EnginePool, type EngineSettings, parseSettings, PoolRefusal } from "./engines.ts";
-
-/** The request header that names an engine's settings (JSON); see `engines.ts`. */
-export const SETTINGS_HEADER = "x-vx-settings";
-/** The request header that names an upload in its records (default `upload`). */
-export const NAME_HEADER = "x-vx-name";
+import { NAME_HEADER, SETTINGS_HEADER } from "./protocol.ts";
 
 /** Options of {@linkcode createHandler}. */
 export interface HandlerOptions {
