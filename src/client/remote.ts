@@ -85,7 +85,12 @@ function rename(text: string, names: Map<string, string>): string {
 
 /** A server that cannot be reached: one line naming it. */
 function unreachable(server: ServerAddress, e: unknown): VxError {
-  const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : "";
+  const text = e instanceof Error
+    ? `${e.message}: ${e.cause instanceof Error ? e.cause.message : ""}`
+    : String(e);
+  // Deno's message nests the request, the client and the system's reason: keep the reason.
+  const cause = /\(Connect\): ([^:]+?)\s*$/.exec(text)?.[1] ??
+    text.replace(/^(fetch failed|Fetch failed): ?/i, "").replace(/: ?$/, "");
   return new VxError(
     server.name,
     `cannot reach the vx server${cause ? ` (${cause})` : ""}; start one with vx serve` +

@@ -156,21 +156,23 @@ export async function serve(options: ServeOptions = {}): Promise<number> {
 }
 
 /**
- * `Deno.serve` on a Unix socket that is mode 0600 from its creation: the umask is narrowed
- * around the bind (no moment when another user could connect), and the mode set again after,
- * for a system that ignores the umask on sockets.
+ * `Deno.serve` on a Unix socket of mode 0600. With `--allow-sys` the umask is narrowed around
+ * the bind, so there is no moment when another user could connect; without it (Deno has no
+ * narrower grant for the umask) the mode is set right after the bind, and a socket in a
+ * directory only its user may enter (`$XDG_RUNTIME_DIR`) closes that moment too.
  */
 function listenUnix(
   path: string,
   handler: (req: Request) => Promise<Response>,
   onListen: (path: string) => void,
 ): Deno.HttpServer<Deno.UnixAddr> {
-  const before = Deno.umask(0o177);
+  const sys = Deno.permissions.querySync({ name: "sys" }).state === "granted";
+  const before = sys ? Deno.umask(0o177) : undefined;
   let server: Deno.HttpServer<Deno.UnixAddr>;
   try {
     server = Deno.serve({ path, onListen: () => {} }, handler);
   } finally {
-    Deno.umask(before);
+    if (before !== undefined) Deno.umask(before);
   }
   Deno.chmodSync(path, 0o600);
   onListen(path);
