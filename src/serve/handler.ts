@@ -177,7 +177,8 @@ async function resolveUnder(root: string, rel: unknown): Promise<string> {
   if (rel.startsWith("\\") || /^[A-Za-z]:/.test(rel)) {
     throw new Refusal(403, `${rel}: not a path on this server`, "forbidden", true);
   }
-  if (rel.startsWith("/")) return await underRoot(root, rel, rel);
+  // Not echoed: the answer says nothing of where things are outside the root.
+  if (rel.startsWith("/")) return await underRoot(root, rel, "the absolute path");
   const parts: string[] = [];
   for (const p of rel.split("/")) {
     if (p === "" || p === ".") continue;
