@@ -135,7 +135,9 @@ export function parseSettings(json: string): EngineSettings {
     "backend",
     "threads",
   ]);
-  for (const k of Object.keys(o)) if (!known.has(k)) throw new PoolRefusal(400, `settings: ${k}?`);
+  for (const k of Object.keys(o)) {
+    if (!known.has(k)) throw new PoolRefusal(400, `settings: unknown key ${k}`);
+  }
   oneOf("task", TASKS);
   str("model");
   str("labels");
