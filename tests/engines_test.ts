@@ -47,20 +47,24 @@ async function modelsDir(...names: string[]): Promise<string> {
 Deno.test("engines: one per distinct setting, reused however the settings are ordered", async () => {
   const s = standIns();
   const dir = await modelsDir("a.onnx");
-  const pool = new EnginePool({ models: [dir], create: s.create });
+  const pool = new EnginePool({ models: [dir], maxEngines: 3, create: s.create });
   const a = await pool.acquire({ task: "detect", model: `${dir}/a.onnx`, score: 0.4 });
   a.release();
   const again = await pool.acquire({ score: 0.4, model: `${dir}/a.onnx`, task: "detect" });
   assert.equal(again.engine, a.engine);
   again.release();
+  // The task's default score, given or not, is one setting.
+  const given = await pool.acquire({ task: "detect", model: `${dir}/a.onnx`, score: 0.3 });
+  given.release();
+  (await pool.acquire({ task: "detect", model: `${dir}/a.onnx` })).release();
+  assert.equal(s.made.length, 2);
   const ocr = await pool.acquire({ task: "ocr" });
   assert.notEqual(ocr.engine, a.engine);
   ocr.release();
-  assert.equal(s.made.length, 2);
-  assert.equal(pool.stats.loads, 2);
-  assert.equal(pool.stats.loaded, 2);
+  assert.equal(s.made.length, 3);
+  assert.equal(pool.stats.loads, 3);
   await pool.close();
-  assert.deepEqual(s.closed.sort(), [0, 1]);
+  assert.deepEqual(s.closed.sort(), [0, 1, 2]);
 });
 
 Deno.test("engines: past --max-engines the least recently used idle one closes", async () => {

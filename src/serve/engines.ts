@@ -15,6 +15,7 @@ import { createEngine, type Engine, type EngineOptions } from "../pipeline/engin
 import { BACKEND_CHOICES } from "../infer/backend.ts";
 import { pickTaskOptions, type TaskName } from "../tasks/task.ts";
 import { type RequestSettings, SETTINGS_HEADER } from "./protocol.ts";
+import { engineScore } from "./score.ts";
 
 /** What a request names: the engine it runs on (`protocol.ts`). */
 export type EngineSettings = RequestSettings;
@@ -157,9 +158,15 @@ export function parseSettings(json: string): EngineSettings {
   return o as unknown as EngineSettings;
 }
 
-/** One key per distinct setting: the same settings, however ordered, name the same engine. */
+/**
+ * One key per distinct setting: the same settings, however ordered, name the same engine, and
+ * so does a score left to the task's default and that default given.
+ */
 function keyOf(s: EngineSettings): string {
   const picked: Record<string, unknown> = { ...pickTaskOptions(s) };
+  const score = engineScore(picked.task as TaskName, s.score);
+  if (score === undefined) delete picked.score;
+  else picked.score = score;
   picked.backend = s.backend ?? "auto";
   if (s.threads !== undefined) picked.threads = s.threads;
   return JSON.stringify(Object.keys(picked).sort().map((k) => [k, picked[k]]));
