@@ -90,10 +90,19 @@ const variants: Record<string, string[]> = {
 // A daemon that has served a few files: V8 has tiered up onnxruntime's wasm in its workers.
 for (let i = 0; i < WARM; i++) await measure(deno, client);
 
+/** The daemon's CPU time so far, in ms (its workers are threads of its process). */
+const daemonCpu = () => {
+  const stat = Deno.readTextFileSync(`/proc/${daemon.pid}/stat`);
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10; // USER_HZ is 100 on Linux
+};
+const served: number[] = [];
 const results: Record<string, RunFigures[]> = {};
 for (let i = 0; i < RUNS; i++) {
   for (const [name, args] of Object.entries(variants)) {
+    const before = daemonCpu();
     const r = await measure(deno, args);
+    if (name === CLIENT) served.push(daemonCpu() - before);
     if (r.lines.length !== 20) throw new Error(`${name}: ${r.lines.length} records, want 20`);
     (results[name] ??= []).push(r);
     console.error(
@@ -152,7 +161,10 @@ ${rows.join("\n")}
     : `${mismatched} run(s) differ from the first cold run`
 }.
 - The client's CPU is its own process only (Deno and the command line); the work is the
-  daemon's, which is not counted in that column.
+  daemon's: ${fmt(served)} ms of CPU per client run, against the native anchor's ${
+  fmt(results[NATIVE].map(cpu))
+} ms (wasm inference in the daemon costs more CPU per keyframe than onnxruntime-node's native
+  code, so the wall ratio depends on how busy the machine's two cores are).
 `;
 console.log(text);
 await writeSection(ROOT, "daemon", text);

@@ -197,17 +197,18 @@ Deno.test({
     assert.equal(said.length, 1, lost.stderr);
     assert.ok(said[0].startsWith(`vx: unix:${first.socket}: `), said[0]);
     assert.equal(lost.stdout, "", "never a silent local run");
+    const lostEnv = await runCli(["fast", video, "--task", "keyframes"], {
+      env: { VX_SERVER: `unix:${first.socket}` },
+    });
+    assert.equal(lostEnv.code, 1, "VX_SERVER means --server");
+    assert.ok(lostEnv.stderr.startsWith(`vx: unix:${first.socket}: `), lostEnv.stderr);
 
     const second = await daemon(["--task", "keyframes"], first.socket);
     try {
-      const ok = await runCli([
-        "fast",
-        video,
-        "--task",
-        "keyframes",
-        "--server",
-        `unix:${first.socket}`,
-      ]);
+      // VX_SERVER means --server.
+      const ok = await runCli(["fast", video, "--task", "keyframes"], {
+        env: { VX_SERVER: `unix:${first.socket}` },
+      });
       assert.equal(ok.code, 0, ok.stderr);
       const local = await runCli(["fast", video, "--task", "keyframes"]);
       assert.deepEqual(parsed(ok.stdout), parsed(local.stdout));
