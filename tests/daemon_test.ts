@@ -203,7 +203,10 @@ Deno.test({
     assert.equal(lostEnv.code, 1, "VX_SERVER means --server");
     assert.ok(lostEnv.stderr.startsWith(`vx: unix:${first.socket}: `), lostEnv.stderr);
 
-    const second = await daemon(["--task", "keyframes"], first.socket);
+    // Its root holds nothing of ours: every file is uploaded, and named as given all the same.
+    const emptyRoot = tempPath("empty-root");
+    await Deno.mkdir(emptyRoot);
+    const second = await daemon(["--task", "keyframes", "--root", emptyRoot], first.socket);
     try {
       // VX_SERVER means --server.
       const ok = await runCli(["fast", video, "--task", "keyframes"], {
