@@ -49,14 +49,28 @@ interface Daemon {
   stop(): Promise<void>;
 }
 
-/** `vx serve --socket` in a child process; resolves once it says `wait` (default: ready). */
+/**
+ * `vx serve --socket` in a child process with `permissions` (default all); resolves once it
+ * says `wait` (default: ready).
+ */
 async function daemon(
   args: string[],
   socket = tempPath("vx.sock"),
   wait: RegExp = /ready: every model is loaded and warm/,
+  permissions: string[] = ["-A"],
 ): Promise<Daemon> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ROOT + "cli.ts", "serve", "--socket", socket, "--root", "/", ...args],
+    args: [
+      "run",
+      ...permissions,
+      ROOT + "cli.ts",
+      "serve",
+      "--socket",
+      socket,
+      "--root",
+      "/",
+      ...args,
+    ],
     stdout: "null",
     stderr: "piped",
     stdin: "null",
@@ -141,10 +155,26 @@ const byFile = (stdout: string) => {
 };
 
 Deno.test({
-  name: "daemon: the socket is 0600, a live one is refused, SIGTERM exits 0 and removes it",
+  name:
+    "daemon: the socket is 0600, a live one is refused, SIGTERM exits 0 and removes it (least privilege)",
   ...CHILD,
   async fn() {
-    const d = await daemon(["--task", "keyframes"]);
+    // The daemon and the client under the README's narrow flags.
+    const video = await textClip();
+    const videos = video.slice(0, video.lastIndexOf("/"));
+    const socket = tempPath("vx.sock");
+    const spool = tempPath("spool");
+    await Deno.mkdir(spool);
+    const d = await daemon(
+      ["--task", "keyframes", "--root", videos, "--temp-dir", spool],
+      socket,
+      undefined,
+      [
+        `--allow-read=${ROOT},${videos},${socket},${spool}`,
+        `--allow-write=${socket},${spool}`,
+        `--allow-net=unix:${socket}`,
+      ],
+    );
     try {
       const info = Deno.statSync(d.socket);
       assert.ok(info.isSocket);
@@ -156,9 +186,14 @@ Deno.test({
       assert.equal(said.length, 1, second.stderr);
       assert.ok(said[0].startsWith(`vx: ${d.socket}: `), said[0]);
       assert.ok(exists(d.socket));
-      const client = await runCli([
+      const client = await runDeno([
+        "run",
+        `--allow-read=${socket},${video}`,
+        `--allow-write=${socket}`,
+        `--allow-net=unix:${socket},vx:80`,
+        ROOT + "cli.ts",
         "fast",
-        await textClip(),
+        video,
         "--task",
         "keyframes",
         "--server",
@@ -166,6 +201,10 @@ Deno.test({
       ]);
       assert.equal(client.code, 0, client.stderr);
       assert.ok(parsed(client.stdout).length > 0);
+      assert.deepEqual(
+        parsed(client.stdout),
+        parsed((await runCli(["fast", video, "--task", "keyframes"])).stdout),
+      );
 
       d.child.kill("SIGTERM");
       assert.equal(await d.exited(), 0, d.lines.join("\n"));
