@@ -16,6 +16,16 @@ import { reportCrashes } from "../src/pipeline/workers.ts";
 
 reportCrashes();
 
+/**
+ * Blank runs that warm a resident engine's session (`createEngine`, `vx serve`): V8 runs
+ * onnxruntime's wasm on its baseline code first and tiers hot functions up as they run, so a
+ * session's first runs are slow. YOLOX-Nano's blank runs in the first session took 743, 601,
+ * 554, 179, 118 and 99 ms, then about 100; on a session made from the already compiled module,
+ * 258 ms, then about 80 (2-core EPYC, 2026-11-30, the machine busy; BENCHMARKS.md, daemon). One
+ * run left the first real keyframes of a daemon's first client at ~0.6 s each.
+ */
+const WARM_RUNS = 5;
+
 const scope = self as unknown as {
   postMessage(msg: InferEvent, transfer?: Transferable[]): void;
   onmessage: ((e: MessageEvent<InferCommand>) => void) | null;
@@ -80,7 +90,9 @@ scope.onmessage = (e) => {
           ? "the WebGPU device was lost in an earlier run"
           : engine.fallbackReason;
         told = fallbackReason;
-        if (cmd.warm && task.models.length > 0) await task.run(blankFrame(task.frameSpec));
+        if (cmd.warm && task.models.length > 0) {
+          for (let i = 0; i < WARM_RUNS; i++) await task.run(blankFrame(task.frameSpec));
+        }
         scope.postMessage({
           type: "ready",
           frameSpec: task.frameSpec,
