@@ -20,6 +20,9 @@ import { measure, type RunFigures, stats, writeSection } from "./measure.ts";
 import { CACHE, clip720p, MODEL, requireShared, ROOT, runsFlag, SHARED } from "./inputs.ts";
 
 const RUNS = runsFlag(5);
+/** The 1-minute load average: how busy the machine's cores were besides the bench. */
+const load = () => Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
+const loadBefore = load();
 const at = Deno.args.indexOf("--warm");
 const WARM = at >= 0 ? Number(Deno.args[at + 1]) : 3;
 requireShared(MODEL);
@@ -113,6 +116,7 @@ for (let i = 0; i < RUNS; i++) {
   }
 }
 
+const loadAfter = load();
 daemon.kill("SIGTERM");
 const { code } = await daemon.status;
 await reading;
@@ -146,7 +150,9 @@ Machine: 2 cores, AMD EPYC; Deno ${v.deno}, V8 ${v.v8}. Date: ${
   new Date().toISOString().slice(0, 10)
 }. Input: 20 s 720p H.264, 20 keyframes; YOLOX-Nano 416²; vx on wasm. One run of the bench: ${RUNS} runs
 of each, interleaved, after ${WARM} client runs that warmed the daemon; median (min–max); times from
-the process's start; ratios of medians against the native anchor of the same run.
+the process's start; ratios of medians against the native anchor of the same run. Load average
+(1 min) ${loadBefore} when the bench started and ${loadAfter} when it ended (other work shared the
+cores).
 
 | variant | wall ms | wall ÷ native | first record ms | first ÷ native | CPU ms (the process) |
 | --- | --- | --- | --- | --- | --- |
