@@ -44,12 +44,15 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
   const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
   const server = serverFlag(flags);
   if (server !== undefined) checkServerFlags(flags);
+  // Imported here, not above: a run through a server loads no decoder and no model runtime.
+  const address = server === undefined
+    ? undefined
+    : (await import("../client/address.ts")).serverAddress(server);
   // The files a run takes: the inputs expanded, then its shard (as `bulkPaths` does).
   const paths = async () => {
     const all = await expandInputs(inputs);
     return shard ? shardOf(all, shard.index, shard.count) : all;
   };
-  // Imported here, not above: a run through a server loads no decoder and no model runtime.
   const tracer = flags.debug === undefined
     ? undefined
     : new (await import("../debug/trace.ts")).TraceRecorder();
@@ -69,7 +72,7 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
   const failedBefore = earlier && !flags.retryFailed && [...earlier.values()].includes("error")
     ? (await paths()).filter((f) => earlier.get(f) === "error")
     : [];
-  const shown = server !== undefined
+  const shown = address !== undefined
     ? { framesDir: undefined, wrap: <R>(r: R) => r, cleanup: () => Promise.resolve() }
     : await presentation(flags, runTitle("bulk", inputs, flags), true).catch((e) => {
       sink.close();
@@ -86,12 +89,8 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
   let close = () => {};
   try {
     let records: AsyncIterable<VxRecord>;
-    if (server !== undefined) {
-      const [{ serverAddress }, { remoteBulk, serverSettings }] = await Promise.all([
-        import("../client/address.ts"),
-        import("../client/remote.ts"),
-      ]);
-      const address = serverAddress(server);
+    if (address !== undefined) {
+      const { remoteBulk, serverSettings } = await import("../client/remote.ts");
       close = () => address.client?.close();
       const { settings, names } = await serverSettings({
         ...pickTaskOptions(flags),
