@@ -249,7 +249,8 @@ for (const c of CASES) {
       assert.deepEqual(records.map((r) => r.index), [...pts.keys()]);
       assert.deepEqual(pts, await decoderKeyframes(path), "fast and a full decode");
       for (const r of records) assert.deepEqual([r.width, r.height], [c.spec.width, c.spec.height]);
-      assert.deepEqual(paths, [c.path], "the way vx took");
+      // Two decode workers may share an MP4's key samples; each goes the same way.
+      assert.deepEqual([...new Set(paths)], [c.path], "the way vx took");
       assert.equal(exact.length, c.path === "exact" ? 1 : 0, `decoded whole: ${exact}`);
       c.check?.(pts, c.spec);
     },
