@@ -13,6 +13,7 @@
 
 import { measure, writeSection } from "./measure.ts";
 import { bulkSet, MODEL, requireShared, ROOT } from "./inputs.ts";
+import { startServe } from "./serve_process.ts";
 
 const quick = Deno.args.includes("--quick");
 /** Requests per round, and the most seconds a round may take before it stops sending. */
@@ -30,52 +31,14 @@ const { dir, names } = await bulkSet(50);
 const load = () => Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
 const loadStart = load();
 const task = ["--task", "detect", "--model", MODEL, "--backend", "wasm"];
-const server = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    "-A",
-    ROOT + "cli.ts",
-    "serve",
-    "--port",
-    "0",
-    "--root",
-    dir,
-    "--queue",
-    "64",
-    ...task,
-  ],
-  stdout: "null",
-  stderr: "piped",
-}).spawn();
-const lines: string[] = [];
-const stderr = (async () => {
-  let buf = "";
-  for await (const c of server.stderr.pipeThrough(new TextDecoderStream())) {
-    buf += c;
-    const parts = buf.split("\n");
-    buf = parts.pop()!;
-    lines.push(...parts);
-  }
-})();
-async function line(re: RegExp): Promise<RegExpExecArray> {
-  const end = Date.now() + 120_000;
-  while (Date.now() < end) {
-    for (const l of lines) {
-      const m = re.exec(l);
-      if (m) return m;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`server: no ${re}:\n${lines.join("\n")}`);
-}
-const peakRssMb = () => {
-  try {
-    const s = Deno.readTextFileSync(`/proc/${server.pid}/status`);
-    return Number(/VmHWM:\s+(\d+) kB/.exec(s)?.[1] ?? 0) / 1024;
-  } catch {
-    return NaN;
-  }
-};
+const server = await startServe([
+  "--root",
+  dir,
+  "--queue",
+  "64",
+  ...task,
+]);
+const peakRssMb = () => server.rssMb().peak;
 
 const pct = (xs: number[], p: number) => {
   if (xs.length === 0) return NaN;
@@ -148,9 +111,8 @@ async function round(base: string, clients: number): Promise<Round> {
 const rows: string[] = [];
 let bulkRate = NaN;
 try {
-  const port = (await line(/listening on http:\/\/127\.0\.0\.1:(\d+)/))[1];
-  await line(/ready: every model is loaded and warm/);
-  const base = `http://127.0.0.1:${port}`;
+  await server.line(/ready: every model is loaded and warm/);
+  const base = server.base;
   // One request first, so the figures are of a warm server, as in production.
   await round(base, 1).then(() => {});
   for (const c of CLIENTS) {
@@ -165,10 +127,8 @@ try {
     console.error(rows.at(-1));
   }
 } finally {
-  server.kill("SIGTERM");
-  const status = await server.status;
-  await stderr;
-  if (status.code !== 0) console.error(`bench: the server exited ${status.code}`);
+  const code = await server.stop();
+  if (code !== 0) console.error(`bench: the server exited ${code}`);
 }
 if (!quick) {
   const bulk = await measure(Deno.execPath(), [

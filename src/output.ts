@@ -12,10 +12,12 @@
 
 import { UsageError, VxError } from "./errors.ts";
 import type { VxRecord } from "./records.ts";
+import type { OutputHeader } from "./pipeline/settings.ts";
 
 /** Where records go. */
 export interface RecordSink {
-  write(record: VxRecord): Promise<void>;
+  /** Writes one record, or the header line of a `bulk --out` file. */
+  write(record: VxRecord | OutputHeader): Promise<void>;
   /** Writes several records in one write. */
   writeAll(records: readonly VxRecord[]): Promise<void>;
   close(): void;

@@ -30,6 +30,23 @@ const dir = Deno.makeTempDirSync({ prefix: "vx-test-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 const made = new Map<string, Promise<string>>();
 
+/** A small fixture's size and GOP: 24 frames at 8 fps, a keyframe every 8. */
+export const SMALL = { width: 96, height: 64, frames: 24, keyint: 8, fps: 8 } as const;
+
+/**
+ * H.264 with open GOPs and B-frames. With keyint 8 or 16 skipping non-key frames happens to come
+ * out right; at 25 it comes out reversed (as in native ffmpeg 5.1).
+ */
+export const OPEN_GOP: VideoSpec = {
+  codec: "h264",
+  ...SMALL,
+  fps: 25,
+  keyint: 25,
+  frames: 50,
+  bframes: 3,
+  openGop: true,
+};
+
 /** A fixture video made by ffmpeg.wasm once per test process; returns its path. */
 export function fixture(name: string, spec: VideoSpec): Promise<string> {
   let p = made.get(name);

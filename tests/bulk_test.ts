@@ -341,3 +341,61 @@ Deno.test({
     assert.equal((await runCli(["bulk", good, "--retry-failed"])).code, 2, "needs --resume");
   },
 });
+
+Deno.test({
+  name: "output: --resume with other settings exits 2 naming the file and the setting, unchanged",
+  ...WORKERS,
+  async fn() {
+    const video = await guardClip();
+    const out = tempPath("settings.jsonl");
+    const first = await runCli(["bulk", video, "--task", "keyframes", "--out", out]);
+    assert.equal(first.code, 0, first.stderr);
+    const before = await Deno.readFile(out);
+    // The first line records the run's settings; it has no `file`, which every record has.
+    const [header, ...records] = new TextDecoder().decode(before).trim().split("\n")
+      .map((l) => JSON.parse(l));
+    assert.equal(header.vx.settings.task, "keyframes");
+    assert.equal(header.file, undefined);
+    assert.ok(records.every((r) => typeof r.file === "string"));
+    // A half-written block after it (a killed run) must not be cut by a refused resume.
+    const torn = new Uint8Array([...before, ...new TextEncoder().encode('{"file":"x","ind')]);
+    await Deno.writeFile(out, torn);
+    for (
+      const [flags, differs] of [
+        [["--task", "ocr"], /task is "ocr" in this run but "keyframes" in the output/],
+        [["--task", "keyframes", "--stream", "0"], /stream is 0 in this run but null/],
+      ] as const
+    ) {
+      const r = await runCli(["bulk", video, ...flags, "--out", out, "--resume"]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.ok(r.stderr.startsWith(`vx: ${out} was written with other settings (`), r.stderr);
+      assert.match(r.stderr, differs);
+      assert.deepEqual(await Deno.readFile(out), torn, "left byte for byte as it was");
+    }
+    // The same settings resume it: the torn tail goes, the done file is skipped.
+    const same = await runCli(["bulk", video, "--task", "keyframes", "--out", out, "--resume"]);
+    assert.equal(same.code, 0, same.stderr);
+    assert.deepEqual(await Deno.readFile(out), before);
+  },
+});
+
+Deno.test({
+  name: "output: an output without a settings header resumes, saying its settings are unknown",
+  ...WORKERS,
+  async fn() {
+    const video = await guardClip();
+    const out = tempPath("old.jsonl");
+    const old = '{"file":"elsewhere.mp4","status":"ok","keyframes":1,"ms":5}\n';
+    await Deno.writeTextFile(out, old);
+    const r = await runCli(["bulk", video, "--task", "keyframes", "--out", out, "--resume"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(
+      r.stderr.includes(`vx: ${out}: its settings are unknown (written by a vx that did not`),
+      r.stderr,
+    );
+    const text = await Deno.readTextFile(out);
+    assert.ok(text.startsWith(old), "the earlier records stay first, with no header added");
+    assert.match(text, new RegExp(`"file":"${video.replaceAll("/", "\\/")}","status":"ok"`));
+  },
+});

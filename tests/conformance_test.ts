@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { extract, probeFile } from "../mod.ts";
 import { runFFmpeg, type VideoSpec } from "../src/fixtures/video.ts";
-import { collect, fixture, tempPath, WORKERS } from "./_helpers.ts";
+import { collect, fixture, OPEN_GOP, SMALL, tempPath, WORKERS } from "./_helpers.ts";
 
 /** The pts of the frames a full decode marks as key, on the stream's own clock. */
 async function decoderKeyframes(path: string): Promise<number[]> {
@@ -55,17 +55,8 @@ function regular(pts: number[], spec: VideoSpec) {
   assert.deepEqual(pts, want);
 }
 
-const small = { width: 96, height: 64, frames: 24, keyint: 8, fps: 8 } as const;
-// With keyint 8 or 16 skipping happens to come out right; at 25 it reverses (as in 5.1).
-const openGop: VideoSpec = {
-  codec: "h264",
-  ...small,
-  fps: 25,
-  keyint: 25,
-  frames: 50,
-  bframes: 3,
-  openGop: true,
-};
+const small = SMALL;
+const openGop = OPEN_GOP;
 
 const CASES: Case[] = [
   {
@@ -258,7 +249,8 @@ for (const c of CASES) {
       assert.deepEqual(records.map((r) => r.index), [...pts.keys()]);
       assert.deepEqual(pts, await decoderKeyframes(path), "fast and a full decode");
       for (const r of records) assert.deepEqual([r.width, r.height], [c.spec.width, c.spec.height]);
-      assert.deepEqual(paths, [c.path], "the way vx took");
+      // Two decode workers may share an MP4's key samples; each goes the same way.
+      assert.deepEqual([...new Set(paths)], [c.path], "the way vx took");
       assert.equal(exact.length, c.path === "exact" ? 1 : 0, `decoded whole: ${exact}`);
       c.check?.(pts, c.spec);
     },

@@ -139,13 +139,13 @@ const exists = (path: string) => {
 /** stderr's lines, without a terminal's progress redraws. */
 const errLines = (s: string) => s.split("\n").filter((l) => l.trim() !== "");
 
-/** Parsed JSONL, each status record's `ms` (a timing) left out. */
+/** Parsed JSONL records (an `--out` file's header line has no `file`), each status's `ms` out. */
 const parsed = (stdout: string) =>
-  stdout.trim().split("\n").filter(Boolean).map((l) => {
-    const r = JSON.parse(l);
-    delete r.ms;
-    return r;
-  });
+  stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((r) => "file" in r)
+    .map((r) => {
+      delete r.ms;
+      return r;
+    });
 
 /** A bulk run's records, file by file (the order in which files end may differ). */
 const byFile = (stdout: string) => {

@@ -88,3 +88,45 @@ Deno.test({
     assert.equal(unreadable.stderr.trim(), `vx: ${video}: permission denied`);
   },
 });
+
+Deno.test({
+  name: "least privilege: bulk --report that cannot read a JPEG fails that file only, and goes on",
+  ...WORKERS,
+  async fn() {
+    const video = await privVideo();
+    const other = await fixture("priv2.mp4", {
+      codec: "h264",
+      width: 160,
+      height: 120,
+      frames: 10,
+    });
+    const out = tempPath("priv-report.jsonl");
+    const report = tempPath("priv-report.html");
+    const frames = tempPath("priv-report-frames");
+    // The JPEGs may be written, not read back: the report cannot inline them.
+    const r = await vx([video, other], [out, report, frames], [
+      "bulk",
+      video,
+      other,
+      "--task",
+      "keyframes",
+      "--out",
+      out,
+      "--report",
+      report,
+      "--frames-dir",
+      frames,
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /2 files \(0 ok, 2 failed\)/);
+    const statuses = (await Deno.readTextFile(out)).trim().split("\n").map((l) => JSON.parse(l))
+      .filter((x) => "status" in x);
+    assert.deepEqual(statuses.map((s) => s.file).sort(), [video, other].sort());
+    for (const s of statuses) {
+      assert.equal(s.status, "error");
+      assert.match(s.error, /^keyframe 0: cannot read .*\.jpg for the report: /);
+    }
+    const html = await Deno.readTextFile(report);
+    assert.match(html, /2 files \(0 ok, 2 failed\)/);
+  },
+});

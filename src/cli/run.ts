@@ -37,7 +37,11 @@ export async function presentation(
     framesDir: flags.framesDir ?? temp,
     wrap<R extends VxRecord>(records: AsyncIterable<R>): AsyncIterable<R> {
       if (report !== undefined) {
-        records = reportRecords(records, report, { consumeImages: temp !== undefined });
+        // bulk: a file whose keyframe cannot be shown gets an error status; the others go on.
+        records = reportRecords(records, report, {
+          consumeImages: temp !== undefined,
+          perFile: perFile ?? false,
+        });
       }
       // bulk: a file whose keyframe cannot be drawn gets an error status; the others go on.
       return flags.draw ? drawRecords(records, { ...flags, perFile: perFile ?? false }) : records;

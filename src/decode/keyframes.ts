@@ -22,7 +22,8 @@ import {
 import { now as clock } from "../clock.ts";
 import type { FrameSpec } from "../tasks/task.ts";
 import { type OutputGeometry, outputGeometry } from "./geometry.ts";
-import { type IndexPlan, indexPlan, readBytes, singleSampleMp4 } from "./mp4_index.ts";
+import { type IndexPlan, indexPlan, readBytes, readIndex, singleSampleMp4 } from "./mp4_index.ts";
+import { probeMp4 } from "./mp4_probe.ts";
 import {
   bestError,
   type KeyPacket,
@@ -48,6 +49,56 @@ export interface DecodeRequest {
   timeoutMs?: number;
   /** The video stream to decode, by index; default: the one ffmpeg would pick. */
   stream?: number;
+  /**
+   * One Int32 cell: the next key sample to take, when several decode workers share a file that
+   * takes the index path (each key is decoded on its own, so they split the keys by taking them
+   * in turn: see {@linkcode KeyClaims}). Other paths ignore it.
+   */
+  claim?: SharedArrayBuffer;
+  /**
+   * This worker joins a file another worker decodes from its index, through `claim`: when the
+   * file does not take the index path it decodes nothing.
+   */
+  help?: boolean;
+}
+
+/**
+ * Which key samples of an index-path file a decode worker takes next. Alone, it takes them in
+ * order from the first on each attempt (a retry after a trap starts over; the caller skips keys
+ * it sent). Sharing a file, it takes the next key no worker has taken, from the shared cell, and
+ * a retry first takes again the key its trapped attempt had not finished.
+ */
+export class KeyClaims {
+  readonly #cell: Int32Array | undefined;
+  #own = 0;
+  #last = -1;
+  #again: number | undefined;
+
+  constructor(cell?: SharedArrayBuffer) {
+    this.#cell = cell ? new Int32Array(cell) : undefined;
+  }
+
+  /** Whether other workers share the file's keys. */
+  get shared(): boolean {
+    return this.#cell !== undefined;
+  }
+
+  /** A new attempt at the file; keys below `sent` are done. */
+  restart(sent: number): void {
+    if (!this.#cell) this.#own = 0;
+    else if (this.#last >= sent) this.#again = this.#last;
+  }
+
+  /** The next key's index (at or past the key count: none left). */
+  next(): number {
+    if (this.#again !== undefined) {
+      const again = this.#again;
+      this.#again = undefined;
+      return again;
+    }
+    this.#last = this.#cell ? Atomics.add(this.#cell, 0, 1) : this.#own++;
+    return this.#last;
+  }
 }
 
 /** One decoded keyframe. `data` owns its buffer, so it can be transferred. */
@@ -160,6 +211,8 @@ export async function decodeKeyframes(
   emit: (frame: DecodedFrame) => void,
   onCorrupt: (note: CorruptKeyframe) => void = () => {},
   fresh?: () => Promise<FFmpegCore>,
+  claims: KeyClaims = new KeyClaims(),
+  onIndexed?: (keys: number) => void,
 ): Promise<DecodeSummary> {
   const file = openInput(req.path);
   const inPath = `/in_${runs++}`;
@@ -179,8 +232,11 @@ export async function decodeKeyframes(
     const probeStart = clock();
     let info: ProbeInfo;
     let stream: StreamInfo;
+    // An MP4's index answers what ffmpeg's probe would, without a probe run (~60 ms at 720p).
+    const index = readIndex(file, read);
+    const indexed = typeof index === "string" ? index : probeMp4(index);
     try {
-      info = probe(core, inPath);
+      info = typeof indexed === "string" ? probe(core, inPath) : indexed;
       stream = pickVideo(info.streams, req.stream);
     } catch (e) {
       if (e instanceof ProbeError) throw new DecodeError(plainReason(e.message));
@@ -200,11 +256,14 @@ export async function decodeKeyframes(
     const out = new Output(req, emit, onCorrupt);
     const ctx: RunContext = { core, req, inPath, stream, geom, sw, sh, read, out };
     const started = performance.now();
-    const index = indexPlan(file, info.container, stream, read);
+    const plan = indexPlan(index, info.container, stream);
     let exact: string | undefined;
-    if (typeof index !== "string") await runIndexed(ctx, file, index, started, fresh);
-    else exact = runSkipping(ctx, mount);
-    if (out.emitted === 0 && out.corrupt.length > 0) {
+    if (typeof plan !== "string") {
+      onIndexed?.(plan.keys.length);
+      await runIndexed(ctx, file, plan, started, claims, fresh);
+    } else if (!req.help) exact = runSkipping(ctx, mount);
+    // Sharing the keys, this worker sees some of them: the scheduler judges the whole file.
+    if (!claims.shared && out.emitted === 0 && out.corrupt.length > 0) {
       throw new DecodeError(`every keyframe is damaged (${out.corrupt[0].reason})`);
     }
     return {
@@ -215,8 +274,8 @@ export async function decodeKeyframes(
       probeStart,
       probeEnd,
       exact,
-      path: typeof index !== "string" ? "index" : exact === undefined ? "skip" : "exact",
-      pathReason: typeof index === "string" ? index : undefined,
+      path: typeof plan !== "string" ? "index" : exact === undefined ? "skip" : "exact",
+      pathReason: typeof plan === "string" ? plan : undefined,
       bytesRead: read.total,
     };
   } finally {
@@ -670,6 +729,7 @@ async function runIndexed(
   file: Deno.FsFile,
   plan: IndexPlan,
   started: number,
+  claims: KeyClaims,
   fresh?: () => Promise<FFmpegCore>,
 ): Promise<void> {
   const { req, stream, geom, out, read } = ctx;
@@ -704,7 +764,7 @@ async function runIndexed(
   mountOutputs();
   try {
     const seconds = (ticks: number) => ticksToSeconds(ticks, stream.timeBase);
-    for (; index < plan.keys.length; index++) {
+    for (index = claims.next(); index < plan.keys.length; index = claims.next()) {
       const key = plan.keys[index];
       const pts = seconds(key.ticks);
       if (key.offset + key.size > plan.size) {

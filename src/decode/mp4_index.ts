@@ -21,6 +21,18 @@
 
 import { readFully } from "../../wasm/ffmpeg.ts";
 import type { StreamInfo } from "./probe.ts";
+import {
+  ascii,
+  type Box,
+  boxAt,
+  children,
+  find,
+  i32,
+  i64,
+  timescaleOf,
+  u32,
+  u64,
+} from "./mp4_boxes.ts";
 
 /** A key sample: its pts in the track's time base, and where its bytes are. */
 export interface KeySample {
@@ -40,6 +52,19 @@ export interface Mp4Track {
   keys: KeySample[] | string;
   /** Raw boxes, copied into a one-sample file: `tkhd` (with its rotation), `mdhd`, `hdlr`, `stsd`. */
   boxes: { tkhd: Uint8Array; mdhd: Uint8Array; hdlr: Uint8Array; stsd: Uint8Array };
+  /** What ffmpeg's demuxer derives from the sample table, when the table could be read. */
+  timing?: TrackTiming;
+}
+
+/** Stream facts ffmpeg 5.1's mov demuxer derives from a track's sample table. */
+export interface TrackTiming {
+  /** Samples, and their total duration as the frame rate counts it (`nb_frames_for_fps`, …). */
+  frames: number;
+  fpsDuration: number;
+  /** The pts of the first sample ffmpeg keeps (its stream's `start_time`), in the time base. */
+  startTicks: number;
+  /** Pictures the decoder must hold back to put the pts in order (ffmpeg's `video_delay`). */
+  delay: number;
 }
 
 /** What the index of a file says. */
@@ -47,6 +72,10 @@ export interface Mp4Index {
   /** The `ftyp` box, when the file has one (a one-sample copy keeps its brand). */
   ftyp?: Uint8Array;
   tracks: Mp4Track[];
+  /** The `moov` box itself. */
+  moov: Uint8Array;
+  /** The file's size. */
+  size: number;
   /** Bytes read from the file to learn this. */
   bytesRead: number;
 }
@@ -58,14 +87,6 @@ export type ReadAt = (position: number, length: number) => Uint8Array;
 const MAX_MOOV = 256 * 1024 * 1024;
 /** The most samples a track may claim: a day at 600 frames a second. */
 const MAX_SAMPLES = 24 * 3600 * 600;
-
-interface Box {
-  type: string;
-  /** Offset of the box's header, and of its payload, in the buffer or file. */
-  start: number;
-  body: number;
-  end: number;
-}
 
 /**
  * Reads the index of the MP4/MOV file behind `readAt` (`size` bytes). Returns a reason instead
@@ -109,7 +130,7 @@ export function readMp4Index(readAt: ReadAt, size: number): Mp4Index | string {
   const mvhd = find(moov, root, ["mvhd"]);
   // Edit-list durations are in the movie's time scale.
   const movieScale = mvhd ? timescaleOf(moov, mvhd) : 0;
-  return { ftyp, tracks: pending.map((t) => finishTrack(t, movieScale)), bytesRead };
+  return { ftyp, tracks: pending.map((t) => finishTrack(t, movieScale)), moov, size, bytesRead };
 }
 
 /** Per-track data kept until the movie's time scale is known. */
@@ -119,9 +140,42 @@ interface Pending extends Mp4Track {
 }
 
 function finishTrack(t: Pending, movieScale: number): Mp4Track {
-  let keys = t.samples ? keySamples(t.samples, t.elst, t.timescale, movieScale) : t.keys;
+  const { index, handler, timescale, boxes } = t;
+  if (!t.samples) return { index, handler, timescale, keys: t.keys, boxes };
+  const s = t.samples;
+  const kept = keySamples(s, t.elst, timescale, movieScale);
+  let keys = typeof kept === "string" ? kept : kept.keys;
   if (typeof keys !== "string" && keys.length === 0) keys = "no sync sample in the track";
-  return { index: t.index, handler: t.handler, timescale: t.timescale, keys, boxes: t.boxes };
+  const timing = typeof kept === "string" ? undefined : {
+    frames: s.dts.length,
+    fpsDuration: s.fpsDuration,
+    startTicks: kept.startTicks,
+    delay: s.cts ? videoDelay(s) : 0,
+  };
+  return { index, handler, timescale, keys, boxes, timing };
+}
+
+/** Most pictures ffmpeg's sort of pts in decode order ever holds back (at most 16). */
+function videoDelay(s: Samples): number {
+  const MAX = 16;
+  const buf = new Array<number>(MAX + 1).fill(-Infinity);
+  let start = 0;
+  let delay = 0;
+  for (let i = 0; i < s.dts.length; i++) {
+    let j = start;
+    start = (start + 1) % (MAX + 1);
+    buf[j] = s.dts[i] + s.cts![i];
+    let swaps = 0;
+    while (j !== start) {
+      const r = j === 0 ? MAX : j - 1;
+      if (!(buf[j] < buf[r])) break;
+      [buf[j], buf[r]] = [buf[r], buf[j]];
+      swaps++;
+      j = r;
+    }
+    delay = Math.max(delay, swaps);
+  }
+  return delay;
 }
 
 /** A track's sample table, in decode order. */
@@ -133,6 +187,8 @@ interface Samples {
   offset: Float64Array;
   /** Sync samples, by 0-based sample number; absent: every sample is one. */
   sync?: Set<number>;
+  /** The samples' total duration as ffmpeg counts it for the frame rate. */
+  fpsDuration: number;
 }
 
 function readTrak(buf: Uint8Array, trak: Box, index: number): Pending {
@@ -209,22 +265,30 @@ function readSamples(buf: Uint8Array, stbl: Box): Samples | string {
   for (let i = 0; i < count; i++) size[i] = fixed || u32(buf, stsz.body + 12 + 4 * i);
 
   const dts = new Float64Array(count);
+  let fpsDuration = 0;
   {
     const n = u32(buf, stts.body + 4);
     let s = 0;
     let t = 0;
+    let listed = 0;
     for (let e = 0; e < n && s < count; e++) {
       const at = stts.body + 8 + 8 * e;
       if (at + 8 > stts.end) return "the decode times are cut short";
       const c = u32(buf, at);
       const d = u32(buf, at + 4);
       if (d >= 0x80000000) return "a negative sample duration";
+      // ffmpeg's frame rate takes a long last sample after many as the average one.
+      const last = e + 1 === n && e > 0 && c === 1 && listed > 100 &&
+        Math.trunc(d / 10) > Math.trunc(fpsDuration / listed);
+      fpsDuration += (last ? Math.trunc(fpsDuration / listed) : d) * c;
+      listed += c;
       for (let k = 0; k < c && s < count; k++, s++) {
         dts[s] = t;
         t += d;
       }
     }
     if (s < count) return "the decode times cover fewer samples than the table";
+    if (listed !== count) return "the decode times list another number of samples";
   }
 
   let cts: Float64Array | undefined;
@@ -283,7 +347,7 @@ function readSamples(buf: Uint8Array, stbl: Box): Samples | string {
     const base = numbers.length > 0 && numbers[0] > 0 ? 1 : 0;
     sync = new Set(numbers.map((x) => x - base));
   }
-  return { dts, cts, size, offset, sync };
+  return { dts, cts, size, offset, sync, fpsDuration };
 }
 
 /**
@@ -298,7 +362,7 @@ function keySamples(
   elst: { duration: number; mediaTime: number; rate: number }[] | undefined,
   timescale: number,
   movieScale: number,
-): KeySample[] | string {
+): { keys: KeySample[]; startTicks: number } | string {
   const n = s.dts.length;
   const isKey = (i: number) => s.sync === undefined || s.sync.has(i);
   const ct = (i: number) => s.dts[i] + (s.cts ? s.cts[i] : 0);
@@ -307,7 +371,7 @@ function keySamples(
     out.push({ ticks, offset: s.offset[i], size: s.size[i] });
   if (elst === undefined || elst.length === 0) {
     for (let i = 0; i < n; i++) if (isKey(i)) push(i, ct(i));
-    return out.sort((a, b) => a.ticks - b.ticks);
+    return { keys: out.sort((a, b) => a.ticks - b.ticks), startTicks: n > 0 ? ct(0) : 0 };
   }
   if (movieScale <= 0) return "the movie header has no time scale";
   let empty = 0;
@@ -355,7 +419,8 @@ function keySamples(
   if (first < 0) return "no sample inside the edit";
   const shift = Math.max(0, minShown - s.dts[first]);
   for (const i of kept) push(i, empty + ct(i) - s.dts[first] - shift);
-  return out.sort((a, b) => a.ticks - b.ticks);
+  // The stream starts where its first shown picture does; samples before it are discarded.
+  return { keys: out.sort((a, b) => a.ticks - b.ticks), startTicks: empty };
 }
 
 /**
@@ -431,72 +496,6 @@ function container(type: string, parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** The box whose header starts at `at` in `buf`, if its size is sane (`room`: bytes left). */
-function boxAt(buf: Uint8Array, at: number, room: number): Box | undefined {
-  if (at + 8 > buf.length) return undefined;
-  let size = u32(buf, at);
-  const type = ascii(buf, at + 4);
-  let body = at + 8;
-  if (size === 1) {
-    if (at + 16 > buf.length) return undefined;
-    size = u64(buf, at + 8);
-    body = at + 16;
-  } else if (size === 0) {
-    size = room;
-  }
-  if (size < body - at || !/^[\x20-\x7e]{4}$/.test(type)) return undefined;
-  return { type, start: at, body, end: at + size };
-}
-
-/** The boxes inside `parent` (a container box), in order; stops at the first broken one. */
-function children(buf: Uint8Array, parent: Box): Box[] {
-  const out: Box[] = [];
-  const end = Math.min(parent.end, buf.length);
-  for (let at = parent.body; at + 8 <= end;) {
-    const b = boxAt(buf, at, end - at);
-    if (!b || b.end > end) break;
-    out.push(b);
-    at = b.end;
-  }
-  return out;
-}
-
-/** The first box along `path` below `parent`. */
-function find(buf: Uint8Array, parent: Box, path: string[]): Box | undefined {
-  let cur: Box | undefined = parent;
-  for (const t of path) {
-    cur = children(buf, cur).find((b) => b.type === t);
-    if (!cur) return undefined;
-  }
-  return cur;
-}
-
-/** The time scale of an `mvhd` or `mdhd` box, after its dates (32 or 64 bits by version). */
-function timescaleOf(buf: Uint8Array, header: Box): number {
-  return u32(buf, header.body + (buf[header.body] === 1 ? 20 : 12));
-}
-
-function ascii(buf: Uint8Array, at: number): string {
-  return String.fromCharCode(buf[at], buf[at + 1], buf[at + 2], buf[at + 3]);
-}
-
-function u32(buf: Uint8Array, at: number): number {
-  return ((buf[at] << 24) >>> 0) + (buf[at + 1] << 16) + (buf[at + 2] << 8) + buf[at + 3];
-}
-
-function i32(buf: Uint8Array, at: number): number {
-  return (buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3];
-}
-
-function u64(buf: Uint8Array, at: number): number {
-  return u32(buf, at) * 2 ** 32 + u32(buf, at + 4);
-}
-
-function i64(buf: Uint8Array, at: number): number {
-  const hi = i32(buf, at);
-  return hi * 2 ** 32 + u32(buf, at + 4);
-}
-
 /** The key samples of `stream` from the index of an MP4/MOV file, with what decoding them needs. */
 export interface IndexPlan {
   track: Mp4Track;
@@ -509,33 +508,40 @@ export interface IndexPlan {
 const MOV_FAMILY = /^mov,mp4/;
 
 /**
- * The key samples of `stream` from `file`'s MP4/MOV index, or why they cannot come from there
- * (another container, a fragmented file, an edit list vx does not reproduce exactly, …).
- * Bytes read are added to `read.total`.
+ * Reads `file`'s MP4/MOV index ({@linkcode readMp4Index}), or says why it has none it can use
+ * (not an MP4, a fragmented file, a header this reader cannot make sense of: ffmpeg's demuxer
+ * then gets the file). Bytes read are added to `read.total`.
  */
-export function indexPlan(
-  file: Deno.FsFile,
-  container: string,
-  stream: StreamInfo,
-  read: { total: number },
-): IndexPlan | string {
-  if (!MOV_FAMILY.test(container)) {
-    return `${container.split(",")[0]} has no keyframe index vx reads`;
-  }
-  const size = file.statSync().size;
+export function readIndex(file: Deno.FsFile, read: { total: number }): Mp4Index | string {
+  const size = file.seekSync(0, Deno.SeekMode.End);
   let index: Mp4Index | string;
   try {
     index = readMp4Index((at, n) => readBytes(file, at, Math.min(n, size - at)), size);
   } catch (e) {
-    // A header this reader cannot make sense of: ffmpeg's demuxer gets the file instead.
     return `the index could not be read (${e instanceof Error ? e.message : e})`;
   }
+  if (typeof index !== "string") read.total += index.bytesRead;
+  return index;
+}
+
+/**
+ * The key samples of `stream` from an MP4/MOV `index` ({@linkcode readIndex}), or why they cannot
+ * come from there (another container, a fragmented file, an edit list vx does not reproduce
+ * exactly, …).
+ */
+export function indexPlan(
+  index: Mp4Index | string,
+  container: string,
+  stream: StreamInfo,
+): IndexPlan | string {
+  if (!MOV_FAMILY.test(container)) {
+    return `${container.split(",")[0]} has no keyframe index vx reads`;
+  }
   if (typeof index === "string") return index;
-  read.total += index.bytesRead;
   const track = index.tracks[stream.index];
   if (track === undefined || track.handler !== "vide") return "the index has no such video track";
   if (typeof track.keys === "string") return track.keys;
-  return { track, keys: track.keys, ftyp: index.ftyp, size };
+  return { track, keys: track.keys, ftyp: index.ftyp, size: index.size };
 }
 
 /** Reads `length` bytes of `file` at `position`; fewer at its end. */

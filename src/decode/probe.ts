@@ -5,7 +5,7 @@
  */
 
 import type { FFmpegCore, LogLine } from "../../wasm/ffmpeg.ts";
-import { indexPlan } from "./mp4_index.ts";
+import { indexPlan, readIndex } from "./mp4_index.ts";
 
 /** One stream of a container. */
 export interface StreamInfo {
@@ -136,7 +136,9 @@ export function probe(
   if (keyframes) {
     const video = pickVideo(streams, stream);
     info.videoStream = video.index;
-    const index = file ? indexPlan(file, info.container, video, { total: 0 }) : "no file";
+    const index = file
+      ? indexPlan(readIndex(file, { total: 0 }), info.container, video)
+      : "no file";
     const keys = typeof index === "string" ? keyPacketTicks(core, fsPath, video) : index.keys;
     info.keyframes = keys.map((k) => ({
       pts: ticksToSeconds(k.ticks, video.timeBase),

@@ -47,6 +47,11 @@ export type DecodeEvent =
     core: CoreKind;
   }
   | { type: "frame"; id: number; frame: DecodedFrame; waitedMs: number; posted: number }
+  /**
+   * The file (decoded with a `claim` cell) takes the index path with `keys` key samples: other
+   * workers may join it (`help`) and take keys from the cell.
+   */
+  | { type: "indexed"; id: number; keys: number }
   /** A keyframe the decoder reported damaged: it takes its index but yields no frame. */
   | { type: "corrupt"; id: number; note: CorruptKeyframe }
   | {

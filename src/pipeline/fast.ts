@@ -19,6 +19,7 @@ export {
   DEFAULT_INFLIGHT_BYTES,
   DEFAULT_INFLIGHT_FRAMES,
   FAST_THREADS,
+  fastDecoders,
   fastInferrers,
 } from "./modes.ts";
 

@@ -11,6 +11,7 @@
 import type { Channel } from "./channel.ts";
 import { checkPtsOrder, type FrameRecord, type StatusRecord, type VxRecord } from "../records.ts";
 import { now } from "../clock.ts";
+import type { CorruptKeyframe } from "../decode/keyframes.ts";
 
 /** How one caller's files are run and written. */
 export interface CallOptions {
@@ -60,7 +61,20 @@ export interface FileState {
   path: string;
   call: Call;
   start: number;
+  /** Keyframes decoded, once every decode worker on the file is done. */
   decoded?: number;
+  /** Decode workers on the file now: one, and more once it is shared (see `claim`). */
+  decoding: number;
+  /** What the decode workers on the file emitted and found damaged so far. */
+  emitted: number;
+  corrupt: CorruptKeyframe[];
+  /**
+   * The shared cell decode workers take the file's key samples from, when the pool has several
+   * decoders; `keys` once the first worker says the file takes the index path (other workers may
+   * then join it).
+   */
+  claim?: SharedArrayBuffer;
+  keys?: number;
   records: FrameRecord[];
   outstanding: number;
   error?: string;
@@ -82,6 +96,9 @@ export function newFile(id: number, path: string, call: Call): FileState {
     path,
     call,
     start: now(),
+    decoding: 0,
+    emitted: 0,
+    corrupt: [],
     records: [],
     outstanding: 0,
     ready: new Map(),

@@ -5,16 +5,20 @@
  */
 
 import { DecodeError, openInput } from "../decode/keyframes.ts";
-import type { ProbeInfo } from "../decode/probe.ts";
+import { readIndex } from "../decode/mp4_index.ts";
+import { probeMp4 } from "../decode/mp4_probe.ts";
+import { NoVideoError, pickVideo, type ProbeInfo, ticksToSeconds } from "../decode/probe.ts";
 import { VxError } from "../errors.ts";
 import { InflightGate } from "./gate.ts";
 import { spawnDecoder } from "./workers.ts";
 
 /**
- * Probes `path` in a decode worker of its own: container, duration, streams, the video stream
+ * Probes `path`: container, duration, streams, the video stream
  * vx decodes (`stream`, or the one ffmpeg picks by default) and its keyframes (pts on the
  * stream's own clock, and byte offset) from the packets' key flags, without decoding. These are
- * the keyframes `extract(path, { task: "keyframes" })` yields. Throws {@linkcode VxError} naming
+ * the keyframes `extract(path, { task: "keyframes" })` yields. An MP4/MOV file is read from its
+ * index in this thread ({@linkcode probeIndexed}); anything else, or an index it leaves to ffmpeg,
+ * goes to a decode worker's ffmpeg core ({@linkcode probeWithFFmpeg}). Throws {@linkcode VxError} naming
  * the file and the reason when it cannot be read, has no video stream or no keyframe.
  *
  * @example
@@ -26,12 +30,54 @@ import { spawnDecoder } from "./workers.ts";
  */
 export async function probeFile(path: string, stream?: number): Promise<ProbeInfo> {
   // A missing or empty file is refused here, before a worker loads its ffmpeg core.
+  let file: Deno.FsFile;
   try {
-    openInput(path).close();
+    file = openInput(path);
   } catch (e) {
     if (e instanceof DecodeError) throw new VxError(path, e.message);
     throw e;
   }
+  let indexed: ProbeInfo | string;
+  try {
+    indexed = probeIndexed(file, stream);
+  } finally {
+    file.close();
+  }
+  return typeof indexed === "string" ? await probeWithFFmpeg(path, stream) : indexed;
+}
+
+/**
+ * What {@linkcode probeFile} says, from an MP4/MOV file's index alone (no ffmpeg core), or why
+ * it cannot be said that way (another container, or a structure left to ffmpeg: see
+ * `src/decode/mp4_probe.ts`, or no video stream to decode: ffmpeg then gives the reason).
+ */
+export function probeIndexed(file: Deno.FsFile, stream?: number): ProbeInfo | string {
+  const index = readIndex(file, { total: 0 });
+  if (typeof index === "string") return index;
+  const info = probeMp4(index);
+  if (typeof info === "string") return info;
+  let video;
+  try {
+    video = pickVideo(info.streams, stream);
+  } catch (e) {
+    if (e instanceof NoVideoError) return e.message;
+    throw e;
+  }
+  const keys = index.tracks[video.index].keys;
+  if (typeof keys === "string") return keys;
+  info.videoStream = video.index;
+  info.keyframes = keys.map((k) => ({
+    pts: ticksToSeconds(k.ticks, video.timeBase),
+    offset: k.offset,
+  }));
+  return info;
+}
+
+/**
+ * {@linkcode probeFile} through ffmpeg's own demuxer, in a decode worker of its own: any
+ * container the core reads.
+ */
+export async function probeWithFFmpeg(path: string, stream?: number): Promise<ProbeInfo> {
   const { promise, resolve, reject } = Promise.withResolvers<ProbeInfo>();
   const gate = InflightGate.create(1, 1);
   const decoder = spawnDecoder((e) => {

@@ -113,6 +113,8 @@ export interface SchedulerStats {
 
 interface DecoderSlot {
   handle: WorkerHandle<DecodeCommand, DecodeEvent>;
+  /** Its `init` was posted (the first decoder's at once, the others' with a compiled core). */
+  started: boolean;
   /** The worker's stop cell: the id + 1 of a file to leave (see `DecodeCommand` init). */
   stop: Int32Array;
   ready: boolean;
@@ -311,20 +313,67 @@ export class Scheduler {
     let closing = false;
 
     let coreModule: WebAssembly.Module | undefined;
-    const startDecoder = (at: number) => {
-      const slot = {
-        ready: false,
-        lane: decodeLane(at),
-        stop: new Int32Array(new SharedArrayBuffer(4)),
-      } as DecoderSlot;
-      slot.handle = spawnDecoder((e) => inbox.push({ from: "decode", slot, e }));
+    const initDecoder = (slot: DecoderSlot) => {
+      if (slot.started) return;
+      slot.started = true;
       slot.handle.post({
         type: "init",
         module: coreModule,
         gate: { buffer: gate.buffer, maxFrames: gate.maxFrames, maxBytes: gate.maxBytes },
         stop: slot.stop.buffer as SharedArrayBuffer,
       });
+    };
+    /**
+     * Spawns a decode worker. It loads its modules at once, but loads a core only from the
+     * first decoder's compiled module (or compiles it, being the first): two cores compiling
+     * the same 32 MB of wasm would split the cores the first keyframe waits on.
+     */
+    const startDecoder = (at: number) => {
+      const slot = {
+        ready: false,
+        started: false,
+        lane: decodeLane(at),
+        stop: new Int32Array(new SharedArrayBuffer(4)),
+      } as DecoderSlot;
+      slot.handle = spawnDecoder((e) => inbox.push({ from: "decode", slot, e }));
       decoders[at] = slot;
+      if (at === 0 || coreModule) initDecoder(slot);
+    };
+    /** The decode request for `file`; `help`: join the worker that decodes it from its index. */
+    const decodeRequest = (file: FileState, help: boolean): DecodeCommand => {
+      const call = file.call;
+      return {
+        type: "decode",
+        id: file.id,
+        req: {
+          path: file.path,
+          spec: spec!,
+          jpegDir: call.framesDir,
+          jpegPrefix: call.jpegPrefix(file),
+          timeoutMs: call.timeoutMs,
+          stream: call.stream,
+          claim: file.claim,
+          help,
+        },
+      };
+    };
+    /** A file some other worker decodes from its index, with keys no worker has taken yet. */
+    const shareable = (): FileState | undefined => {
+      for (const d of decoders) {
+        const f = d?.file;
+        if (!f?.claim || f.keys === undefined || f.error !== undefined || f.call.cancelled) {
+          continue;
+        }
+        if (Atomics.load(new Int32Array(f.claim), 0) < f.keys) return f;
+      }
+      return undefined;
+    };
+    /** A decode worker is done with its file (finished, failed or replaced). */
+    const leaveFile = (slot: DecoderSlot): FileState | undefined => {
+      const file = slot.file;
+      slot.file = undefined;
+      if (file) file.decoding--;
+      return file;
     };
     /** onnxruntime-web's wasm, from the first worker that compiled it (see `ort_wasm.ts`). */
     let wasmModule: WebAssembly.Module | undefined;
@@ -379,6 +428,24 @@ export class Scheduler {
 
     const fileFailed = (file: FileState, reason: string) => {
       file.error ??= reason;
+      // Other decode workers sharing its keys leave it (see `cancel`).
+      for (const d of decoders) {
+        if (d?.file === file) {
+          Atomics.store(d.stop, 0, file.id + 1);
+          gate.wake();
+        }
+      }
+      settle(file);
+    };
+    /** Every decode worker on `file` is done: what they found, together. */
+    const fileDecoded = (file: FileState) => {
+      if (file.error !== undefined) return settle(file);
+      const corrupt = file.corrupt.sort((a, b) => a.index - b.index);
+      if (file.emitted === 0 && corrupt.length > 0) {
+        return fileFailed(file, `every keyframe is damaged (${corrupt[0].reason})`);
+      }
+      file.decoded = file.emitted;
+      if (corrupt.length > 0) file.damaged = describeDamage(corrupt, file.emitted);
       settle(file);
     };
     const settle = (file: FileState) => {
@@ -471,15 +538,26 @@ export class Scheduler {
     const stagger = o.backend !== "webgpu";
     for (let i = 0; i < o.inferrers; i++) startInferrer(i, i === 0 || !stagger);
     // The first decoder compiles the core; the others get the compiled module from it.
-    startDecoder(0);
+    for (let i = 0; i < o.decoders; i++) startDecoder(i);
     try {
       for (;;) {
         // Hand out files to idle decoders.
         for (const d of decoders) {
-          if (!spec || !d?.ready || d.file || queue.length === 0) continue;
+          if (!spec || !d?.ready || d.file) continue;
+          if (queue.length === 0) {
+            // No file waits: an idle decoder takes keys of a file another decodes by its index.
+            const shared = shareable();
+            if (!shared) continue;
+            d.file = shared;
+            shared.decoding++;
+            d.handle.post(decodeRequest(shared, true));
+            continue;
+          }
           const file = queue.shift()!;
           file.start = now();
           d.file = file;
+          file.decoding = 1;
+          if (o.decoders > 1) file.claim = new SharedArrayBuffer(4);
           if (file.call.streaming) streaming.add(file);
           report(file.call);
           const call = file.call;
@@ -487,18 +565,7 @@ export class Scheduler {
             d.handle.post({ type: "die", id: file.id });
             continue;
           }
-          d.handle.post({
-            type: "decode",
-            id: file.id,
-            req: {
-              path: file.path,
-              spec,
-              jpegDir: call.framesDir,
-              jpegPrefix: call.jpegPrefix(file),
-              timeoutMs: call.timeoutMs,
-              stream: call.stream,
-            },
-          });
+          d.handle.post(decodeRequest(file, false));
         }
         dispatch();
         // Streaming: each record as soon as it and every earlier one of its file are done.
@@ -544,7 +611,8 @@ export class Scheduler {
             if (d?.file && now() - d.file.start > limit) {
               // ffmpeg did not stop by itself: the worker goes, the file fails, a new one comes.
               d.handle.terminate();
-              fileFailed(d.file, `timed out after ${Math.round(d.file.call.timeoutMs / 1000)} s`);
+              const file = leaveFile(d)!;
+              fileFailed(file, `timed out after ${Math.round(file.call.timeoutMs / 1000)} s`);
               startDecoder(i);
             }
           }
@@ -560,7 +628,7 @@ export class Scheduler {
           const file = slot.file;
           if (e.type === "crash" || (e.type === "error" && !e.user && e.id === null)) {
             slot.handle.terminate();
-            slot.file = undefined;
+            leaveFile(slot);
             if (file) fileFailed(file, `decode worker failed: ${e.message}`);
             else if (!slot.ready) throw new VxError("ffmpeg core", e.message, "internal");
             startDecoder(decoders.indexOf(slot));
@@ -573,14 +641,14 @@ export class Scheduler {
               if (tracer) traceCoreLoaded(tracer, slot.lane, e);
               if (!coreModule) {
                 coreModule = e.module;
-                for (let i = 1; i < o.decoders; i++) startDecoder(i);
+                for (const d of decoders) initDecoder(d);
               }
               break;
             case "frame": {
               const f = e.frame;
               if (!file) break;
-              if (file.call.cancelled) {
-                // Sent before the decoder saw the stop: nobody wants it.
+              if (file.call.cancelled || file.error !== undefined) {
+                // Sent before the decoder saw the stop, or for a file that failed: nobody wants it.
                 gate.release(f.data.byteLength);
                 break;
               }
@@ -606,19 +674,22 @@ export class Scheduler {
             case "corrupt":
               file?.skip.add(e.note.index);
               break;
+            case "indexed":
+              if (file) file.keys = e.keys;
+              break;
             case "done":
-              slot.file = undefined;
+              leaveFile(slot);
               if (file) {
-                file.decoded = e.keyframes;
-                if (e.corrupt.length > 0) file.damaged = describeDamage(e.corrupt, e.keyframes);
+                file.emitted += e.keyframes;
+                file.corrupt.push(...e.corrupt);
                 if (tracer) traceFileDecoded(tracer, slot.lane, file.path, e);
                 if (e.retried) tracer?.fallback?.("retry", `${file.path}: ${e.retried}`);
                 if (e.exact) tracer?.fallback?.("exact", `${file.path}: ${e.exact}`);
-                settle(file);
+                if (file.decoding === 0) fileDecoded(file);
               }
               break;
             case "error":
-              slot.file = undefined;
+              leaveFile(slot);
               if (file) fileFailed(file, e.message);
               break;
           }

@@ -220,10 +220,11 @@ export class HtmlReport {
   /**
    * Adds a record: a keyframe's figure (its JPEG, read from `record.image`, inlined) to its
    * file's grid, or a file's row for a status record. A keyframe without an image gets a blank
-   * picture of its size, with its results drawn on it.
+   * picture of its size, with its results drawn on it; so does one whose JPEG cannot be read,
+   * and then the reason is returned (the figure says it too).
    */
-  async add(record: VxRecord): Promise<void> {
-    if ("status" in record) return await this.#status(record);
+  async add(record: VxRecord): Promise<string | undefined> {
+    if ("status" in record) return void await this.#status(record);
     let chunk = "";
     let file = this.#open;
     if (file?.path !== record.file) {
@@ -233,8 +234,9 @@ export class HtmlReport {
         `<div class="grid">`;
       this.#open = file;
     }
-    chunk += await this.#figure(file, record);
-    await this.#write(chunk + "\n");
+    const { html, unreadable } = await this.#figure(file, record);
+    await this.#write(chunk + html + "\n");
+    return unreadable;
   }
 
   /**
@@ -324,7 +326,10 @@ export class HtmlReport {
       `${detail}${results}</a>`;
   }
 
-  async #figure(file: FileSection, r: FrameRecord): Promise<string> {
+  async #figure(
+    file: FileSection,
+    r: FrameRecord,
+  ): Promise<{ html: string; unreadable?: string }> {
     file.keyframes++;
     this.#keyframes++;
     const marks = marksOf(r.results);
@@ -334,22 +339,35 @@ export class HtmlReport {
     }
     const { width: W, height: H } = r;
     const alt = `keyframe ${r.index} of ${r.file} at ${r.pts} s`;
-    const picture = r.image === undefined
+    let jpeg: Uint8Array | undefined;
+    let unreadable: string | undefined;
+    if (r.image !== undefined) {
+      try {
+        jpeg = await Deno.readFile(r.image);
+      } catch (e) {
+        const reason = e instanceof Error ? e.message.replace(/:.*$/s, "") : String(e);
+        unreadable = `cannot read ${r.image} for the report: ${reason.toLowerCase()}`;
+      }
+    }
+    const picture = jpeg === undefined
       ? `<svg viewBox="0 0 ${W} ${H}" style="position:static"><rect class="none" width="${W}" ` +
         `height="${H}"/></svg>`
-      : `<img src="data:image/jpeg;base64,${base64(await Deno.readFile(r.image))}" ` +
+      : `<img src="data:image/jpeg;base64,${base64(jpeg)}" ` +
         `width="${W}" height="${H}" alt="${escapeHtml(alt)}">`;
     // Tag text sized so it reads ~TAG_PX CSS pixels tall when the picture fills a grid cell.
     const fs = TAG_PX * W / CELL_PX;
     let line = 0;
     const shapes = marks.map((m) => overlay(m, m.box ? 0 : line++, W, fs)).join("");
     const other = describe(r.results);
-    return `<figure class="kf" id="f${file.id}k${r.index}" data-index="${r.index}" ` +
+    const html = `<figure class="kf" id="f${file.id}k${r.index}" data-index="${r.index}" ` +
       `data-pts="${r.pts}"><div class="pic">${picture}` +
       (shapes ? `<svg viewBox="0 0 ${W} ${H}">${shapes}</svg>` : "") +
       `</div><figcaption>#${r.index} · <span class="v">${r.pts.toFixed(3)} s</span>` +
       (marks.length ? ` · ${marks.length} result${marks.length === 1 ? "" : "s"}` : "") +
-      (other ? ` · ${escapeHtml(other)}` : "") + `</figcaption></figure>`;
+      (other ? ` · ${escapeHtml(other)}` : "") +
+      (unreadable ? ` · <span class="err">${escapeHtml(unreadable)}</span>` : "") +
+      `</figcaption></figure>`;
+    return { html, unreadable };
   }
 
   async #write(text: string): Promise<void> {
@@ -362,6 +380,12 @@ export class HtmlReport {
 /** Options of {@linkcode reportRecords}. */
 export interface ReportRecordsOptions extends ReportOptions {
   /**
+   * `records` is a stream of files each ending with its status record (`bulk`): a keyframe whose
+   * JPEG cannot be read for the report makes its file's status an error naming the JPEG, and the
+   * other files go on. Otherwise that ends the run with a {@linkcode VxError}.
+   */
+  perFile?: boolean;
+  /**
    * The JPEGs are only for the report (no `--frames-dir`): each is deleted once inlined, and the
    * record passed on loses its `image`.
    */
@@ -371,7 +395,8 @@ export interface ReportRecordsOptions extends ReportOptions {
 /**
  * Passes `records` on unchanged, writing each into an HTML report at `path` first (see
  * {@linkcode HtmlReport}). When `records` throws, the report ends with the error, then the error
- * goes on. Throws Deno's error when the report cannot be written.
+ * goes on. Throws Deno's error when the report cannot be written; see `perFile` for a keyframe
+ * whose JPEG cannot be read.
  *
  * @example
  * ```ts ignore
@@ -389,8 +414,20 @@ export async function* reportRecords<R extends VxRecord>(
   const report = typeof path === "string" ? await HtmlReport.create(path, options) : path;
   let error: string | undefined;
   try {
-    for await (const r of records) {
-      await report.add(r);
+    /** Per file, the first keyframe the report could not show (`perFile`). */
+    const failed = new Map<string, string>();
+    for await (const record of records) {
+      let r = record;
+      if ("status" in r) {
+        const why = failed.get(r.file);
+        failed.delete(r.file);
+        if (why !== undefined) r = { file: r.file, status: "error", error: why } as R;
+      }
+      const unreadable = await report.add(r);
+      if (unreadable !== undefined && !("status" in r)) {
+        if (!options.perFile) throw new VxError(r.file, `keyframe ${r.index}: ${unreadable}`);
+        if (!failed.has(r.file)) failed.set(r.file, `keyframe ${r.index}: ${unreadable}`);
+      }
       if (options.consumeImages && !("status" in r) && r.image !== undefined) {
         await Deno.remove(r.image).catch(() => {});
         const { image: _, ...rest } = r as FrameRecord;
