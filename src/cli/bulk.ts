@@ -187,7 +187,8 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
   const p = last ?? { total: 0, done: 0, failed: 0, keyframes: 0, elapsedMs: 0 };
   const s = p.elapsedMs / 1000;
   console.error(
-    `vx bulk: ${p.done} files (${p.done - p.failed} ok, ${p.failed} failed), ` +
+    // Failures counted as written: a draw or report failure turns an ok file into an error.
+    `vx bulk: ${p.done} files (${p.done - failed.length} ok, ${failed.length} failed), ` +
       `${p.keyframes} keyframes in ${s.toFixed(1)} s ` +
       `(${(p.done / Math.max(s, 1e-3)).toFixed(2)} files/s, ` +
       `${(p.keyframes / Math.max(s, 1e-3)).toFixed(1)} keyframes/s)` +
