@@ -186,6 +186,8 @@ Deno.test({
       assert.equal(said.length, 1, second.stderr);
       assert.ok(said[0].startsWith(`vx: ${d.socket}: `), said[0]);
       assert.ok(exists(d.socket));
+      // Read access to nothing but the socket and the clip: a client that loaded ffmpeg's or
+      // onnxruntime's wasm (read from vx's node_modules) would fail here.
       const client = await runDeno([
         "run",
         `--allow-read=${socket},${video}`,
