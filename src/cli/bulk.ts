@@ -15,7 +15,7 @@ import { outputHeader, runSettings, settingsDifference } from "../pipeline/setti
 import { pickTaskOptions } from "../tasks/task.ts";
 import type { RecordSink } from "../output.ts";
 import type { VxRecord } from "../records.ts";
-import { type BulkFlags, checkTaskFlags, outputMode } from "./flags.ts";
+import { type BulkFlags, checkTaskFlags, outputMode, resolveTask } from "./flags.ts";
 import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
 
 function progressLine(p: BulkProgress): string {
@@ -66,6 +66,7 @@ async function startOutput(
 
 /** Runs `vx bulk INPUTS…`; resolves to the exit code (1 when a file failed). */
 export async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
+  const taskFrom = await resolveTask(flags);
   checkTaskFlags(flags);
   if (flags.resume && (!flags.out || flags.out === "-")) {
     throw new UsageError("--resume needs --out FILE");
@@ -76,6 +77,7 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
   }
   const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
   const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
+  tracer?.meta({ task: flags.task, taskFrom });
   // The output is locked before anything else: resuming reads it, and no other run may write it.
   const sink = await openSink(flags.out, outputMode(flags));
   const earlier = await startOutput(sink, flags).catch((e) => {

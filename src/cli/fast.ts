@@ -7,13 +7,15 @@
 import { extract } from "../pipeline/fast.ts";
 import { TraceRecorder } from "../debug/trace.ts";
 import { openSink } from "../output.ts";
-import { checkTaskFlags, type FastFlags, outputMode } from "./flags.ts";
+import { checkTaskFlags, type FastFlags, outputMode, resolveTask } from "./flags.ts";
 import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
 
 /** Runs `vx fast INPUT` with its flags; throws a `VxError` or `UsageError` for the user. */
 export async function runFast(input: string, flags: FastFlags): Promise<void> {
+  const taskFrom = await resolveTask(flags);
   checkTaskFlags(flags);
   const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
+  tracer?.meta({ task: flags.task, taskFrom });
   const sink = await openSink(flags.out, outputMode(flags));
   const shown = await presentation(flags, runTitle("fast", [input], flags)).catch((e) => {
     sink.close();
