@@ -399,3 +399,42 @@ Deno.test({
     assert.match(text, new RegExp(`"file":"${video.replaceAll("/", "\\/")}","status":"ok"`));
   },
 });
+
+Deno.test({
+  name: "bulk on a terminal: the progress line and the records never share a line",
+  ...WORKERS,
+  ignore: !hasScript(),
+  async fn() {
+    const video = await guardClip();
+    const copy = tempPath("copy.mp4");
+    await Deno.copyFile(video, copy);
+    const cli = new URL("../cli.ts", import.meta.url).pathname;
+    // `script` runs vx on a pseudo-terminal: stdout and stderr are one terminal, as a user's.
+    const command = [Deno.execPath(), "run", "-A", cli, "bulk", video, copy, "--task", "keyframes"]
+      .map((a) => `'${a}'`).join(" ");
+    const out = await new Deno.Command("script", {
+      args: ["-qec", command, "/dev/null"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const text = new TextDecoder().decode(out.stdout);
+    assert.match(text, /ETA/, "a progress line was drawn");
+    // What the terminal shows: a line ends with what follows its last erase.
+    const shown = text.split("\n").map((l) => l.replace(/\r$/, "").split("\r\x1b[K").at(-1)!);
+    const records = shown.filter((l) => l.includes('{"file"'));
+    assert.equal(records.length, 2 * 2 + 2, shown.join("\n"));
+    for (const l of records) assert.ok(l.startsWith("{") && !l.includes("ETA"), l);
+  },
+});
+
+function hasScript(): boolean {
+  try {
+    new Deno.Command("script", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync();
+    return true;
+  } catch {
+    console.warn("skipped: no `script` command to run vx on a pseudo-terminal");
+    return false;
+  }
+}

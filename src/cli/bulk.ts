@@ -97,6 +97,7 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
     throw e;
   });
   const tty = Deno.stderr.isTerminal();
+  const toTerminal = (flags.out === undefined || flags.out === "-") && Deno.stdout.isTerminal();
   const enc = new TextEncoder();
   let last: BulkProgress | undefined;
   const failed: string[] = [];
@@ -124,6 +125,8 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
     for await (const record of shown.wrap(records)) {
       block.push(record);
       if ("status" in record) {
+        // Records on the terminal the progress line is drawn on: clear it first.
+        if (tty && toTerminal) Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
         await sink.writeAll(block);
         block = [];
         if (record.status === "error") {

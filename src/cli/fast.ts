@@ -32,7 +32,21 @@ export async function runFast(input: string, flags: FastFlags): Promise<void> {
       timeoutMs,
       onNotice,
     });
-    for await (const record of shown.wrap(records)) await sink.write(record);
+    const start = performance.now();
+    let keyframes = 0;
+    for await (const record of shown.wrap(records)) {
+      await sink.write(record);
+      keyframes++;
+    }
+    // Records in files leave the terminal empty: say what was written where, as bulk does.
+    const written = [flags.out !== undefined && flags.out !== "-" && flags.out, flags.report]
+      .filter((p): p is string => typeof p === "string");
+    if (written.length > 0) {
+      console.error(
+        `vx fast: ${keyframes} keyframe${keyframes === 1 ? "" : "s"} of ${input} in ` +
+          `${((performance.now() - start) / 1000).toFixed(1)} s: ${written.join(", ")}`,
+      );
+    }
   } finally {
     sink.close();
     await shown.cleanup();
