@@ -29,7 +29,13 @@ function program(onExit: (code: number) => void): Command {
     .description("Keyframes of video files through ONNX models, entirely in WebAssembly.")
     .version(VERSION)
     .exitOverride()
-    .configureOutput({ writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)) });
+    .configureOutput({
+      writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)),
+      // Plain help: commander's own colour check reads NO_COLOR, FORCE_COLOR and CLICOLOR_FORCE,
+      // which a run without env access (the installed `vx`) may not read.
+      getOutHasColors: () => false,
+      getErrHasColors: () => false,
+    });
   taskOptions(
     prog.command("fast")
       .description("one file, lowest latency: records stream out as keyframes decode")
