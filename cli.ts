@@ -107,10 +107,14 @@ function program(onExit: (code: number) => void): Command {
     )
     .action(async (flags: ServeFlags) => onExit(await runServe(flags)));
   prog.command("probe")
-    .description("what vx sees before decoding: container, streams, keyframes (demuxer only)")
-    .argument("<input>", "video file")
+    .description(
+      "what vx sees before decoding (container, streams, keyframes), or a model's inputs, " +
+        "outputs and task",
+    )
+    .argument("<input>", "video file, or an .onnx model")
     .option("--stream <n>", "list the keyframes of this video stream", integer(0, 1e6))
-    .action((input: string, flags: { stream?: number }) => runProbe(input, flags));
+    .option("--json", "one JSON line (the default when stdout is not a terminal)")
+    .action((input: string, flags: { stream?: number; json?: boolean }) => runProbe(input, flags));
   prog.command("demo")
     .description("make a sample video with burned-in text and run fast OCR on it")
     .option("--report <file.html>", "also write the run's HTML report")
