@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { extractBulk } from "../mod.ts";
 import { expandInputs, parseShard, shard } from "../src/pipeline/inputs.ts";
+import { runFFmpeg } from "../src/fixtures/video.ts";
 import { collect, fixture, runCli, tempPath, WORKERS } from "./_helpers.ts";
 
 /** 12 small videos with known keyframe counts, in a directory of their own. */
@@ -438,3 +439,36 @@ function hasScript(): boolean {
     return false;
   }
 }
+
+Deno.test({
+  name: "bulk: a folder of pictures takes them; what a scan leaves out, or finds none of, is said",
+  ...WORKERS,
+  async fn() {
+    const dir = tempPath("pictures");
+    await Deno.mkdir(`${dir}/sub`, { recursive: true });
+    for (const [name, codec] of [["a.jpg", "mjpeg"], ["sub/b.png", "png"]]) {
+      await runFFmpeg({
+        args: ["-f", "lavfi", "-i", "color=c=red:s=64x48", "-frames:v", "1", "-c:v", codec]
+          .concat(["-f", "image2", "-y", "/out"]),
+        inputs: {},
+        outputs: { "/out": `${dir}/${name}` },
+      });
+    }
+    await Deno.writeTextFile(`${dir}/notes.txt`, "not a picture");
+    const r = await runCli(["bulk", dir, "--task", "keyframes"]);
+    assert.equal(r.code, 0, r.stderr);
+    const statuses = r.stdout.trim().split("\n").map((l) => JSON.parse(l))
+      .filter((x) => "status" in x);
+    assert.deepEqual(statuses.map((s) => [s.file, s.status, s.keyframes]), [
+      [`${dir}/a.jpg`, "ok", 1],
+      [`${dir}/sub/b.png`, "ok", 1],
+    ]);
+    assert.match(r.stderr, /1 file in the folders left out, not video or pictures .*\(\.txt 1\)/);
+
+    const empty = tempPath("empty");
+    await Deno.mkdir(empty);
+    const none = await runCli(["bulk", empty, "--task", "keyframes"]);
+    assert.equal(none.code, 0, none.stderr);
+    assert.ok(none.stderr.includes(`vx bulk: no video or picture files in ${empty}`), none.stderr);
+  },
+});

@@ -96,6 +96,7 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
     sink.close();
     throw e;
   });
+  const skipped = new Map<string, number>();
   const tty = Deno.stderr.isTerminal();
   const toTerminal = (flags.out === undefined || flags.out === "-") && Deno.stdout.isTerminal();
   const enc = new TextEncoder();
@@ -113,6 +114,7 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
       timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
       shard,
       skip,
+      skipped,
       tracer,
       onNotice,
       onProgress: (p) => {
@@ -160,6 +162,17 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
         ? `, ${failedBefore.length} failed in an earlier run (--retry-failed runs them again)`
         : ""),
   );
+  if (skipped.size > 0) {
+    const n = [...skipped.values()].reduce((a, b) => a + b, 0);
+    const kinds = [...skipped].sort((a, b) => b[1] - a[1]).map(([e, c]) => `${e} ${c}`);
+    console.error(
+      `vx bulk: ${n} file${n === 1 ? "" : "s"} in the folders left out, not video or pictures ` +
+        `by their extension (${kinds.join(", ")}); name a file to take it anyway`,
+    );
+  }
+  if (p.total === 0 && !skip?.size && failedBefore.length === 0) {
+    console.error(`vx bulk: no video or picture files in ${inputs.join(", ")}`);
+  }
   const allFailed = [...failedBefore, ...failed];
   if (allFailed.length > 0) console.error(`vx bulk: failed: ${allFailed.join(", ")}`);
   return allFailed.length > 0 ? 1 : 0;
