@@ -33,7 +33,13 @@ function program(onExit: (code: number) => void): Command {
     .description("Keyframes of video files through ONNX models, entirely in WebAssembly.")
     .version(VERSION)
     .exitOverride()
-    .configureOutput({ writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)) });
+    .configureOutput({
+      writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)),
+      // Plain help: commander's own colour check reads NO_COLOR, FORCE_COLOR and CLICOLOR_FORCE,
+      // which a run without env access (the installed `vx`) may not read.
+      getOutHasColors: () => false,
+      getErrHasColors: () => false,
+    });
   taskOptions(
     prog.command("fast")
       .description("one file, lowest latency: records stream out as keyframes decode")
@@ -128,10 +134,14 @@ function program(onExit: (code: number) => void): Command {
       onExit(await (await import("./src/cli/serve.ts")).runServe(flags))
     );
   prog.command("probe")
-    .description("what vx sees before decoding: container, streams, keyframes (demuxer only)")
-    .argument("<input>", "video file")
+    .description(
+      "what vx sees before decoding (container, streams, keyframes), or a model's inputs, " +
+        "outputs and task",
+    )
+    .argument("<input>", "video file, or an .onnx model")
     .option("--stream <n>", "list the keyframes of this video stream", integer(0, 1e6))
-    .action(async (input: string, flags: { stream?: number }) =>
+    .option("--json", "one JSON line (the default when stdout is not a terminal)")
+    .action(async (input: string, flags: { stream?: number; json?: boolean }) =>
       (await import("./src/cli/probe.ts")).runProbe(input, flags)
     );
   prog.command("demo")

@@ -32,7 +32,8 @@ export async function runDemo(options: { report?: string } = {}): Promise<void> 
       frames: 40,
       fps: 10,
       keyint: 10,
-      text: "VX READS KEYFRAMES",
+      // Read right in every keyframe ("VX READS KEYFRAMES" lost its space in the first).
+      text: "VX READS VIDEO",
     });
     console.error("vx demo: vx fast --task ocr", path);
     const sink = await openSink();

@@ -28,21 +28,42 @@ export type ExistingOutput = "refuse" | "append" | "overwrite";
 
 const encoder = new TextEncoder();
 
+/** An OS error's reason without Deno's call details: "No such file or directory". */
+function reasonOf(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).replace(/ \(os error \d+\)|:.*$/gs, "");
+}
+
 async function writeAll(w: { write(p: Uint8Array): Promise<number> }, bytes: Uint8Array) {
   let at = 0;
   while (at < bytes.length) at += await w.write(bytes.subarray(at));
 }
 
 /**
- * Opens `path` for this run to write: created when missing, locked for the run, and positioned
- * where writing starts (its end for `append`, else its start, emptied for `overwrite`). Throws a
- * {@linkcode VxError} naming the file when another run holds its lock, and a
- * {@linkcode UsageError} when it is not empty and `existing` is `refuse`; either way the file is
- * left as it was.
+ * Opens `path` for this run to write: created when missing (its directories too), locked for the
+ * run, and positioned where writing starts (its end for `append`, else its start, emptied for
+ * `overwrite`). Throws a {@linkcode VxError} naming the file when it cannot be made or another
+ * run holds its lock, and a {@linkcode UsageError} when it is not empty and `existing` is
+ * `refuse`; either way the file is left as it was.
  */
 export async function openOutput(path: string, existing: ExistingOutput): Promise<Deno.FsFile> {
-  // Write-only: a run may be granted write access to its output and nothing more.
-  const file = await Deno.open(path, { write: true, create: true, append: existing === "append" });
+  // Missing directories are made, as `--frames-dir` makes its own.
+  const parent = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
+  if (parent !== "") {
+    try {
+      await Deno.mkdir(parent, { recursive: true });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) throw e;
+      throw new VxError(path, `cannot make its directory: ${reasonOf(e)}`);
+    }
+  }
+  let file: Deno.FsFile;
+  try {
+    // Write-only: a run may be granted write access to its output and nothing more.
+    file = await Deno.open(path, { write: true, create: true, append: existing === "append" });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) throw e;
+    throw new VxError(path, `cannot write it: ${reasonOf(e)}`);
+  }
   try {
     if (!await file.tryLock(true)) {
       throw new VxError(path, "another vx run is writing this file (it holds its lock)");

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { extractBulk } from "../mod.ts";
 import { expandInputs, parseShard, shard } from "../src/pipeline/inputs.ts";
+import { runFFmpeg } from "../src/fixtures/video.ts";
 import { collect, fixture, runCli, tempPath, WORKERS } from "./_helpers.ts";
 
 /** 12 small videos with known keyframe counts, in a directory of their own. */
@@ -397,5 +398,77 @@ Deno.test({
     const text = await Deno.readTextFile(out);
     assert.ok(text.startsWith(old), "the earlier records stay first, with no header added");
     assert.match(text, new RegExp(`"file":"${video.replaceAll("/", "\\/")}","status":"ok"`));
+  },
+});
+
+Deno.test({
+  name: "bulk on a terminal: the progress line and the records never share a line",
+  ...WORKERS,
+  ignore: !hasScript(),
+  async fn() {
+    const video = await guardClip();
+    const copy = tempPath("copy.mp4");
+    await Deno.copyFile(video, copy);
+    const cli = new URL("../cli.ts", import.meta.url).pathname;
+    // `script` runs vx on a pseudo-terminal: stdout and stderr are one terminal, as a user's.
+    const command = [Deno.execPath(), "run", "-A", cli, "bulk", video, copy, "--task", "keyframes"]
+      .map((a) => `'${a}'`).join(" ");
+    const out = await new Deno.Command("script", {
+      args: ["-qec", command, "/dev/null"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const text = new TextDecoder().decode(out.stdout);
+    assert.match(text, /ETA/, "a progress line was drawn");
+    // What the terminal shows: a line ends with what follows its last erase.
+    const shown = text.split("\n").map((l) => l.replace(/\r$/, "").split("\r\x1b[K").at(-1)!);
+    const records = shown.filter((l) => l.includes('{"file"'));
+    assert.equal(records.length, 2 * 2 + 2, shown.join("\n"));
+    for (const l of records) assert.ok(l.startsWith("{") && !l.includes("ETA"), l);
+  },
+});
+
+function hasScript(): boolean {
+  try {
+    new Deno.Command("script", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync();
+    return true;
+  } catch {
+    console.warn("skipped: no `script` command to run vx on a pseudo-terminal");
+    return false;
+  }
+}
+
+Deno.test({
+  name: "bulk: a folder of pictures takes them; what a scan leaves out, or finds none of, is said",
+  ...WORKERS,
+  async fn() {
+    const dir = tempPath("pictures");
+    await Deno.mkdir(`${dir}/sub`, { recursive: true });
+    for (const [name, codec] of [["a.jpg", "mjpeg"], ["sub/b.png", "png"]]) {
+      await runFFmpeg({
+        args: ["-f", "lavfi", "-i", "color=c=red:s=64x48", "-frames:v", "1", "-c:v", codec]
+          .concat(["-f", "image2", "-y", "/out"]),
+        inputs: {},
+        outputs: { "/out": `${dir}/${name}` },
+      });
+    }
+    await Deno.writeTextFile(`${dir}/notes.txt`, "not a picture");
+    const r = await runCli(["bulk", dir, "--task", "keyframes"]);
+    assert.equal(r.code, 0, r.stderr);
+    const statuses = r.stdout.trim().split("\n").map((l) => JSON.parse(l))
+      .filter((x) => "status" in x);
+    assert.deepEqual(statuses.map((s) => [s.file, s.status, s.keyframes]), [
+      [`${dir}/a.jpg`, "ok", 1],
+      [`${dir}/sub/b.png`, "ok", 1],
+    ]);
+    assert.match(r.stderr, /1 file in the folders left out, not video or pictures .*\(\.txt 1\)/);
+
+    const empty = tempPath("empty");
+    await Deno.mkdir(empty);
+    const none = await runCli(["bulk", empty, "--task", "keyframes"]);
+    assert.equal(none.code, 0, none.stderr);
+    assert.ok(none.stderr.includes(`vx bulk: no video or picture files in ${empty}`), none.stderr);
   },
 });

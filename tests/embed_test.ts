@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { type Embedding, extract } from "../mod.ts";
 import { runFFmpeg } from "../src/fixtures/video.ts";
 import type { TensorOutput } from "../src/tasks/task.ts";
+import { tinyYolox } from "../src/fixtures/tiny_yolox.ts";
 import { collect, tempPath, turningText, WORKERS } from "./_helpers.ts";
 import { BLOCK, blockMeanModel, SIDE } from "./_models.ts";
 
@@ -165,6 +166,16 @@ Deno.test({
       assert.deepEqual(outs[0].dims, [1, 48]);
       assert.deepEqual(outs[0].values, all[i][0].values.slice(0, 5));
     });
+
+    // A detector's output is capped at 1000 values by default; --max-values 0 writes all.
+    const tiny = tempPath("tiny-yolox.onnx");
+    await Deno.writeFile(tiny, tinyYolox());
+    const [bounded] = await tensors(video, { model: tiny });
+    const [whole] = await tensors(video, { model: tiny, maxValues: 0 });
+    const count = whole[0].dims.reduce((a, b) => a * b, 1);
+    assert.ok(count > 1000, `${count}`);
+    assert.equal(whole[0].values.length, count);
+    assert.deepEqual(bounded[0].values, whole[0].values.slice(0, 1000));
 
     // Unflattened: dims as the model has them.
     const grid = await tensors(video, { model: await blockMeanModel({ flatten: false }) });

@@ -9,10 +9,10 @@ import { fixture, runDeno, tempPath, WORKERS } from "./_helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
-function vx(read: string[], write: string[], args: string[]) {
+function vx(read: string[], write: string[], args: string[], backend = ["--backend", "wasm"]) {
   const flags = [`--allow-read=${[ROOT, ...read].join(",")}`];
   if (write.length) flags.push(`--allow-write=${write.join(",")}`);
-  return runDeno(["run", ...flags, ROOT + "cli.ts", ...args, "--backend", "wasm"]);
+  return runDeno(["run", ...flags, ROOT + "cli.ts", ...args, ...backend]);
 }
 
 /** The one fixture both tests use (fixtures are made once per name). */
@@ -128,5 +128,19 @@ Deno.test({
     }
     const html = await Deno.readTextFile(report);
     assert.match(html, /2 files \(0 ok, 2 failed\)/);
+  },
+});
+
+Deno.test({
+  name: "least privilege: fast with the default backend prints nothing on stderr",
+  ...WORKERS,
+  async fn() {
+    const video = await privVideo();
+    // No read access to /dev: auto does not load a GPU driver to look (its Wayland part would
+    // print lines of its own), and choosing wasm is not news.
+    const r = await vx([video], [], ["fast", video, "--task", "keyframes"], []);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, "");
+    assert.equal(r.stdout.trim().split("\n").length, 2);
   },
 });

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { extract, VxError } from "../mod.ts";
 import { probeFile } from "../src/pipeline/probe_file.ts";
-import { collect, fixture, SHARED, sharedOrSkip, tempPath, WORKERS } from "./_helpers.ts";
+import { runFFmpeg } from "../src/fixtures/video.ts";
+import { tinyYolox } from "../src/fixtures/tiny_yolox.ts";
+import { collect, fixture, runCli, SHARED, sharedOrSkip, tempPath, WORKERS } from "./_helpers.ts";
 
 /** Probe's keyframe pts, and the pts `fast --task keyframes` yields, for one file. */
 async function both(path: string): Promise<{ probed: number[]; decoded: number[] }> {
@@ -100,5 +102,78 @@ Deno.test({
     const path = tempPath("notes.mp4");
     await Deno.writeTextFile(path, "these are not the frames you are looking for\n".repeat(50));
     await rejects(path, /^not a media file ffmpeg can read \(invalid data\)$/);
+  },
+});
+
+Deno.test({
+  name: "vx probe: a phone-rotated clip says 90 (clockwise, as the rotate tag) and both sizes",
+  ...WORKERS,
+  async fn() {
+    const path = await fixture("probe-rot90.mp4", {
+      codec: "h264",
+      width: 160,
+      height: 96,
+      frames: 10,
+      keyint: 5,
+      rotate: 90,
+    });
+    // Piped, probe answers one JSON line.
+    const r = await runCli(["probe", path]);
+    assert.equal(r.code, 0, r.stderr);
+    const [video] = JSON.parse(r.stdout).streams;
+    assert.deepEqual(
+      [video.rotation, video.width, video.height, video.displayWidth, video.displayHeight],
+      [90, 160, 96, 96, 160],
+    );
+    // The records give the size shown.
+    const [record] = await collect(extract(path, { task: "keyframes" }));
+    assert.deepEqual([record.width, record.height], [96, 160]);
+  },
+});
+
+Deno.test({
+  name: "vx probe: a model's inputs, outputs and the task its outputs fit",
+  ...WORKERS,
+  async fn() {
+    const model = tempPath("probe-tiny.onnx");
+    await Deno.writeFile(model, tinyYolox());
+    const r = await runCli(["probe", model, "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const info = JSON.parse(r.stdout);
+    assert.deepEqual(info.inputs.map((i: { shape: number[] }) => i.shape), [[1, 3, 96, 96]]);
+    assert.equal(info.outputs.length, 1);
+    assert.deepEqual(info.tasks, ["detect", "tensor"]);
+    if (sharedOrSkip("models/yolox_nano.onnx")) {
+      const yolox = JSON.parse((await runCli(["probe", `${SHARED}models/yolox_nano.onnx`])).stdout);
+      assert.deepEqual(yolox.tasks, ["detect", "tensor"]);
+    }
+    const junk = tempPath("junk.onnx");
+    await Deno.writeTextFile(junk, "not a model");
+    const bad = await runCli(["probe", junk]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, new RegExp(`^vx: ${junk}: not an ONNX model`));
+  },
+});
+
+Deno.test({
+  name: "vx probe: a file without video lists its streams and says why nothing is decoded",
+  ...WORKERS,
+  async fn() {
+    const path = tempPath("tone.m4a");
+    await runFFmpeg({
+      args: ["-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", "/out.m4a"],
+      inputs: {},
+      outputs: { "/out.m4a": path },
+    });
+    const r = await runCli(["probe", path]);
+    assert.equal(r.code, 0, r.stderr);
+    const info = JSON.parse(r.stdout);
+    assert.deepEqual(info.streams.map((s: { type: string }) => s.type), ["audio"]);
+    assert.equal(info.noVideo, "no video stream");
+    assert.equal(info.keyframes, undefined);
+    // Decoding it is still an error, in one line.
+    const fast = await runCli(["fast", path, "--task", "keyframes"]);
+    assert.equal(fast.code, 1);
+    assert.equal(fast.stderr.trim(), `vx: ${path}: no video stream`);
   },
 });

@@ -189,15 +189,29 @@ Deno.test({
 });
 
 Deno.test({
-  name: "cli: --report into a missing directory is one line naming it (exit 1)",
+  name: "cli: --out and --report make missing directories; one that cannot be made is one line",
   ...WORKERS,
   async fn() {
-    const path = `${tempPath("nowhere")}/report.html`;
-    const r = await runCli(["fast", await textVideo(), "--task", "keyframes", "--report", path]);
-    assert.equal(r.code, 1);
-    const lines = r.stderr.trim().split("\n");
-    assert.equal(lines.length, 1, r.stderr);
-    assert.match(lines[0], new RegExp(`^vx: ${path}: cannot write the report`));
+    const video = await textVideo();
+    const dir = `${tempPath("nowhere")}/deeper`;
+    const made = await runCli([
+      ...["fast", video, "--task", "keyframes"],
+      ...["--out", `${dir}/out.jsonl`, "--report", `${dir}/report.html`],
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    assert.match(await Deno.readTextFile(`${dir}/report.html`), /^<!DOCTYPE html>/);
+    assert.ok((await Deno.readTextFile(`${dir}/out.jsonl`)).includes('"task":"keyframes"'));
+    // Under a regular file no directory can be made.
+    const file = tempPath("a-file");
+    await Deno.writeTextFile(file, "");
+    for (const flag of ["--out", "--report"]) {
+      const path = `${file}/sub/x`;
+      const r = await runCli(["fast", video, "--task", "keyframes", flag, path]);
+      assert.equal(r.code, 1, r.stderr);
+      const lines = r.stderr.trim().split("\n");
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], new RegExp(`^vx: ${path}: cannot make its directory: `));
+    }
   },
 });
 

@@ -159,7 +159,7 @@ scope.onmessage = async (e) => {
       scope.postMessage({
         type: "probed",
         id: cmd.id,
-        info: probe(ffmpeg, "/probe", true, cmd.stream, file),
+        info: probe(ffmpeg, "/probe", true, cmd.stream, file, cmd.anyStreams),
       });
     } catch (err) {
       fail(cmd.id, err);

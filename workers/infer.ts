@@ -99,6 +99,8 @@ scope.onmessage = (e) => {
           models: task.models,
           backend: engine.backend,
           fallbackReason,
+          fallbackChosen: lostBefore ? false : engine.fallbackChosen,
+          warning: engine.warning,
           adapter: engine.adapter,
           touchedGpu: engine.touchedGpu,
           threads: engine.threads,

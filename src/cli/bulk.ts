@@ -20,6 +20,7 @@ import {
   checkServerFlags,
   checkTaskFlags,
   outputMode,
+  resolveTask,
   serverFlag,
 } from "./flags.ts";
 import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
@@ -72,6 +73,7 @@ async function startOutput(
 
 /** Runs `vx bulk INPUTS…`; resolves to the exit code (1 when a file failed). */
 export async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
+  const taskFrom = await resolveTask(flags);
   checkTaskFlags(flags);
   if (flags.resume && (!flags.out || flags.out === "-")) {
     throw new UsageError("--resume needs --out FILE");
@@ -88,13 +90,14 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
     ? undefined
     : (await import("../client/address.ts")).serverAddress(server);
   // The files a run takes: the inputs expanded, then its shard (as `bulkPaths` does).
-  const paths = async () => {
-    const all = await expandInputs(inputs);
+  const paths = async (skipped?: Map<string, number>) => {
+    const all = await expandInputs(inputs, skipped);
     return shard ? shardOf(all, shard.index, shard.count) : all;
   };
   const tracer = flags.debug === undefined
     ? undefined
     : new (await import("../debug/trace.ts")).TraceRecorder();
+  tracer?.meta({ task: flags.task, taskFrom });
   // The output is locked before anything else: resuming reads it, and no other run may write it.
   const sink = await openSink(flags.out, outputMode(flags));
   const earlier = await startOutput(sink, flags).catch((e) => {
@@ -115,7 +118,9 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
       sink.close();
       throw e;
     });
+  const skipped = new Map<string, number>();
   const tty = Deno.stderr.isTerminal();
+  const toTerminal = (flags.out === undefined || flags.out === "-") && Deno.stdout.isTerminal();
   const enc = new TextEncoder();
   let last: BulkProgress | undefined;
   const failed: string[] = [];
@@ -134,7 +139,7 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
         backend: flags.backend,
         threads: flags.threads,
       });
-      records = remoteBulk(address, (await paths()).filter((p) => !skip?.has(p)), {
+      records = remoteBulk(address, (await paths(skipped)).filter((p) => !skip?.has(p)), {
         settings,
         timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
         stream: flags.stream,
@@ -153,6 +158,7 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
         timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
         shard,
         skip,
+        skipped,
         tracer,
         onNotice,
         onProgress,
@@ -163,6 +169,8 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
     for await (const record of shown.wrap(records)) {
       block.push(record);
       if ("status" in record) {
+        // Records on the terminal the progress line is drawn on: clear it first.
+        if (tty && toTerminal) Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
         await sink.writeAll(block);
         block = [];
         if (record.status === "error") {
@@ -197,6 +205,17 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
         ? `, ${failedBefore.length} failed in an earlier run (--retry-failed runs them again)`
         : ""),
   );
+  if (skipped.size > 0) {
+    const n = [...skipped.values()].reduce((a, b) => a + b, 0);
+    const kinds = [...skipped].sort((a, b) => b[1] - a[1]).map(([e, c]) => `${e} ${c}`);
+    console.error(
+      `vx bulk: ${n} file${n === 1 ? "" : "s"} in the folders left out, not video or pictures ` +
+        `by their extension (${kinds.join(", ")}); name a file to take it anyway`,
+    );
+  }
+  if (p.total === 0 && !skip?.size && failedBefore.length === 0) {
+    console.error(`vx bulk: no video or picture files in ${inputs.join(", ")}`);
+  }
   const allFailed = [...failedBefore, ...failed];
   if (allFailed.length > 0) console.error(`vx bulk: failed: ${allFailed.join(", ")}`);
   return allFailed.length > 0 ? 1 : 0;

@@ -14,12 +14,14 @@ import {
   checkTaskFlags,
   type FastFlags,
   outputMode,
+  resolveTask,
   serverFlag,
 } from "./flags.ts";
 import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
 
 /** Runs `vx fast INPUT` with its flags; throws a `VxError` or `UsageError` for the user. */
 export async function runFast(input: string, flags: FastFlags): Promise<void> {
+  const taskFrom = await resolveTask(flags);
   checkTaskFlags(flags);
   const server = serverFlag(flags);
   if (server !== undefined) return await runOnServer(input, flags, server);
@@ -29,6 +31,7 @@ export async function runFast(input: string, flags: FastFlags): Promise<void> {
     import("../debug/trace.ts"),
   ]);
   const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
+  tracer?.meta({ task: flags.task, taskFrom });
   const sink = await openSink(flags.out, outputMode(flags));
   const shown = await presentation(flags, runTitle("fast", [input], flags)).catch((e) => {
     sink.close();
@@ -45,7 +48,13 @@ export async function runFast(input: string, flags: FastFlags): Promise<void> {
       timeoutMs,
       onNotice,
     });
-    for await (const record of shown.wrap(records)) await sink.write(record);
+    const start = performance.now();
+    let keyframes = 0;
+    for await (const record of shown.wrap(records)) {
+      await sink.write(record);
+      keyframes++;
+    }
+    summary(input, flags, keyframes, start);
   } finally {
     sink.close();
     await shown.cleanup();
@@ -73,12 +82,29 @@ async function runOnServer(input: string, flags: FastFlags, spec: string): Promi
       timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
       stream: flags.stream,
     }, names);
+    const start = performance.now();
+    let keyframes = 0;
     for await (const r of records) {
-      if (!("status" in r)) await sink.write(r);
-      else if (r.status === "error") throw new VxError(input, r.error, "input");
+      if (!("status" in r)) {
+        await sink.write(r);
+        keyframes++;
+      } else if (r.status === "error") throw new VxError(input, r.error, "input");
     }
+    summary(input, flags, keyframes, start);
   } finally {
     sink.close();
     server.client?.close();
+  }
+}
+
+/** Records in files leave the terminal empty: says what was written where, as bulk does. */
+function summary(input: string, flags: FastFlags, keyframes: number, start: number): void {
+  const written = [flags.out !== undefined && flags.out !== "-" && flags.out, flags.report]
+    .filter((p): p is string => typeof p === "string");
+  if (written.length > 0) {
+    console.error(
+      `vx fast: ${keyframes} keyframe${keyframes === 1 ? "" : "s"} of ${input} in ` +
+        `${((performance.now() - start) / 1000).toFixed(1)} s: ${written.join(", ")}`,
+    );
   }
 }

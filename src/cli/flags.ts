@@ -7,7 +7,9 @@
 
 import { InvalidArgumentError, Option } from "commander";
 import type { Command } from "commander";
-import { UsageError } from "../errors.ts";
+import { UsageError, VxError } from "../errors.ts";
+import { readModelShapes } from "../infer/onnx_header.ts";
+import { tasksFitting } from "../tasks/from_model.ts";
 import type { TaskName, TaskOptions } from "../tasks/task.ts";
 import { BACKEND_CHOICES, type BackendChoice } from "../infer/backend.ts";
 import type { ExistingOutput } from "../output.ts";
@@ -60,8 +62,17 @@ const MODEL_TASKS: readonly TaskName[] = ["detect", "classify", "embed", "faces"
 const VISION_TASKS: readonly TaskName[] = ["classify", "embed", "faces", "tensor"];
 /** Tasks whose results are places in the picture, or classes: what `--draw` can draw. */
 const DRAW_TASKS: readonly TaskName[] = ["ocr", "detect", "faces", "classify"];
+/** Tasks that read `--model`, `--labels` and `--score`. */
+const TASK_FLAG_TASKS = {
+  model: ["ocr", ...MODEL_TASKS] as readonly TaskName[],
+  labels: ["detect", "classify"] as readonly TaskName[],
+  score: ["ocr", "detect", "faces", "classify"] as readonly TaskName[],
+};
 /** Flags only some tasks read: given to another, they would be ignored without a word. */
 const TASK_FLAGS: [keyof FastFlags, string, readonly TaskName[]][] = [
+  ["model", "--model", TASK_FLAG_TASKS.model],
+  ["labels", "--labels", TASK_FLAG_TASKS.labels],
+  ["score", "--score", TASK_FLAG_TASKS.score],
   ["top", "--top", ["classify"]],
   ["raw", "--raw", ["embed"]],
   ["maxValues", "--max-values", ["tensor"]],
@@ -75,8 +86,54 @@ const TASK_FLAGS: [keyof FastFlags, string, readonly TaskName[]][] = [
   ["draw", "--draw", DRAW_TASKS],
 ];
 
+/**
+ * Sets `flags.task` when `--task` was not given: the one task `--model`'s declared outputs fit
+ * (`src/tasks/from_model.ts`), else `ocr` without a model. Throws a {@linkcode UsageError} naming
+ * the model and the candidates when its outputs fit no task or several, and a `VxError` when it
+ * cannot be read. Resolves to where the task came from, for `--debug`.
+ */
+export async function resolveTask(flags: FastFlags): Promise<"flag" | "model" | "default"> {
+  if (flags.task !== undefined) return "flag";
+  if (flags.model === undefined) {
+    flags.task = "ocr";
+    return "default";
+  }
+  let outputs;
+  try {
+    outputs = readModelShapes(await Deno.readFile(flags.model)).outputs;
+  } catch (e) {
+    throw new VxError(flags.model, `cannot read model: ${e instanceof Error ? e.message : e}`);
+  }
+  const fits = tasksFitting(outputs);
+  const shapes = outputs.map((o) => `[${o.shape.join(",")}]`).join(", ");
+  if (fits.length === 1) {
+    flags.task = fits[0];
+    return "model";
+  }
+  throw new UsageError(
+    fits.length === 0
+      ? `${flags.model}: its outputs ${shapes} fit no task vx reads them for: give --task ` +
+        "(--task tensor writes any model's outputs)"
+      : `${flags.model}: its outputs ${shapes} fit ${
+        fits.map((t) => `--task ${t}`).join(" and ")
+      }: say which`,
+  );
+}
+
+/** Built-in label sets, and the task each is for. */
+const BUILTIN_LABELS: Record<string, TaskName> = { coco: "detect", imagenet: "classify" };
+
 /** The checks of task and flags that need no file: a model where one is needed, no stray flag. */
 export function checkTaskFlags(flags: FastFlags): void {
+  const builtIn = flags.labels === undefined ? undefined : BUILTIN_LABELS[flags.labels];
+  if (
+    builtIn !== undefined && builtIn !== flags.task && TASK_FLAG_TASKS.labels.includes(flags.task)
+  ) {
+    throw new UsageError(
+      `--labels ${flags.labels} is built in for --task ${builtIn} only; ` +
+        `give --task ${flags.task} a file with one label a line`,
+    );
+  }
   if (MODEL_TASKS.includes(flags.task) && !flags.model) {
     throw new UsageError(`--task ${flags.task} needs --model PATH`);
   }
@@ -139,9 +196,11 @@ export function outputMode(flags: { resume?: boolean; overwrite?: boolean }): Ex
 export function taskOptions(cmd: Command): Command {
   return cmd
     .addOption(
-      new Option("--task <task>", "what to run on each keyframe")
-        .choices(["ocr", "detect", "keyframes", "classify", "embed", "faces", "tensor"])
-        .default("ocr"),
+      new Option(
+        "--task <task>",
+        "what to run on each keyframe (default: read from --model's outputs, else ocr)",
+      )
+        .choices(["ocr", "detect", "keyframes", "classify", "embed", "faces", "tensor"]),
     )
     .option(
       "--model <path>",

@@ -55,6 +55,8 @@ export interface TraceSummary {
   typescript: string;
   /** `fast`, `fast --sequential`, `bulk`. */
   mode: string | null;
+  /** The task, and where it came from: `flag` (`--task`), `model` (its outputs), `default`. */
+  task: { name: string; from: string | null } | null;
   /** Inference backend. */
   backend: string | null;
   /** The WebGPU adapter's name as its driver gives it (null on wasm). */
@@ -350,6 +352,9 @@ export class TraceRecorder implements Tracer {
       v8: Deno.version.v8,
       typescript: Deno.version.typescript,
       mode: this.#facts.mode ?? null,
+      task: this.#facts.task === undefined
+        ? null
+        : { name: this.#facts.task, from: this.#facts.taskFrom ?? null },
       backend: this.#facts.backend ?? null,
       adapter: this.#facts.adapter ?? null,
       threads: {

@@ -47,6 +47,8 @@ export interface ProbeInfo {
   videoStream?: number;
   /** Keyframes of that stream, in pts order, when asked for. */
   keyframes?: KeyframeInfo[];
+  /** Why no stream is decoded, when a file without a video stream was listed anyway. */
+  noVideo?: string;
 }
 
 /** A file ffprobe cannot read; `message` is ffprobe's own reason. */
@@ -97,8 +99,9 @@ function runProbe(core: FFmpegCore, fsPath: string, args: string[], need?: strin
  * Probes `fsPath` inside `core`. With `keyframes`, also picks the video stream to decode
  * ({@linkcode pickVideo}, or `stream` when given) and lists its key packets (no decoding): from
  * the index of an MP4/MOV `file` (the host file behind `fsPath`) when it has a usable one, which
- * reads no media data, else from the demuxer's packets. Throws {@linkcode ProbeError} with
- * ffprobe's reason, or when `stream` is not a video stream of the file.
+ * reads no media data, else from the demuxer's packets. With `anyStreams`, a file without a video
+ * stream is listed with `noVideo` saying why. Throws {@linkcode ProbeError} with ffprobe's reason,
+ * or when `stream` is not a video stream of the file.
  */
 export function probe(
   core: FFmpegCore,
@@ -106,6 +109,7 @@ export function probe(
   keyframes = false,
   stream?: number,
   file?: Deno.FsFile,
+  anyStreams = false,
 ): ProbeInfo {
   const json = runProbe(core, fsPath, ["-show_format", "-show_streams"], "format");
   // deno-lint-ignore no-explicit-any
@@ -134,7 +138,14 @@ export function probe(
     streams,
   };
   if (keyframes) {
-    const video = pickVideo(streams, stream);
+    let video: StreamInfo;
+    try {
+      video = pickVideo(streams, stream);
+    } catch (e) {
+      // Listing a file's streams: one without video still has them.
+      if (!(anyStreams && e instanceof NoVideoError && stream === undefined)) throw e;
+      return { ...info, noVideo: e.message };
+    }
     info.videoStream = video.index;
     const index = file
       ? indexPlan(readIndex(file, { total: 0 }), info.container, video)

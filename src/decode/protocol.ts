@@ -26,7 +26,8 @@ export type DecodeCommand =
     stop?: SharedArrayBuffer;
   }
   | { type: "decode"; id: number; req: DecodeRequest }
-  | { type: "probe"; id: number; path: string; stream?: number }
+  /** `anyStreams`: a file without a video stream is listed, not refused (`vx probe`). */
+  | { type: "probe"; id: number; path: string; stream?: number; anyStreams?: boolean }
   /**
    * Dies as a worker does when its wasm runs out of memory: an uncaught error. For tests of the
    * pipelines' recovery; a real out-of-memory cannot be produced on demand.

@@ -43,6 +43,13 @@ export interface BackendDecision {
   adapter?: AdapterLike;
   /** Set when `auto` (or `webgpu`) settled on wasm. */
   fallbackReason?: string;
+  /**
+   * `auto` found no hardware GPU and chose wasm: the machine's normal way, said in `--debug`
+   * only, where a WebGPU failure is said on stderr too.
+   */
+  chosen?: boolean;
+  /** Something to say once although the backend is the one asked for (WebGPU on software). */
+  warning?: string;
 }
 
 /** Vulkan's vendor id for Mesa's own drivers (llvmpipe, lavapipe): software, not a GPU. */
@@ -94,16 +101,31 @@ function softwareName(adapter: AdapterLike): string {
 export async function chooseBackend(
   requested: BackendChoice,
   gpu: GpuLike | null | undefined = navigatorGpu(),
-  hasGpuDevice: () => boolean | undefined = gpuDeviceNode,
+  hasGpuDevice: () => boolean | undefined | "unreadable" = gpuDeviceNode,
 ): Promise<BackendDecision> {
   if (requested === "wasm") return { backend: "wasm" };
   let adapter: AdapterLike | null = null;
   let why = "no WebGPU adapter";
-  if (requested === "auto" && hasGpuDevice() === false) {
+  const device = requested === "auto" ? hasGpuDevice() : undefined;
+  if (device === "unreadable") {
+    // Asking blind would load the Vulkan driver, whose Wayland part prints lines of its own
+    // that a run without env access cannot silence (`quietWayland`).
+    return {
+      backend: "wasm",
+      fallbackReason:
+        "no read access to /dev to look for a GPU (--allow-read=/dev lets auto find one)",
+      chosen: true,
+    };
+  }
+  if (device === false) {
     // Asking for an adapter loads the Vulkan driver; with only Mesa's software one that buys
     // nothing, and we have seen its teardown crash the process at exit (SIGSEGV after a
     // successful run). Without a GPU device node there is no hardware adapter to find.
-    return { backend: "wasm", fallbackReason: `${why} (no GPU device in /dev/dri or /dev)` };
+    return {
+      backend: "wasm",
+      fallbackReason: `${why} (no GPU device in /dev/dri or /dev)`,
+      chosen: true,
+    };
   }
   if (!gpu) {
     why = "no WebGPU in this runtime (navigator.gpu is undefined)";
@@ -121,12 +143,21 @@ export async function chooseBackend(
         `--backend webgpu: ${why} on this machine; use --backend auto or --backend wasm`,
       );
     }
-    return { backend: "wasm", fallbackReason: why };
+    return { backend: "wasm", fallbackReason: why, chosen: true };
   }
-  if (requested === "auto" && isSoftwareAdapter(adapter)) {
+  if (isSoftwareAdapter(adapter)) {
+    if (requested === "auto") {
+      return {
+        backend: "wasm",
+        fallbackReason: `software WebGPU adapter (${softwareName(adapter)}) is slower than wasm`,
+        chosen: true,
+      };
+    }
     return {
-      backend: "wasm",
-      fallbackReason: `software WebGPU adapter (${softwareName(adapter)}) is slower than wasm`,
+      backend: "webgpu",
+      adapter,
+      warning: `--backend webgpu on a software adapter (${softwareName(adapter)}): it runs on ` +
+        "the CPU, several times slower than --backend wasm",
     };
   }
   return { backend: "webgpu", adapter };
@@ -158,17 +189,20 @@ export function navigatorGpu(): GpuLike | undefined {
 }
 
 /**
- * Whether a GPU device node exists: `/dev/nvidia0` or a DRM render node. Undefined where that
- * cannot be told (not Linux, or no read access to `/dev`).
+ * Whether a GPU device node exists: `/dev/nvidia0` or a DRM render node. `unreadable` without
+ * read access to `/dev` (a least-privilege run); undefined where it cannot be told otherwise
+ * (not Linux).
  */
-export function gpuDeviceNode(): boolean | undefined {
+export function gpuDeviceNode(): boolean | undefined | "unreadable" {
   if (Deno.build.os !== "linux") return undefined;
   try {
     for (const e of Deno.readDirSync("/dev")) {
       if (/^nvidia\d+$/.test(e.name)) return true;
     }
-  } catch {
-    return undefined;
+  } catch (e) {
+    return e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied
+      ? "unreadable"
+      : undefined;
   }
   try {
     for (const e of Deno.readDirSync("/dev/dri")) {

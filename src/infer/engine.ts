@@ -87,6 +87,10 @@ export interface Engine {
   readonly threads: number;
   /** Why `auto` (or `webgpu`) settled on wasm, once a model was loaded. */
   readonly fallbackReason?: string;
+  /** `auto` chose wasm on a machine without a hardware GPU: not a failure (see `backend.ts`). */
+  readonly fallbackChosen?: boolean;
+  /** A warning about the backend asked for (WebGPU on a software adapter). */
+  readonly warning?: string;
   /** The WebGPU adapter's name, when the backend is `webgpu`. */
   readonly adapter?: string;
   /** Whether a GPU driver was loaded: an adapter was asked for, whatever the backend. */
@@ -132,6 +136,8 @@ export function createEngine(options: EngineOptions = {}): Engine {
   const requested = options.backend ?? "wasm";
   let backend: Backend = requested === "webgpu" ? "webgpu" : "wasm";
   let fallbackReason: string | undefined;
+  let fallbackChosen: boolean | undefined;
+  let warning: string | undefined;
   let adapter: AdapterLike | undefined;
   let decided: Promise<void> | undefined;
 
@@ -153,6 +159,8 @@ export function createEngine(options: EngineOptions = {}): Engine {
     decided ??= chooseBackend(requested, watched, device).then((d) => {
       backend = d.backend;
       fallbackReason = d.fallbackReason;
+      fallbackChosen = d.chosen;
+      warning = d.warning;
       adapter = d.adapter;
     });
 
@@ -165,6 +173,12 @@ export function createEngine(options: EngineOptions = {}): Engine {
     },
     get fallbackReason() {
       return fallbackReason;
+    },
+    get fallbackChosen() {
+      return fallbackChosen;
+    },
+    get warning() {
+      return warning;
     },
     get adapter() {
       return backend === "webgpu" && adapter ? adapterName(adapter) : undefined;
@@ -179,6 +193,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
       const toWasm = (what: string, e: unknown) => {
         backend = "wasm";
         fallbackReason = `WebGPU ${what} failed for ${fileName(path)}: ${firstLine(e)}`;
+        fallbackChosen = false;
       };
       if (backend === "webgpu") {
         let gpu: Model | undefined;
@@ -329,6 +344,12 @@ export function timeLoads(engine: Engine): { engine: Engine; loads: SessionLoad[
       },
       get fallbackReason() {
         return engine.fallbackReason;
+      },
+      get fallbackChosen() {
+        return engine.fallbackChosen;
+      },
+      get warning() {
+        return engine.warning;
       },
       get adapter() {
         return engine.adapter;

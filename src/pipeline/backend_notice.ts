@@ -11,7 +11,8 @@ import type { Tracer } from "./tracer.ts";
 /**
  * Reports an inference worker's backend fallback, at set-up (`ready`) or during the run
  * (`fallback`), if it had one: to `tracer`, whose summary then names the backend now used, and
- * as one line to `onNotice`; does nothing otherwise.
+ * as one line to `onNotice` unless it was `auto`'s choice on a machine without a GPU; and a
+ * backend warning to `onNotice`. Does nothing otherwise.
  *
  * @example
  * ```ts
@@ -22,11 +23,15 @@ import type { Tracer } from "./tracer.ts";
  * ```
  */
 export function noticeFallback(
-  ev: Pick<Extract<InferEvent, { type: "ready" | "fallback" }>, "backend" | "fallbackReason">,
+  ev:
+    & Pick<Extract<InferEvent, { type: "ready" | "fallback" }>, "backend" | "fallbackReason">
+    & { fallbackChosen?: boolean; warning?: string },
   to: { tracer?: Tracer; onNotice?: (line: string) => void },
 ): void {
+  if (ev.warning !== undefined) to.onNotice?.(ev.warning);
   if (ev.fallbackReason === undefined) return;
   to.tracer?.fallback?.("backend", ev.fallbackReason);
   to.tracer?.meta({ backend: ev.backend });
-  to.onNotice?.(`inference on ${ev.backend}: ${ev.fallbackReason}`);
+  // `auto` on a machine without a GPU: wasm is the choice, not a failure; the trace says why.
+  if (!ev.fallbackChosen) to.onNotice?.(`inference on ${ev.backend}: ${ev.fallbackReason}`);
 }

@@ -27,6 +27,8 @@ export interface BulkOptions extends Omit<ExtractOptions, "sequential" | "decode
   shard?: { index: number; count: number };
   /** Files to leave out (already done, for `--resume`). */
   skip?: ReadonlySet<string>;
+  /** Filled with the files directory scans left out (not media), counted by extension. */
+  skipped?: Map<string, number>;
   /**
    * Tests only: the decode worker given a file whose path ends with this dies instead (an
    * uncaught error, as on a wasm out-of-memory), so recovery can be tested for real.
@@ -77,9 +79,9 @@ async function* extractBulkRecords(
 /** The files a bulk call runs: `inputs` expanded, then its shard, less the files to skip. */
 export async function bulkPaths(
   inputs: readonly string[],
-  options: Pick<BulkOptions, "shard" | "skip">,
+  options: Pick<BulkOptions, "shard" | "skip" | "skipped">,
 ): Promise<string[]> {
-  let paths = await expandInputs(inputs);
+  let paths = await expandInputs(inputs, options.skipped);
   if (options.shard) paths = shard(paths, options.shard.index, options.shard.count);
   if (options.skip) paths = paths.filter((p) => !options.skip!.has(p));
   return paths;

@@ -33,28 +33,47 @@ export const MEDIA_EXTENSIONS: ReadonlySet<string> = new Set([
   "y4m",
   "mjpeg",
   "gif",
+  // Still pictures: one keyframe each, as when named.
+  "jpg",
+  "jpeg",
+  "png",
+  "webp",
+  "bmp",
+  "tif",
+  "tiff",
 ]);
 
-function isMedia(name: string): boolean {
+/** The extension of `name`, lower case, or `""` without one. */
+function extension(name: string): string {
   const dot = name.lastIndexOf(".");
-  return dot > 0 && MEDIA_EXTENSIONS.has(name.slice(dot + 1).toLowerCase());
+  return dot > 0 ? name.slice(dot + 1).toLowerCase() : "";
 }
 
-async function walk(dir: string, out: string[]): Promise<void> {
+async function walk(dir: string, out: string[], skipped?: Map<string, number>): Promise<void> {
   const entries: Deno.DirEntry[] = [];
   for await (const e of Deno.readDir(dir)) entries.push(e);
   for (const e of entries) {
     const path = `${dir.replace(/\/+$/, "")}/${e.name}`;
-    if (e.isDirectory) await walk(path, out);
-    else if ((e.isFile || e.isSymlink) && isMedia(e.name)) out.push(path);
+    if (e.isDirectory) await walk(path, out, skipped);
+    else if (!(e.isFile || e.isSymlink)) continue;
+    else if (MEDIA_EXTENSIONS.has(extension(e.name))) out.push(path);
+    else {
+      const ext = extension(e.name) === "" ? "(none)" : `.${extension(e.name)}`;
+      skipped?.set(ext, (skipped.get(ext) ?? 0) + 1);
+    }
   }
 }
 
 /**
  * Expands `args` into a sorted list of unique paths. A path that does not exist stays in the
- * list (it becomes that file's error status); an unreadable `@list` is a usage error.
+ * list (it becomes that file's error status); an unreadable `@list` is a usage error. Files a
+ * directory scan leaves out (not of a {@linkcode MEDIA_EXTENSIONS} extension) are counted in
+ * `skipped`, by extension.
  */
-export async function expandInputs(args: readonly string[]): Promise<string[]> {
+export async function expandInputs(
+  args: readonly string[],
+  skipped?: Map<string, number>,
+): Promise<string[]> {
   const out: string[] = [];
   for (const arg of args) {
     if (arg.startsWith("@")) {
@@ -74,7 +93,7 @@ export async function expandInputs(args: readonly string[]): Promise<string[]> {
     try {
       stat = await Deno.stat(arg);
     } catch { /* reported per file */ }
-    if (stat?.isDirectory) await walk(arg, out);
+    if (stat?.isDirectory) await walk(arg, out, skipped);
     else out.push(arg);
   }
   return [...new Set(out)].sort();

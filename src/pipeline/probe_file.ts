@@ -19,7 +19,8 @@ import { spawnDecoder } from "./workers.ts";
  * the keyframes `extract(path, { task: "keyframes" })` yields. An MP4/MOV file is read from its
  * index in this thread ({@linkcode probeIndexed}); anything else, or an index it leaves to ffmpeg,
  * goes to a decode worker's ffmpeg core ({@linkcode probeWithFFmpeg}). Throws {@linkcode VxError} naming
- * the file and the reason when it cannot be read, has no video stream or no keyframe.
+ * the file and the reason when it cannot be read, has no video stream (unless `anyStreams`: then
+ * its streams are listed, with `noVideo` saying why none is decoded) or no keyframe.
  *
  * @example
  * ```ts ignore
@@ -28,7 +29,11 @@ import { spawnDecoder } from "./workers.ts";
  * console.log(info.keyframes?.map((k) => k.pts)); // [0, 2.002, 4.004]
  * ```
  */
-export async function probeFile(path: string, stream?: number): Promise<ProbeInfo> {
+export async function probeFile(
+  path: string,
+  stream?: number,
+  options: { anyStreams?: boolean } = {},
+): Promise<ProbeInfo> {
   // A missing or empty file is refused here, before a worker loads its ffmpeg core.
   let file: Deno.FsFile;
   try {
@@ -39,11 +44,13 @@ export async function probeFile(path: string, stream?: number): Promise<ProbeInf
   }
   let indexed: ProbeInfo | string;
   try {
-    indexed = probeIndexed(file, stream);
+    indexed = probeIndexed(file, stream, options.anyStreams);
   } finally {
     file.close();
   }
-  return typeof indexed === "string" ? await probeWithFFmpeg(path, stream) : indexed;
+  return typeof indexed === "string"
+    ? await probeWithFFmpeg(path, stream, options.anyStreams)
+    : indexed;
 }
 
 /**
@@ -51,7 +58,11 @@ export async function probeFile(path: string, stream?: number): Promise<ProbeInf
  * it cannot be said that way (another container, or a structure left to ffmpeg: see
  * `src/decode/mp4_probe.ts`, or no video stream to decode: ffmpeg then gives the reason).
  */
-export function probeIndexed(file: Deno.FsFile, stream?: number): ProbeInfo | string {
+export function probeIndexed(
+  file: Deno.FsFile,
+  stream?: number,
+  anyStreams = false,
+): ProbeInfo | string {
   const index = readIndex(file, { total: 0 });
   if (typeof index === "string") return index;
   const info = probeMp4(index);
@@ -60,8 +71,8 @@ export function probeIndexed(file: Deno.FsFile, stream?: number): ProbeInfo | st
   try {
     video = pickVideo(info.streams, stream);
   } catch (e) {
-    if (e instanceof NoVideoError) return e.message;
-    throw e;
+    if (!(e instanceof NoVideoError)) throw e;
+    return anyStreams && stream === undefined ? { ...info, noVideo: e.message } : e.message;
   }
   const keys = index.tracks[video.index].keys;
   if (typeof keys === "string") return keys;
@@ -77,11 +88,15 @@ export function probeIndexed(file: Deno.FsFile, stream?: number): ProbeInfo | st
  * {@linkcode probeFile} through ffmpeg's own demuxer, in a decode worker of its own: any
  * container the core reads.
  */
-export async function probeWithFFmpeg(path: string, stream?: number): Promise<ProbeInfo> {
+export async function probeWithFFmpeg(
+  path: string,
+  stream?: number,
+  anyStreams?: boolean,
+): Promise<ProbeInfo> {
   const { promise, resolve, reject } = Promise.withResolvers<ProbeInfo>();
   const gate = InflightGate.create(1, 1);
   const decoder = spawnDecoder((e) => {
-    if (e.type === "ready") decoder.post({ type: "probe", id: 0, path, stream });
+    if (e.type === "ready") decoder.post({ type: "probe", id: 0, path, stream, anyStreams });
     else if (e.type === "probed") resolve(e.info);
     else if (e.type === "error") {
       reject(new VxError(path, e.message, e.user ? "input" : "internal"));

@@ -89,6 +89,9 @@ export function inferLane(n: number): string {
 export interface RunFacts {
   /** How the run was made: `fast`, `fast --sequential`, `bulk`. */
   mode: string;
+  /** The task, and where it came from: `--task`, the model's outputs, or the default (ocr). */
+  task: string;
+  taskFrom: "flag" | "model" | "default";
   /** The inference backend, e.g. `wasm`. */
   backend: string;
   /** The WebGPU adapter's name, when the backend is `webgpu`. */

@@ -57,6 +57,10 @@ export type InferEvent =
     backend: Backend;
     /** Why `auto` (or `webgpu`) settled on wasm; absent when it did not. */
     fallbackReason?: string;
+    /** `auto` chose wasm for want of a hardware GPU: said in the trace only. */
+    fallbackChosen?: boolean;
+    /** Said once on stderr although nothing fell back (WebGPU on a software adapter). */
+    warning?: string;
     /** The WebGPU adapter's name, on `webgpu`. */
     adapter?: string;
     /** Whether the worker loaded a GPU driver (asked for an adapter), on any backend. */
