@@ -11,6 +11,7 @@ import { UsageError } from "../errors.ts";
 import { openSink } from "../output.ts";
 import { parseShard } from "../pipeline/inputs.ts";
 import { cutTail, readEarlier } from "../pipeline/resume.ts";
+import { shownName } from "../input/source.ts";
 import { outputHeader, runSettings, settingsDifference } from "../pipeline/settings.ts";
 import { pickTaskOptions } from "../tasks/task.ts";
 import type { RecordSink } from "../output.ts";
@@ -90,7 +91,7 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
   // This run's inputs that failed in an earlier run and are not retried: they still fail it.
   // The inputs are expanded for this only when the output holds an error at all.
   const failedBefore = earlier && !flags.retryFailed && [...earlier.values()].includes("error")
-    ? (await bulkPaths(inputs, { shard })).filter((f) => earlier.get(f) === "error")
+    ? (await bulkPaths(inputs, { shard })).map(shownName).filter((f) => earlier.get(f) === "error")
     : [];
   const shown = await presentation(flags, runTitle("bulk", inputs, flags), true).catch((e) => {
     sink.close();

@@ -1,0 +1,106 @@
+/**
+ * http(s) inputs, read by range from a real server on 127.0.0.1: the records of a URL are those of
+ * the file, an MP4's keyframes cost about their own bytes, a presigned URL's query never shows,
+ * and a server that cannot serve ranges, or has no such file, is one line.
+ */
+
+import assert from "node:assert/strict";
+import { dirname } from "node:path";
+import { extract } from "../mod.ts";
+import type { VideoSpec } from "../src/fixtures/video.ts";
+import { collect, fixture, runCli, WORKERS } from "./_helpers.ts";
+import { rangeServer } from "./_range_server.ts";
+
+// Noise makes every frame about as large as a keyframe: 3 keyframes in 300 frames.
+const noisy: VideoSpec = {
+  codec: "h264",
+  width: 320,
+  height: 240,
+  frames: 300,
+  keyint: 100,
+  noise: true,
+};
+
+Deno.test({
+  name: "url: fast over HTTP ranges gives the file's records, fetching about the keyframes' bytes",
+  ...WORKERS,
+  async fn() {
+    const path = await fixture("url-noisy.mp4", noisy);
+    const name = path.slice(path.lastIndexOf("/") + 1);
+    const server = rangeServer(dirname(path));
+    try {
+      const local = await collect(extract(path, { task: "keyframes" }));
+      const url = `${server.base}r/${name}?X-Amz-Signature=secret`;
+      const trace = `${dirname(path)}/url-trace.json`;
+      const r = await runCli(["fast", url, "--task", "keyframes", `--debug=${trace}`]);
+      assert.equal(r.code, 0, r.stderr);
+      const records = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      // Named by the URL without its query; otherwise the local file's records.
+      assert.deepEqual(records, local.map((x) => ({ ...x, file: `${server.base}r/${name}` })));
+      const text = await Deno.readTextFile(trace);
+      assert.ok(
+        !text.includes("secret") && !r.stderr.includes("secret"),
+        "the query is never shown",
+      );
+      const [file] = JSON.parse(text).vx.files;
+      assert.equal(file.path, "index");
+      const size = (await Deno.stat(path)).size;
+      assert.ok(file.network.requests > 0 && file.network.bytesFetched > 0);
+      // Two decoders may share the file, each with its own first block: still a fraction.
+      assert.ok(server.served.bytes < size * 0.4, `served ${server.served.bytes} of ${size}`);
+    } finally {
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "url: probe and bulk take URLs; a missing file and a server without ranges are one line",
+  ...WORKERS,
+  async fn() {
+    const path = await fixture("url-small.mp4", {
+      codec: "h264",
+      width: 160,
+      height: 120,
+      frames: 20,
+      keyint: 10,
+    });
+    const name = path.slice(path.lastIndexOf("/") + 1);
+    const server = rangeServer(dirname(path));
+    const whole = rangeServer(dirname(path), { ranges: false });
+    try {
+      const probe = await runCli(["probe", `${server.base}${name}`]);
+      assert.equal(probe.code, 0, probe.stderr);
+      assert.deepEqual(JSON.parse(probe.stdout).keyframes.map((k: { pts: number }) => k.pts), [
+        0,
+        1,
+      ]);
+      const bulk = await runCli([
+        "bulk",
+        `${server.base}${name}`,
+        `${server.base}missing.mp4`,
+        `${whole.base}${name}`,
+        "--task",
+        "keyframes",
+      ]);
+      assert.equal(bulk.code, 1, bulk.stderr);
+      const statuses = bulk.stdout.trim().split("\n").map((l) => JSON.parse(l))
+        .filter((x) => "status" in x);
+      const by = new Map(statuses.map((s) => [s.file, s]));
+      assert.equal(by.get(`${server.base}${name}`)?.status, "ok");
+      assert.equal(by.get(`${server.base}missing.mp4`)?.error, "not found (HTTP 404)");
+      assert.match(by.get(`${whole.base}${name}`)?.error, /does not answer range requests/);
+      assert.equal(whole.served.bytes <= (await Deno.stat(path)).size, true);
+      const fast = await runCli(["fast", `${whole.base}${name}`, "--task", "keyframes"]);
+      assert.equal(fast.code, 1);
+      assert.match(
+        fast.stderr.trim(),
+        /^vx: http:\/\/127\.0\.0\.1:\d+\/url-small\.mp4: the server does not answer range requests/,
+      );
+      assert.equal(fast.stderr.trim().split("\n").length, 1, fast.stderr);
+    } finally {
+      await server.close();
+      await whole.close();
+    }
+  },
+});
