@@ -7,19 +7,10 @@
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { extract } from "../mod.ts";
-import type { VideoSpec } from "../src/fixtures/video.ts";
-import { collect, fixture, runCli, WORKERS } from "./_helpers.ts";
+import { collect, fixture, NOISY, runCli, WORKERS } from "./_helpers.ts";
 import { rangeServer } from "./_range_server.ts";
 
-// Noise makes every frame about as large as a keyframe: 3 keyframes in 300 frames.
-const noisy: VideoSpec = {
-  codec: "h264",
-  width: 320,
-  height: 240,
-  frames: 300,
-  keyint: 100,
-  noise: true,
-};
+const noisy = NOISY;
 
 Deno.test({
   name: "url: fast over HTTP ranges gives the file's records, fetching about the keyframes' bytes",
