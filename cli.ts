@@ -23,6 +23,7 @@ import { runFast } from "./src/cli/fast.ts";
 import { runBulk } from "./src/cli/bulk.ts";
 import { runServe } from "./src/cli/serve.ts";
 import { runProbe } from "./src/cli/probe.ts";
+import { DEFAULT_MAX_SPOOL_MB } from "./src/input/spool.ts";
 
 function program(onExit: (code: number) => void): Command {
   const prog = new Command("vx")
@@ -39,10 +40,15 @@ function program(onExit: (code: number) => void): Command {
   taskOptions(
     prog.command("fast")
       .description("one file, lowest latency: records stream out as keyframes decode")
-      .argument("<input>", "video file"),
+      .argument("<input>", "video file, http(s) URL, or - for standard input"),
   )
     .option("--out <path>", "write JSONL records here instead of stdout (-: stdout)")
     .option("--overwrite", "replace --out if it already holds results")
+    .option(
+      "--max-spool-mb <n>",
+      `the most a pipe input (-, /dev/stdin) may hold (default ${DEFAULT_MAX_SPOOL_MB})`,
+      number(1, 1e7),
+    )
     .option("--sequential", "decode all keyframes first, then infer (baseline)")
     .option(
       "--decode-first",

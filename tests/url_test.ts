@@ -95,3 +95,43 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "stdin: vx fast - and /dev/stdin read a pipe as the file; an empty pipe is one line",
+  ...WORKERS,
+  async fn() {
+    const path = await fixture("url-small.mp4", {
+      codec: "h264",
+      width: 160,
+      height: 120,
+      frames: 20,
+      keyint: 10,
+    });
+    const local = await collect(extract(path, { task: "keyframes" }));
+    const cli = new URL("../cli.ts", import.meta.url).pathname;
+    const piped = async (input: string, bytes: Uint8Array) => {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", cli, "fast", input, "--task", "keyframes"],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const writer = child.stdin.getWriter();
+      await writer.write(bytes);
+      await writer.close();
+      const out = await child.output();
+      const dec = new TextDecoder();
+      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    };
+    const bytes = await Deno.readFile(path);
+    for (const input of ["-", "/dev/stdin"]) {
+      const r = await piped(input, bytes);
+      assert.equal(r.code, 0, r.stderr);
+      const records = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      assert.deepEqual(records, local.map((x) => ({ ...x, file: input })));
+    }
+    const empty = await piped("-", new Uint8Array());
+    assert.equal(empty.code, 1);
+    assert.equal(empty.stderr.trim(), "vx: standard input: nothing arrived (an empty pipe)");
+  },
+});

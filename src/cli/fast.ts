@@ -9,6 +9,8 @@ import { TraceRecorder } from "../debug/trace.ts";
 import { openSink } from "../output.ts";
 import { checkTaskFlags, type FastFlags, outputMode, resolveTask } from "./flags.ts";
 import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
+import { DEFAULT_MAX_SPOOL_MB, isPipe, spoolPipe } from "../input/spool.ts";
+import { VxError } from "../errors.ts";
 
 /** Runs `vx fast INPUT` with its flags; throws a `VxError` or `UsageError` for the user. */
 export async function runFast(input: string, flags: FastFlags): Promise<void> {
@@ -21,9 +23,25 @@ export async function runFast(input: string, flags: FastFlags): Promise<void> {
     sink.close();
     throw e;
   });
+  // A pipe (`-`, /dev/stdin) cannot seek: its bytes go to a temporary file first.
+  let spooled: { path: string; bytes: number } | undefined;
+  try {
+    if (isPipe(input)) {
+      spooled = await spoolPipe(input, (flags.maxSpoolMb ?? DEFAULT_MAX_SPOOL_MB) * 2 ** 20);
+      tracer?.fallback?.(
+        "input",
+        `${input}: a pipe, read into a temporary file first (${spooled.bytes} bytes)`,
+      );
+    }
+  } catch (e) {
+    sink.close();
+    await shown.cleanup();
+    throw e;
+  }
+  const source = spooled?.path ?? input;
   try {
     const timeoutMs = flags.timeout === undefined ? undefined : flags.timeout * 1000;
-    const records = extract(input, {
+    const records = extract(source, {
       ...flags,
       inferrers: flags.jobs,
       framesDir: shown.framesDir,
@@ -34,9 +52,15 @@ export async function runFast(input: string, flags: FastFlags): Promise<void> {
     });
     const start = performance.now();
     let keyframes = 0;
-    for await (const record of shown.wrap(records)) {
-      await sink.write(record);
-      keyframes++;
+    try {
+      for await (const record of shown.wrap(records)) {
+        // A spooled pipe's records are named as the user named it.
+        await sink.write(spooled ? { ...record, file: input } : record);
+        keyframes++;
+      }
+    } catch (e) {
+      if (spooled && e instanceof VxError) throw new VxError(input, e.reason, e.kind);
+      throw e;
     }
     // Records in files leave the terminal empty: say what was written where, as bulk does.
     const written = [flags.out !== undefined && flags.out !== "-" && flags.out, flags.report]
@@ -50,6 +74,7 @@ export async function runFast(input: string, flags: FastFlags): Promise<void> {
   } finally {
     sink.close();
     await shown.cleanup();
+    if (spooled) await Deno.remove(spooled.path).catch(() => {});
     await writeTrace(tracer, flags.debug);
   }
 }

@@ -229,6 +229,8 @@ export interface FastFlags extends TaskOptions {
   timeout?: number;
   stream?: number;
   jobs?: number;
+  /** The most a pipe input (`-`) may hold, in MiB. */
+  maxSpoolMb?: number;
 }
 
 export interface BulkFlags extends Omit<FastFlags, "sequential" | "decodeFirst"> {

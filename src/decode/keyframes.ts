@@ -910,6 +910,9 @@ export function openInput(path: string): ByteSource {
   try {
     const stat = Deno.statSync(path);
     if (stat.isDirectory) throw new DecodeError("is a directory");
+    if (!stat.isFile) {
+      throw new DecodeError("a pipe or device, not a file (vx fast - reads a pipe)");
+    }
     if (stat.size === 0) throw new DecodeError("empty file");
     return fileSource(path, Deno.openSync(path, { read: true }));
   } catch (e) {
