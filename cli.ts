@@ -23,6 +23,7 @@ import { runFast } from "./src/cli/fast.ts";
 import { runBulk } from "./src/cli/bulk.ts";
 import { runServe } from "./src/cli/serve.ts";
 import { runProbe } from "./src/cli/probe.ts";
+import { runModels } from "./src/cli/models.ts";
 import { DEFAULT_MAX_SPOOL_MB } from "./src/input/spool.ts";
 
 function program(onExit: (code: number) => void): Command {
@@ -121,6 +122,14 @@ function program(onExit: (code: number) => void): Command {
     .option("--stream <n>", "list the keyframes of this video stream", integer(0, 1e6))
     .option("--json", "one JSON line (the default when stdout is not a terminal)")
     .action((input: string, flags: { stream?: number; json?: boolean }) => runProbe(input, flags));
+  prog.command("models")
+    .description("the models kept in the model cache (a --model given by URL)")
+    .option(
+      "--model-cache <dir>",
+      "the cache (default $XDG_CACHE_HOME/vx/models or ~/.cache/vx/models)",
+    )
+    .option("--json", "one JSON line a model (the default when stdout is not a terminal)")
+    .action((flags: { modelCache?: string; json?: boolean }) => runModels(flags));
   prog.command("demo")
     .description("make a sample video with burned-in text and run fast OCR on it")
     .option("--report <file.html>", "also write the run's HTML report")

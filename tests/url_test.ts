@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { extract } from "../mod.ts";
-import { collect, fixture, NOISY, runCli, WORKERS } from "./_helpers.ts";
+import { collect, fixture, NOISY, runCli, tempPath, turningText, WORKERS } from "./_helpers.ts";
+import { blockMeanModel } from "./_models.ts";
 import { rangeServer } from "./_range_server.ts";
 
 const noisy = NOISY;
@@ -133,5 +134,52 @@ Deno.test({
     const empty = await piped("-", new Uint8Array());
     assert.equal(empty.code, 1);
     assert.equal(empty.stderr.trim(), "vx: standard input: nothing arrived (an empty pipe)");
+  },
+});
+
+Deno.test({
+  name: "models by URL: downloaded once into the cache, checked by --model-sha256, then offline",
+  ...WORKERS,
+  async fn() {
+    const dir = tempPath("models-served");
+    await Deno.mkdir(dir);
+    const model = await Deno.readFile(await blockMeanModel());
+    await Deno.writeFile(`${dir}/block.onnx`, model);
+    const hash = [...new Uint8Array(await crypto.subtle.digest("SHA-256", model))]
+      .map((b) => b.toString(16).padStart(2, "0")).join("");
+    const video = await turningText();
+    const cache = tempPath("model-cache");
+    const server = rangeServer(dir);
+    const url = `${server.base}block.onnx?token=secret`;
+    const run = (extra: string[]) =>
+      runCli(["fast", video, "--task", "tensor", "--model", url, "--model-cache", cache, ...extra]);
+    let first;
+    try {
+      first = await run(["--model-sha256", hash]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(server.served.requests, 1);
+      // A wrong hash names both.
+      const wrong = await run(["--model-sha256", "0".repeat(64)]);
+      assert.equal(wrong.code, 1);
+      assert.ok(
+        wrong.stderr.includes(`its SHA-256 is ${hash}, not the --model-sha256 000`),
+        wrong.stderr,
+      );
+      assert.ok(!wrong.stderr.includes("secret"));
+    } finally {
+      await server.close();
+    }
+    // The server is gone: the cache answers.
+    const offline = await run([]);
+    assert.equal(offline.code, 0, offline.stderr);
+    assert.equal(offline.stdout, first.stdout);
+    const listed = await runCli(["models", "--model-cache", cache]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const [entry] = listed.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual([entry.url, entry.sha256, entry.bytes], [
+      url.replace("?token=secret", ""),
+      hash,
+      model.length,
+    ]);
   },
 });

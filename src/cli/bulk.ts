@@ -16,7 +16,7 @@ import { outputHeader, runSettings, settingsDifference } from "../pipeline/setti
 import { pickTaskOptions } from "../tasks/task.ts";
 import type { RecordSink } from "../output.ts";
 import type { VxRecord } from "../records.ts";
-import { type BulkFlags, checkTaskFlags, outputMode, resolveTask } from "./flags.ts";
+import { type BulkFlags, outputMode, prepareTask } from "./flags.ts";
 import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
 
 function progressLine(p: BulkProgress): string {
@@ -67,8 +67,7 @@ async function startOutput(
 
 /** Runs `vx bulk INPUTS…`; resolves to the exit code (1 when a file failed). */
 export async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
-  const taskFrom = await resolveTask(flags);
-  checkTaskFlags(flags);
+  const taskFrom = await prepareTask(flags);
   if (flags.resume && (!flags.out || flags.out === "-")) {
     throw new UsageError("--resume needs --out FILE");
   }

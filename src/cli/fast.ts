@@ -7,15 +7,14 @@
 import { extract } from "../pipeline/fast.ts";
 import { TraceRecorder } from "../debug/trace.ts";
 import { openSink } from "../output.ts";
-import { checkTaskFlags, type FastFlags, outputMode, resolveTask } from "./flags.ts";
+import { type FastFlags, outputMode, prepareTask } from "./flags.ts";
 import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
 import { DEFAULT_MAX_SPOOL_MB, isPipe, spoolPipe } from "../input/spool.ts";
 import { VxError } from "../errors.ts";
 
 /** Runs `vx fast INPUT` with its flags; throws a `VxError` or `UsageError` for the user. */
 export async function runFast(input: string, flags: FastFlags): Promise<void> {
-  const taskFrom = await resolveTask(flags);
-  checkTaskFlags(flags);
+  const taskFrom = await prepareTask(flags);
   const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
   tracer?.meta({ task: flags.task, taskFrom });
   const sink = await openSink(flags.out, outputMode(flags));
