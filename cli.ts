@@ -24,6 +24,7 @@ import {
 } from "./src/cli/flags.ts";
 import { runFast } from "./src/cli/fast.ts";
 import { runBulk } from "./src/cli/bulk.ts";
+import { DEFAULT_MAX_SPOOL_MB } from "./src/input/spool.ts";
 
 const SERVER_HELP =
   "run on this vx server: unix:PATH (vx serve --socket PATH) or http://HOST:PORT (env VX_SERVER)";
@@ -43,11 +44,16 @@ function program(onExit: (code: number) => void): Command {
   taskOptions(
     prog.command("fast")
       .description("one file, lowest latency: records stream out as keyframes decode")
-      .argument("<input>", "video file"),
+      .argument("<input>", "video file, http(s) URL, or - for standard input"),
   )
     .option("--out <path>", "write JSONL records here instead of stdout (-: stdout)")
     .option("--overwrite", "replace --out if it already holds results")
     .option("--server <address>", SERVER_HELP)
+    .option(
+      "--max-spool-mb <n>",
+      `the most a pipe input (-, /dev/stdin) may hold (default ${DEFAULT_MAX_SPOOL_MB})`,
+      number(1, 1e7),
+    )
     .option("--sequential", "decode all keyframes first, then infer (baseline)")
     .option(
       "--decode-first",
@@ -143,6 +149,16 @@ function program(onExit: (code: number) => void): Command {
     .option("--json", "one JSON line (the default when stdout is not a terminal)")
     .action(async (input: string, flags: { stream?: number; json?: boolean }) =>
       (await import("./src/cli/probe.ts")).runProbe(input, flags)
+    );
+  prog.command("models")
+    .description("the models kept in the model cache (a --model given by URL)")
+    .option(
+      "--model-cache <dir>",
+      "the cache (default $XDG_CACHE_HOME/vx/models or ~/.cache/vx/models)",
+    )
+    .option("--json", "one JSON line a model (the default when stdout is not a terminal)")
+    .action(async (flags: { modelCache?: string; json?: boolean }) =>
+      (await import("./src/cli/models.ts")).runModels(flags)
     );
   prog.command("demo")
     .description("make a sample video with burned-in text and run fast OCR on it")

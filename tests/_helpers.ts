@@ -47,6 +47,19 @@ export const OPEN_GOP: VideoSpec = {
   openGop: true,
 };
 
+/**
+ * Noise makes every frame about as large as a keyframe: 3 keyframes in 300 frames, so reading only
+ * the keyframes reads about 1% of the file.
+ */
+export const NOISY: VideoSpec = {
+  codec: "h264",
+  width: 320,
+  height: 240,
+  frames: 300,
+  keyint: 100,
+  noise: true,
+};
+
 /** A fixture video made by ffmpeg.wasm once per test process; returns its path. */
 export function fixture(name: string, spec: VideoSpec): Promise<string> {
   let p = made.get(name);

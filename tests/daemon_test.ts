@@ -127,6 +127,22 @@ async function daemon(
   return d;
 }
 
+/** The CLI in a child process with `bytes` on its stdin. */
+async function pipeInto(bytes: Uint8Array, args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ROOT + "cli.ts", ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(bytes);
+  await writer.close();
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
 const exists = (path: string) => {
   try {
     Deno.lstatSync(path);
@@ -256,6 +272,20 @@ Deno.test({
       assert.equal(ok.code, 0, ok.stderr);
       const local = await runCli(["fast", video, "--task", "keyframes"]);
       assert.deepEqual(parsed(ok.stdout), parsed(local.stdout));
+      // A pipe: read into a temporary file, sent, its records named `-` as locally.
+      const piped = await pipeInto(await Deno.readFile(video), [
+        "fast",
+        "-",
+        "--task",
+        "keyframes",
+        "--server",
+        `unix:${first.socket}`,
+      ]);
+      assert.equal(piped.code, 0, piped.stderr);
+      assert.deepEqual(
+        parsed(piped.stdout),
+        parsed(local.stdout).map((r) => ({ ...r, file: "-" })),
+      );
     } finally {
       await second.stop();
     }
@@ -275,6 +305,9 @@ Deno.test({
     }
     const bad = await runCli(["fast", "x.mp4", "--server", "ftp://x"]);
     assert.equal(bad.code, 2, bad.stderr);
+    const url = await runCli(["fast", "https://example.com/a.mp4", "--server", "unix:/x.sock"]);
+    assert.equal(url.code, 2, url.stderr);
+    assert.match(url.stderr, /https:\/\/example\.com\/a\.mp4: an http\(s\) input does not apply/);
   },
 });
 

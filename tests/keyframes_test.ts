@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { extract } from "../mod.ts";
 import type { Tracer } from "../src/pipeline/tracer.ts";
-import type { VideoSpec } from "../src/fixtures/video.ts";
-import { collect, fixture, SHARED, sharedOrSkip, WORKERS } from "./_helpers.ts";
+import { collect, fixture, NOISY, SHARED, sharedOrSkip, WORKERS } from "./_helpers.ts";
 
 const keyframesOf = async (path: string) =>
   (await collect(extract(path, { task: "keyframes" }))).map((r) => r.pts);
@@ -35,15 +34,7 @@ Deno.test({
   name: "MP4: only the index and the key samples are read; other containers are read through",
   ...WORKERS,
   async fn() {
-    // Noise makes every frame about as large as a keyframe: 3 keyframes in 300 frames.
-    const spec: VideoSpec = {
-      codec: "h264",
-      width: 320,
-      height: 240,
-      frames: 300,
-      keyint: 100,
-      noise: true,
-    };
+    const spec = NOISY;
     /** The keyframes, and what `--debug` says of the file: bytes read and the way taken. */
     const run = async (path: string) => {
       const files: Record<string, unknown>[] = [];

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { probeIndexed, probeWithFFmpeg } from "../src/pipeline/probe_file.ts";
+import { fileSource } from "../src/input/source.ts";
 import type { VideoSpec } from "../src/fixtures/video.ts";
 import { fixture, hasShared, OPEN_GOP, SHARED, SMALL, WORKERS } from "./_helpers.ts";
 
@@ -37,8 +38,9 @@ const CASES: [string, VideoSpec, boolean][] = [
 ];
 
 async function compare(path: string, mustIndex: boolean): Promise<void> {
-  using file = await Deno.open(path);
+  const file = fileSource(path, await Deno.open(path));
   const indexed = probeIndexed(file);
+  file.close();
   const ffmpeg = await probeWithFFmpeg(path);
   if (typeof indexed === "string") {
     assert.ok(!mustIndex, `${path}: left to ffmpeg (${indexed})`);
@@ -71,7 +73,8 @@ Deno.test({
   ...WORKERS,
   async fn() {
     const path = await fixture("p-h264.mkv", { codec: "h264", ...small });
-    using file = await Deno.open(path);
+    const file = fileSource(path, await Deno.open(path));
     assert.equal(typeof probeIndexed(file), "string");
+    file.close();
   },
 });

@@ -29,6 +29,7 @@
  */
 
 import createFFmpegCore from "@ffmpeg/core";
+import { type ByteSource, fileSource } from "../src/input/source.ts";
 
 /**
  * Which core: `st` is `@ffmpeg/core`, `mt` is `@ffmpeg/core-mt`. Only the multithreaded core can
@@ -90,10 +91,14 @@ const compiled: Partial<Record<CoreKind, Promise<WebAssembly.Module>>> = {};
 export function compileCore(kind: CoreKind = "st"): Promise<WebAssembly.Module> {
   compiled[kind] ??= (async () => {
     const url = new URL(import.meta.resolve(`@ffmpeg/core${kind === "mt" ? "-mt" : ""}/wasm`));
-    using file = await Deno.open(url);
-    const bytes = new Uint8Array(file.seekSync(0, Deno.SeekMode.End));
-    if (readFully(file, 0, bytes) !== bytes.length) throw new Error(`${url.pathname}: cut short`);
-    return new WebAssembly.Module(bytes);
+    const file = fileSource(url.pathname, await Deno.open(url));
+    try {
+      const bytes = new Uint8Array(file.size);
+      if (file.readAt(0, bytes) !== bytes.length) throw new Error(`${url.pathname}: cut short`);
+      return new WebAssembly.Module(bytes);
+    } finally {
+      file.close();
+    }
   })();
   return compiled[kind];
 }
@@ -149,26 +154,12 @@ function useModuleWorkers(): void {
  */
 export const MJPEG_ARGS: readonly string[] = ["-c:v", "mjpeg", "-huffman", "default", "-q:v", "3"];
 
-/**
- * Reads `file` at `position` into `into` until it is full or the file ends; returns the bytes
- * read.
- */
-export function readFully(file: Deno.FsFile, position: number, into: Uint8Array): number {
-  file.seekSync(position, Deno.SeekMode.Start);
-  let n = 0;
-  while (n < into.length) {
-    const got = file.readSync(into.subarray(n));
-    if (got === null || got === 0) break;
-    n += got;
-  }
-  return n;
-}
-
 let nextMinor = 0;
 
 /**
- * Makes `fsPath` a read-only device that reads the host file `file` on demand. ffmpeg sees a
- * regular file of the host file's size (without the size, MP4s with `moov` at the end fail).
+ * Makes `fsPath` a read-only device that reads `input` (a host file, or a URL by range) on demand.
+ * ffmpeg sees a regular file of the input's size (without the size, MP4s with `moov` at the end
+ * fail).
  * `onRead`, when given, hears how many bytes each read returned and how long it took (ms), for
  * the debug trace. Once `signal` is aborted, reads return end of file: ffmpeg then finishes the
  * run as at the end of the input, which stops it cleanly where a thrown error would trap the core.
@@ -177,15 +168,15 @@ let nextMinor = 0;
 export function mountInput(
   core: FFmpegCore,
   fsPath: string,
-  file: Deno.FsFile,
+  input: ByteSource,
   onRead?: (bytes: number, ms: number) => void,
   signal?: AbortSignal,
 ): () => void {
   const FS = core.FS;
-  const size = file.statSync().size;
-  // Devices cannot be unregistered: the ops reach the file through a variable that unmounting
+  const size = input.size;
+  // Devices cannot be unregistered: the ops reach the input through a variable that unmounting
   // clears, so a long bulk run does not keep every file it has read.
-  let source: Deno.FsFile | null = file;
+  let source: ByteSource | null = input;
   const dev = FS.makedev(64, nextMinor++);
   FS.registerDevice(dev, {
     read(
@@ -196,11 +187,9 @@ export function mountInput(
       position: number,
     ): number {
       if (source === null || position >= size || signal?.aborted) return 0;
-      const file = source;
       const start = onRead ? performance.now() : 0;
       // The core hands us an Int8Array over the wasm heap; read straight into that memory.
-      const n = readFully(
-        file,
+      const n = source.readAt(
         position,
         new Uint8Array(buffer.buffer, buffer.byteOffset + offset, length),
       );

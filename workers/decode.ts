@@ -13,6 +13,7 @@ import {
   RUNS_PER_CORE,
 } from "../wasm/ffmpeg.ts";
 import { DecodeError, decodeKeyframes, KeyClaims, openInput } from "../src/decode/keyframes.ts";
+import type { ByteSource } from "../src/input/source.ts";
 import { probe, ProbeError } from "../src/decode/probe.ts";
 import type { DecodeCommand, DecodeEvent } from "../src/decode/protocol.ts";
 import { InflightGate } from "../src/pipeline/gate.ts";
@@ -127,6 +128,7 @@ scope.onmessage = async (e) => {
           path: summary.path,
           pathReason: summary.pathReason,
           bytesRead: summary.bytesRead,
+          network: summary.network,
         });
         break;
       } catch (err) {
@@ -151,7 +153,7 @@ scope.onmessage = async (e) => {
       }
     }
   } else if (cmd.type === "probe") {
-    let file: Deno.FsFile | undefined;
+    let file: ByteSource | undefined;
     let unmount: (() => void) | undefined;
     try {
       file = openInput(cmd.path);

@@ -12,17 +12,11 @@ import { UsageError } from "../errors.ts";
 import { openSink } from "../output.ts";
 import { expandInputs, parseShard, shard as shardOf } from "../pipeline/inputs.ts";
 import { cutTail, readEarlier } from "../pipeline/resume.ts";
+import { isUrl, shownName } from "../input/source.ts";
 import { outputHeader, runSettings, settingsDifference } from "../pipeline/settings.ts";
 import { pickTaskOptions } from "../tasks/task.ts";
 import type { RecordSink } from "../output.ts";
-import {
-  type BulkFlags,
-  checkServerFlags,
-  checkTaskFlags,
-  outputMode,
-  resolveTask,
-  serverFlag,
-} from "./flags.ts";
+import { type BulkFlags, checkServerFlags, outputMode, prepareTask, serverFlag } from "./flags.ts";
 import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
 
 function progressLine(p: BulkProgress): string {
@@ -73,8 +67,7 @@ async function startOutput(
 
 /** Runs `vx bulk INPUTS…`; resolves to the exit code (1 when a file failed). */
 export async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
-  const taskFrom = await resolveTask(flags);
-  checkTaskFlags(flags);
+  const taskFrom = await prepareTask(flags);
   if (flags.resume && (!flags.out || flags.out === "-")) {
     throw new UsageError("--resume needs --out FILE");
   }
@@ -84,7 +77,16 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
   }
   const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
   const server = serverFlag(flags);
-  if (server !== undefined) checkServerFlags(flags);
+  if (server !== undefined) {
+    checkServerFlags(flags);
+    const url = inputs.find(isUrl);
+    if (url !== undefined) {
+      throw new UsageError(
+        `${url}: an http(s) input does not apply with --server (the server would fetch it); ` +
+          "run without --server",
+      );
+    }
+  }
   // Imported here, not above: a run through a server loads no decoder and no model runtime.
   const address = server === undefined
     ? undefined
@@ -110,7 +112,7 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
   // This run's inputs that failed in an earlier run and are not retried: they still fail it.
   // The inputs are expanded for this only when the output holds an error at all.
   const failedBefore = earlier && !flags.retryFailed && [...earlier.values()].includes("error")
-    ? (await paths()).filter((f) => earlier.get(f) === "error")
+    ? (await paths()).map(shownName).filter((f) => earlier.get(f) === "error")
     : [];
   const shown = address !== undefined
     ? { framesDir: undefined, wrap: <R>(r: R) => r, cleanup: () => Promise.resolve() }

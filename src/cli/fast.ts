@@ -9,20 +9,15 @@
 import { VxError } from "../errors.ts";
 import { openSink } from "../output.ts";
 import { pickTaskOptions } from "../tasks/task.ts";
-import {
-  checkServerFlags,
-  checkTaskFlags,
-  type FastFlags,
-  outputMode,
-  resolveTask,
-  serverFlag,
-} from "./flags.ts";
+import { checkServerFlags, type FastFlags, outputMode, prepareTask, serverFlag } from "./flags.ts";
 import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
+import { DEFAULT_MAX_SPOOL_MB, isPipe, spoolPipe } from "../input/spool.ts";
+import { isUrl } from "../input/source.ts";
+import { UsageError } from "../errors.ts";
 
 /** Runs `vx fast INPUT` with its flags; throws a `VxError` or `UsageError` for the user. */
 export async function runFast(input: string, flags: FastFlags): Promise<void> {
-  const taskFrom = await resolveTask(flags);
-  checkTaskFlags(flags);
+  const taskFrom = await prepareTask(flags);
   const server = serverFlag(flags);
   if (server !== undefined) return await runOnServer(input, flags, server);
   // Imported here, not above: a run through a server loads no decoder and no model runtime.
@@ -37,9 +32,25 @@ export async function runFast(input: string, flags: FastFlags): Promise<void> {
     sink.close();
     throw e;
   });
+  // A pipe (`-`, /dev/stdin) cannot seek: its bytes go to a temporary file first.
+  let spooled: { path: string; bytes: number } | undefined;
+  try {
+    if (isPipe(input)) {
+      spooled = await spoolPipe(input, (flags.maxSpoolMb ?? DEFAULT_MAX_SPOOL_MB) * 2 ** 20);
+      tracer?.fallback?.(
+        "input",
+        `${input}: a pipe, read into a temporary file first (${spooled.bytes} bytes)`,
+      );
+    }
+  } catch (e) {
+    sink.close();
+    await shown.cleanup();
+    throw e;
+  }
+  const source = spooled?.path ?? input;
   try {
     const timeoutMs = flags.timeout === undefined ? undefined : flags.timeout * 1000;
-    const records = extract(input, {
+    const records = extract(source, {
       ...flags,
       inferrers: flags.jobs,
       framesDir: shown.framesDir,
@@ -50,14 +61,21 @@ export async function runFast(input: string, flags: FastFlags): Promise<void> {
     });
     const start = performance.now();
     let keyframes = 0;
-    for await (const record of shown.wrap(records)) {
-      await sink.write(record);
-      keyframes++;
+    try {
+      for await (const record of shown.wrap(records)) {
+        // A spooled pipe's records are named as the user named it.
+        await sink.write(spooled ? { ...record, file: input } : record);
+        keyframes++;
+      }
+    } catch (e) {
+      if (spooled && e instanceof VxError) throw new VxError(input, e.reason, e.kind);
+      throw e;
     }
     summary(input, flags, keyframes, start);
   } finally {
     sink.close();
     await shown.cleanup();
+    if (spooled) await Deno.remove(spooled.path).catch(() => {});
     await writeTrace(tracer, flags.debug);
   }
 }
@@ -65,22 +83,34 @@ export async function runFast(input: string, flags: FastFlags): Promise<void> {
 /** `fast` on a vx server: its records as they arrive; an error status is the run's error. */
 async function runOnServer(input: string, flags: FastFlags, spec: string): Promise<void> {
   checkServerFlags(flags);
+  if (isUrl(input)) {
+    throw new UsageError(
+      `${input}: an http(s) input does not apply with --server (the server would fetch it); ` +
+        "run without --server",
+    );
+  }
   const [{ serverAddress }, { remoteFile, serverSettings }] = await Promise.all([
     import("../client/address.ts"),
     import("../client/remote.ts"),
   ]);
   const server = serverAddress(spec);
   const sink = await openSink(flags.out, outputMode(flags));
+  // A pipe (`-`, /dev/stdin) is read into a temporary file first, as locally, then sent.
+  let spooled: { path: string; bytes: number } | undefined;
   try {
     const { settings, names } = await serverSettings({
       ...pickTaskOptions(flags),
       backend: flags.backend,
       threads: flags.threads,
     });
+    if (isPipe(input)) {
+      spooled = await spoolPipe(input, (flags.maxSpoolMb ?? DEFAULT_MAX_SPOOL_MB) * 2 ** 20);
+    }
     const records = remoteFile(server, input, {
       settings,
       timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
       stream: flags.stream,
+      source: spooled?.path,
     }, names);
     const start = performance.now();
     let keyframes = 0;
@@ -94,6 +124,7 @@ async function runOnServer(input: string, flags: FastFlags, spec: string): Promi
   } finally {
     sink.close();
     server.client?.close();
+    if (spooled) await Deno.remove(spooled.path).catch(() => {});
   }
 }
 

@@ -10,6 +10,7 @@ import type { Command } from "commander";
 import { UsageError, VxError } from "../errors.ts";
 import { readModelShapes } from "../infer/onnx_header.ts";
 import { tasksFitting } from "../tasks/from_model.ts";
+import { resolveModel } from "../input/model_cache.ts";
 import type { TaskName, TaskOptions } from "../tasks/task.ts";
 import { BACKEND_CHOICES, type BackendChoice } from "../infer/backend.ts";
 import type { ExistingOutput } from "../output.ts";
@@ -45,6 +46,14 @@ function size(value: string): [number, number] {
     throw new InvalidArgumentError("expected WIDTHxHEIGHT, e.g. 224x224");
   }
   return [Number(m[1]), Number(m[2])];
+}
+
+/** `--model-sha256`: 64 hex digits. */
+function sha256(value: string): string {
+  if (!/^[0-9a-fA-F]{64}$/.test(value)) {
+    throw new InvalidArgumentError("expected a SHA-256 in hex (64 digits)");
+  }
+  return value.toLowerCase();
 }
 
 /** `--mean 0.485,0.456,0.406` → three numbers. */
@@ -85,6 +94,26 @@ const TASK_FLAGS: [keyof FastFlags, string, readonly TaskName[]][] = [
   ["layout", "--layout", VISION_TASKS],
   ["draw", "--draw", DRAW_TASKS],
 ];
+
+/**
+ * Everything about the task that comes before any file: a model URL fetched into the cache (or
+ * taken from it) and `--model-sha256` checked, the task read from the model when not given, and
+ * the flags checked against it. Resolves to where the task came from, for `--debug`.
+ */
+export async function prepareTask(flags: FastFlags): Promise<"flag" | "model" | "default"> {
+  if (flags.modelSha256 !== undefined && flags.model === undefined) {
+    throw new UsageError("--model-sha256 checks --model: give one");
+  }
+  if (flags.model !== undefined) {
+    flags.model = await resolveModel(flags.model, {
+      sha256: flags.modelSha256,
+      cacheDir: flags.modelCache,
+    });
+  }
+  const from = await resolveTask(flags);
+  checkTaskFlags(flags);
+  return from;
+}
 
 /**
  * Sets `flags.task` when `--task` was not given: the one task `--model`'s declared outputs fit
@@ -203,8 +232,14 @@ export function taskOptions(cmd: Command): Command {
         .choices(["ocr", "detect", "keyframes", "classify", "embed", "faces", "tensor"]),
     )
     .option(
-      "--model <path>",
-      "ONNX model (detect: YOLOX or Ultralytics; faces: UltraFace; classify, embed, tensor: any)",
+      "--model <path|url>",
+      "ONNX model (detect: YOLOX or Ultralytics; faces: UltraFace; classify, embed, tensor: any); " +
+        "an http(s) URL is downloaded once into the model cache",
+    )
+    .option("--model-sha256 <hex>", "refuse a model whose content has another SHA-256", sha256)
+    .option(
+      "--model-cache <dir>",
+      "where models by URL are kept (default $XDG_CACHE_HOME/vx/models or ~/.cache/vx/models)",
     )
     .option(
       "--labels <name|path>",
@@ -271,6 +306,11 @@ export interface FastFlags extends TaskOptions {
   jobs?: number;
   /** `unix:PATH` or `http://HOST:PORT`: run on that vx server instead of here. */
   server?: string;
+  /** The most a pipe input (`-`) may hold, in MiB. */
+  maxSpoolMb?: number;
+  /** The model's expected SHA-256, and where models by URL are cached. */
+  modelSha256?: string;
+  modelCache?: string;
 }
 
 export interface BulkFlags extends Omit<FastFlags, "sequential" | "decodeFirst"> {

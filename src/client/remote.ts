@@ -26,6 +26,8 @@ export interface RemoteOptions {
   timeoutMs?: number;
   /** As `fast --stream`. */
   stream?: number;
+  /** Where the file's bytes are, when not at the name it is given by (a spooled pipe). */
+  source?: string;
 }
 
 /** How often a client told "busy" (503 with `Retry-After`) asks again before giving up. */
@@ -168,7 +170,7 @@ export async function* remoteFile(
   const status = (error: string): StatusRecord => ({ file: input, status: "error", error });
   let real: string;
   try {
-    real = await Deno.realPath(input);
+    real = await Deno.realPath(options.source ?? input);
   } catch (e) {
     yield status(unreadable(e));
     return;

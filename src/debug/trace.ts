@@ -106,6 +106,8 @@ export interface FileSummary {
   bytesRead: number | null;
   path: string | null;
   pathReason?: string;
+  /** A URL's cost: HTTP range requests, bytes fetched, ms the decoders waited for them. */
+  network?: { requests: number; bytesFetched: number; waitMs: number };
 }
 
 /** A whole trace file. */
@@ -336,6 +338,12 @@ export class TraceRecorder implements Tracer {
         const f = fileOf(args.file);
         f.keyframes = (f.keyframes ?? 0) + Number(args.keyframes ?? 0);
         if (typeof args.bytesRead === "number") f.bytesRead = (f.bytesRead ?? 0) + args.bytesRead;
+        if (typeof args.requests === "number") {
+          const n = (f.network ??= { requests: 0, bytesFetched: 0, waitMs: 0 });
+          n.requests += args.requests;
+          n.bytesFetched += Number(args.bytesFetched ?? 0);
+          n.waitMs += Number(args.networkWaitMs ?? 0);
+        }
         if (typeof args.path === "string") f.path = args.path;
         if (typeof args.pathReason === "string") f.pathReason = args.pathReason;
       } else if (name === SPAN.output && typeof args.file === "string") {

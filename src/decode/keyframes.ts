@@ -22,7 +22,9 @@ import {
 import { now as clock } from "../clock.ts";
 import type { FrameSpec } from "../tasks/task.ts";
 import { type OutputGeometry, outputGeometry } from "./geometry.ts";
-import { type IndexPlan, indexPlan, readBytes, readIndex, singleSampleMp4 } from "./mp4_index.ts";
+import { type IndexPlan, indexPlan, readIndex, singleSampleMp4 } from "./mp4_index.ts";
+import { type ByteSource, fileSource, isUrl, readBytes } from "../input/source.ts";
+import { HttpInputError, httpSource } from "../input/http_source.ts";
 import { probeMp4 } from "./mp4_probe.ts";
 import {
   bestError,
@@ -155,6 +157,8 @@ export interface DecodeSummary {
   pathReason?: string;
   /** Bytes read from the input file, for the probe, the index and the decode together. */
   bytesRead: number;
+  /** For a URL: HTTP requests made, bytes fetched and ms waiting for them. */
+  network?: { requests: number; bytes: number; waitMs: number };
 }
 
 /** How a file's keyframes were found; see {@linkcode DecodeSummary}. */
@@ -277,6 +281,7 @@ export async function decodeKeyframes(
       path: typeof plan !== "string" ? "index" : exact === undefined ? "skip" : "exact",
       pathReason: typeof plan === "string" ? plan : undefined,
       bytesRead: read.total,
+      network: file.network && { ...file.network },
     };
   } finally {
     try {
@@ -726,7 +731,7 @@ function mountJpegSink(
  */
 async function runIndexed(
   ctx: RunContext,
-  file: Deno.FsFile,
+  file: ByteSource,
   plan: IndexPlan,
   started: number,
   claims: KeyClaims,
@@ -893,12 +898,23 @@ export function describeDamage(corrupt: readonly CorruptKeyframe[], good: number
 }
 
 /** Opens an input file for reading; throws {@linkcode DecodeError} with a plain reason. */
-export function openInput(path: string): Deno.FsFile {
+export function openInput(path: string): ByteSource {
+  if (isUrl(path)) {
+    try {
+      return httpSource(path);
+    } catch (e) {
+      if (e instanceof HttpInputError) throw new DecodeError(e.message);
+      throw e;
+    }
+  }
   try {
     const stat = Deno.statSync(path);
     if (stat.isDirectory) throw new DecodeError("is a directory");
+    if (!stat.isFile) {
+      throw new DecodeError("a pipe or device, not a file (vx fast - reads a pipe)");
+    }
     if (stat.size === 0) throw new DecodeError("empty file");
-    return Deno.openSync(path, { read: true });
+    return fileSource(path, Deno.openSync(path, { read: true }));
   } catch (e) {
     if (e instanceof DecodeError) throw e;
     if (e instanceof Deno.errors.NotFound) throw new DecodeError("no such file");

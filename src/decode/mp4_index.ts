@@ -19,7 +19,7 @@
  * @module
  */
 
-import { readFully } from "../../wasm/ffmpeg.ts";
+import { type ByteSource, readBytes } from "../input/source.ts";
 import type { StreamInfo } from "./probe.ts";
 import {
   ascii,
@@ -508,15 +508,15 @@ export interface IndexPlan {
 const MOV_FAMILY = /^mov,mp4/;
 
 /**
- * Reads `file`'s MP4/MOV index ({@linkcode readMp4Index}), or says why it has none it can use
+ * Reads `source`'s MP4/MOV index ({@linkcode readMp4Index}), or says why it has none it can use
  * (not an MP4, a fragmented file, a header this reader cannot make sense of: ffmpeg's demuxer
  * then gets the file). Bytes read are added to `read.total`.
  */
-export function readIndex(file: Deno.FsFile, read: { total: number }): Mp4Index | string {
-  const size = file.seekSync(0, Deno.SeekMode.End);
+export function readIndex(source: ByteSource, read: { total: number }): Mp4Index | string {
+  const size = source.size;
   let index: Mp4Index | string;
   try {
-    index = readMp4Index((at, n) => readBytes(file, at, Math.min(n, size - at)), size);
+    index = readMp4Index((at, n) => readBytes(source, at, Math.min(n, size - at)), size);
   } catch (e) {
     return `the index could not be read (${e instanceof Error ? e.message : e})`;
   }
@@ -542,10 +542,4 @@ export function indexPlan(
   if (track === undefined || track.handler !== "vide") return "the index has no such video track";
   if (typeof track.keys === "string") return track.keys;
   return { track, keys: track.keys, ftyp: index.ftyp, size: index.size };
-}
-
-/** Reads `length` bytes of `file` at `position`; fewer at its end. */
-export function readBytes(file: Deno.FsFile, position: number, length: number): Uint8Array {
-  const out = new Uint8Array(Math.max(0, length));
-  return out.subarray(0, readFully(file, position, out));
 }

@@ -6,6 +6,7 @@
 
 import type { FFmpegCore, LogLine } from "../../wasm/ffmpeg.ts";
 import { indexPlan, readIndex } from "./mp4_index.ts";
+import type { ByteSource } from "../input/source.ts";
 
 /** One stream of a container. */
 export interface StreamInfo {
@@ -108,7 +109,7 @@ export function probe(
   fsPath: string,
   keyframes = false,
   stream?: number,
-  file?: Deno.FsFile,
+  file?: ByteSource,
   anyStreams = false,
 ): ProbeInfo {
   const json = runProbe(core, fsPath, ["-show_format", "-show_streams"], "format");

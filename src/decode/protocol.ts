@@ -75,6 +75,8 @@ export type DecodeEvent =
     pathReason?: string;
     /** Bytes read from the input file. */
     bytesRead: number;
+    /** For a URL: HTTP requests, bytes fetched, ms waiting for the network. */
+    network?: { requests: number; bytes: number; waitMs: number };
   }
   | { type: "probed"; id: number; info: ProbeInfo }
   /** `user`: the input's fault (bad file), else vx's or the machine's. */

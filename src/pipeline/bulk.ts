@@ -14,6 +14,7 @@ import { drawRecords } from "../draw/drawer.ts";
 import { expandInputs, shard } from "./inputs.ts";
 import type { BulkProgress, CallOptions } from "./scheduler.ts";
 import { createScheduler } from "./modes.ts";
+import { shownName } from "../input/source.ts";
 
 export type { BulkProgress } from "./scheduler.ts";
 
@@ -83,7 +84,8 @@ export async function bulkPaths(
 ): Promise<string[]> {
   let paths = await expandInputs(inputs, options.skipped);
   if (options.shard) paths = shard(paths, options.shard.index, options.shard.count);
-  if (options.skip) paths = paths.filter((p) => !options.skip!.has(p));
+  // Statuses name a URL without its query (a presigned URL's signature changes from run to run).
+  if (options.skip) paths = paths.filter((p) => !options.skip!.has(shownName(p)));
   return paths;
 }
 
@@ -92,7 +94,7 @@ export function bulkCall(options: BulkOptions): CallOptions {
   return {
     streaming: false,
     // The id keeps same-named files from different folders apart.
-    jpegPrefix: (file) => `${file.id}_${baseName(file.path)}`,
+    jpegPrefix: (file) => `${file.id}_${baseName(shownName(file.path))}`,
     framesDir: options.framesDir,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     stream: options.stream,

@@ -14,6 +14,7 @@ import { drawRecords } from "../draw/drawer.ts";
 import type { Tracer } from "./tracer.ts";
 import type { CallOptions } from "./scheduler.ts";
 import { createScheduler, type Mode } from "./modes.ts";
+import { shownName } from "../input/source.ts";
 
 export {
   DEFAULT_INFLIGHT_BYTES,
@@ -127,7 +128,7 @@ async function* extractRecords(
 export function fastCall(input: string, options: ExtractOptions): CallOptions {
   return {
     streaming: true,
-    jpegPrefix: (file) => baseName(file.path),
+    jpegPrefix: (file) => baseName(shownName(file.path)),
     framesDir: options.framesDir,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     stream: options.stream,
@@ -144,7 +145,8 @@ export async function* fastRecords(
   for await (const r of records) {
     if (!("status" in r)) yield r;
     else if (r.status === "error") {
-      throw new VxError(input, r.error.replace(`${input}: `, ""), "input");
+      const name = shownName(input);
+      throw new VxError(name, r.error.replace(`${name}: `, ""), "input");
     }
   }
 }

@@ -12,6 +12,7 @@ import type { Channel } from "./channel.ts";
 import { checkPtsOrder, type FrameRecord, type StatusRecord, type VxRecord } from "../records.ts";
 import { now } from "../clock.ts";
 import type { CorruptKeyframe } from "../decode/keyframes.ts";
+import { shownName } from "../input/source.ts";
 
 /** How one caller's files are run and written. */
 export interface CallOptions {
@@ -58,7 +59,9 @@ export interface Call extends CallOptions {
 /** One file of a call, from queued to settled. */
 export interface FileState {
   id: number;
+  /** The input as given, and as records and traces name it (a URL without its query). */
   path: string;
+  name: string;
   call: Call;
   start: number;
   /** Keyframes decoded, once every decode worker on the file is done. */
@@ -94,6 +97,7 @@ export function newFile(id: number, path: string, call: Call): FileState {
   return {
     id,
     path,
+    name: shownName(path),
     call,
     start: now(),
     decoding: 0,
@@ -153,7 +157,7 @@ export function finishFile(
   let status: StatusRecord;
   if (file.error !== undefined) {
     call.progress.failed++;
-    status = { file: file.path, status: "error", error: file.error };
+    status = { file: file.name, status: "error", error: file.error };
   } else {
     if (file.damaged !== undefined) call.progress.failed++;
     file.records.sort((a, b) => a.index - b.index);
@@ -166,8 +170,8 @@ export function finishFile(
     }
     call.progress.keyframes += file.records.length;
     status = file.damaged !== undefined
-      ? { file: file.path, status: "error", error: file.damaged }
-      : { file: file.path, status: "ok", keyframes: file.records.length, ms };
+      ? { file: file.name, status: "error", error: file.damaged }
+      : { file: file.name, status: "ok", keyframes: file.records.length, ms };
   }
   call.progress.done++;
   return status;

@@ -6,6 +6,7 @@
 
 import { DecodeError, openInput } from "../decode/keyframes.ts";
 import { readIndex } from "../decode/mp4_index.ts";
+import type { ByteSource } from "../input/source.ts";
 import { probeMp4 } from "../decode/mp4_probe.ts";
 import { NoVideoError, pickVideo, type ProbeInfo, ticksToSeconds } from "../decode/probe.ts";
 import { VxError } from "../errors.ts";
@@ -35,7 +36,7 @@ export async function probeFile(
   options: { anyStreams?: boolean } = {},
 ): Promise<ProbeInfo> {
   // A missing or empty file is refused here, before a worker loads its ffmpeg core.
-  let file: Deno.FsFile;
+  let file: ByteSource;
   try {
     file = openInput(path);
   } catch (e) {
@@ -59,7 +60,7 @@ export async function probeFile(
  * `src/decode/mp4_probe.ts`, or no video stream to decode: ffmpeg then gives the reason).
  */
 export function probeIndexed(
-  file: Deno.FsFile,
+  file: ByteSource,
   stream?: number,
   anyStreams = false,
 ): ProbeInfo | string {

@@ -577,7 +577,7 @@ export class Scheduler {
           streaming.delete(file);
           const status = finishFile(file, write);
           tracer?.span("file", MAIN_LANE, file.start, now(), {
-            file: file.path,
+            file: file.name,
             status: status.status,
           });
           send(call, status);
@@ -652,7 +652,7 @@ export class Scheduler {
                 gate.release(f.data.byteLength);
                 break;
               }
-              if (tracer) traceFrame(tracer, slot.lane, file.path, e);
+              if (tracer) traceFrame(tracer, slot.lane, file.name, e);
               const waiter: InFlight = {
                 id: seq++,
                 file,
@@ -682,9 +682,9 @@ export class Scheduler {
               if (file) {
                 file.emitted += e.keyframes;
                 file.corrupt.push(...e.corrupt);
-                if (tracer) traceFileDecoded(tracer, slot.lane, file.path, e);
-                if (e.retried) tracer?.fallback?.("retry", `${file.path}: ${e.retried}`);
-                if (e.exact) tracer?.fallback?.("exact", `${file.path}: ${e.exact}`);
+                if (tracer) traceFileDecoded(tracer, slot.lane, file.name, e);
+                if (e.retried) tracer?.fallback?.("retry", `${file.name}: ${e.retried}`);
+                if (e.exact) tracer?.fallback?.("exact", `${file.name}: ${e.exact}`);
                 if (file.decoding === 0) fileDecoded(file);
               }
               break;
@@ -730,14 +730,14 @@ export class Scheduler {
             if (tracer) {
               tracer.counter("in-flight", gate.levels());
               traceResult(tracer, slot.lane, {
-                file: f.file.path,
+                file: f.file.name,
                 index: f.index,
                 pts: f.pts,
                 posted: f.posted,
               }, e.timing);
             }
             const record: FrameRecord = {
-              file: f.file.path,
+              file: f.file.name,
               index: f.index,
               pts: f.pts,
               width: f.width,

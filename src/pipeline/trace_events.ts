@@ -54,6 +54,11 @@ export function traceFileDecoded(
     path: ev.path,
     ...(ev.pathReason === undefined ? {} : { pathReason: ev.pathReason }),
     bytesRead: ev.bytesRead,
+    ...(ev.network === undefined ? {} : {
+      requests: ev.network.requests,
+      bytesFetched: ev.network.bytes,
+      networkWaitMs: Math.round(ev.network.waitMs),
+    }),
   });
 }
 

@@ -1,0 +1,149 @@
+/**
+ * An http(s) input read by HTTP `Range` requests, never downloaded whole: the decoder reads an
+ * MP4's index and then only its key samples' bytes, so a remote file's keyframes cost about what
+ * they weigh.
+ *
+ * ffmpeg reads synchronously, so the reading thread hands each request to a fetch worker
+ * (`workers/fetch.ts`, speaking `fetch_protocol.ts`) and blocks on shared memory until the bytes
+ * are there, as the in-flight gate blocks a decoder. Bytes are kept in 1 MiB blocks (at most 32
+ * MiB); a read that follows the previous one fetches 4 MiB ahead. Redirects are followed; a
+ * request that fails on the network or with a 5xx is tried 3 times, each with a 30 s timeout.
+ * A server that ignores `Range` (it answers 200 with the whole file) is refused with one line:
+ * vx does not download a file in its place.
+ *
+ * @module
+ */
+
+import type { FetchReply, FetchRequest } from "./fetch_protocol.ts";
+import { type ByteSource, shownName } from "./source.ts";
+
+const BLOCK = 1 << 20;
+/** Blocks fetched at once after a read that continued the previous one. */
+const READ_AHEAD = 4;
+const CACHE_BLOCKS = 32;
+/** The shared buffer one answer fits in. */
+const MAX_FETCH = 16 << 20;
+/** How long a read waits for the fetch worker, which has its own timeouts and retries. */
+const WAIT_MS = 150_000;
+
+/** Why a URL cannot be read; the message names the reason, not the URL. */
+export class HttpInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "HttpInputError";
+  }
+}
+
+/**
+ * Opens `url` for reading by range: one request learns its size (and fetches its first block).
+ * Throws {@linkcode HttpInputError} when the server refuses, has no such file, or ignores ranges.
+ */
+export function httpSource(url: string): ByteSource {
+  const control = new Int32Array(new SharedArrayBuffer(16));
+  const total = new Float64Array(new SharedArrayBuffer(8));
+  const data = new Uint8Array(new SharedArrayBuffer(MAX_FETCH));
+  const message = new Uint8Array(new SharedArrayBuffer(1024));
+  const worker = new Worker(new URL("../../workers/fetch.ts", import.meta.url), {
+    type: "module",
+  });
+  worker.postMessage(
+    {
+      type: "init",
+      url,
+      control: control.buffer,
+      total: total.buffer,
+      data: data.buffer,
+      message: message.buffer,
+    } satisfies FetchRequest,
+  );
+  const network = { requests: 0, bytes: 0, waitMs: 0 };
+  const cache = new Map<number, Uint8Array>();
+  let lastEnd = -1;
+  let size = -1;
+
+  /** Fetches `[start, end)`: blocks until the fetch worker answers. */
+  const fetchRange = (start: number, end: number): Uint8Array => {
+    Atomics.store(control, 0, 1);
+    worker.postMessage({ type: "range", start, end } satisfies FetchRequest);
+    const t0 = performance.now();
+    const waited = Atomics.wait(control, 0, 1, WAIT_MS);
+    network.waitMs += performance.now() - t0;
+    network.requests++;
+    if (waited === "timed-out") throw new HttpInputError("no answer from the server");
+    const state = Atomics.load(control, 0) as FetchReply;
+    const n = Atomics.load(control, 1);
+    if (state === 3) {
+      throw new HttpInputError(new TextDecoder().decode(message.slice(0, n)));
+    }
+    size = total[0];
+    network.bytes += n;
+    return data.slice(0, n);
+  };
+
+  const block = (b: number): Uint8Array | undefined => {
+    const hit = cache.get(b);
+    if (hit) {
+      // Least recently used goes first: a hit moves to the end.
+      cache.delete(b);
+      cache.set(b, hit);
+    }
+    return hit;
+  };
+
+  /** Fetches blocks `from` to `to` (inclusive, clipped to the file) into the cache. */
+  const fill = (from: number, to: number) => {
+    const start = from * BLOCK;
+    const end = Math.min(size >= 0 ? size : Infinity, (to + 1) * BLOCK, start + MAX_FETCH);
+    const bytes = fetchRange(start, end);
+    for (let at = 0, b = from; at < bytes.length; at += BLOCK, b++) {
+      cache.set(b, bytes.subarray(at, Math.min(bytes.length, at + BLOCK)));
+    }
+    while (cache.size > CACHE_BLOCKS) cache.delete(cache.keys().next().value!);
+  };
+
+  const close = () => {
+    worker.terminate();
+    cache.clear();
+  };
+  try {
+    fill(0, 0);
+  } catch (e) {
+    close();
+    throw e;
+  }
+  return {
+    name: shownName(url),
+    get size() {
+      return size;
+    },
+    network,
+    readAt(position, into) {
+      if (position >= size || into.length === 0) return 0;
+      const end = Math.min(size, position + into.length);
+      const first = Math.floor(position / BLOCK);
+      const last = Math.floor((end - 1) / BLOCK);
+      const sequential = position === lastEnd;
+      let n = 0;
+      for (let b = first; b <= last; b++) {
+        let bytes = block(b);
+        if (!bytes) {
+          // The blocks this read still needs, and more ahead when it continues the last one.
+          let to = b;
+          while (to < last && !cache.has(to + 1)) to++;
+          if (sequential) to = Math.max(to, b + READ_AHEAD - 1);
+          fill(b, Math.min(to, b + MAX_FETCH / BLOCK - 1));
+          bytes = block(b);
+          if (!bytes) break;
+        }
+        const from = b === first ? position - b * BLOCK : 0;
+        const upto = Math.min(bytes.length, end - b * BLOCK);
+        into.set(bytes.subarray(from, upto), n);
+        n += upto - from;
+        if (upto < BLOCK) break;
+      }
+      lastEnd = position + n;
+      return n;
+    },
+    close,
+  };
+}
