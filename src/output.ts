@@ -46,21 +46,30 @@ async function writeAll(w: { write(p: Uint8Array): Promise<number> }, bytes: Uin
  * `refuse`; either way the file is left as it was.
  */
 export async function openOutput(path: string, existing: ExistingOutput): Promise<Deno.FsFile> {
-  // Missing directories are made, as `--frames-dir` makes its own.
-  const parent = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
-  if (parent !== "") {
-    try {
-      await Deno.mkdir(parent, { recursive: true });
-    } catch (e) {
-      if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) throw e;
-      throw new VxError(path, `cannot make its directory: ${reasonOf(e)}`);
-    }
-  }
+  const open = () =>
+    // Write-only: a run may be granted write access to its output and nothing more.
+    Deno.open(path, { write: true, create: true, append: existing === "append" });
   let file: Deno.FsFile;
   try {
-    // Write-only: a run may be granted write access to its output and nothing more.
-    file = await Deno.open(path, { write: true, create: true, append: existing === "append" });
+    try {
+      file = await open();
+    } catch (e) {
+      // Missing directories are made, as `--frames-dir` makes its own (only then: making an
+      // existing one would need write access to it).
+      const parent = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
+      if (!(e instanceof Deno.errors.NotFound) || parent === "") throw e;
+      try {
+        await Deno.mkdir(parent, { recursive: true });
+      } catch (e) {
+        if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+          throw e;
+        }
+        throw new VxError(path, `cannot make its directory: ${reasonOf(e)}`);
+      }
+      file = await open();
+    }
   } catch (e) {
+    if (e instanceof VxError) throw e;
     if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) throw e;
     throw new VxError(path, `cannot write it: ${reasonOf(e)}`);
   }
