@@ -139,7 +139,7 @@ export const createDetectTask: TaskFactory = async (options, engine) => {
       throw new TaskError(`${path}: cannot run at --size ${showSize(box)} (${firstLine(e)})`);
     }
     if (showSize(firstSize) === showSize(box)) throw e;
-    fixed = `it does not run at ${showSize(firstSize)}: ${firstLine(e)}`;
+    fixed = `it does not run at ${showSize(firstSize)}: ${why(path, e)}`;
     current = await open(box);
   }
 
@@ -228,7 +228,7 @@ export const createDetectTask: TaskFactory = async (options, engine) => {
         try {
           current = await open(size);
         } catch (e) {
-          keep(`it does not run at ${showSize(size)}: ${firstLine(e)}`);
+          keep(`it does not run at ${showSize(size)}: ${why(path, e)}`);
           current = await open(box);
         }
       }
@@ -238,7 +238,7 @@ export const createDetectTask: TaskFactory = async (options, engine) => {
       } catch (e) {
         // A reshaped session that fails its first frame: the graph does not follow the input.
         if (current.proven) throw e;
-        keep(`it does not run at ${current.key}: ${firstLine(e)}`);
+        keep(`it does not run at ${current.key}: ${why(path, e)}`);
         sessions.delete(current.key);
         current.model.release?.();
         current = await open(box);
@@ -288,6 +288,12 @@ interface Session {
  * a bulk run of mixed videos a few.
  */
 const MAX_SESSIONS = 4;
+
+/** An error's first line, without the model's path the engine put before it. */
+function why(path: string, e: unknown): string {
+  const line = firstLine(e);
+  return line.startsWith(`${path}: `) ? line.slice(path.length + 2) : line;
+}
 
 function showSize([w, h]: readonly number[]): string {
   return `${w}x${h}`;
