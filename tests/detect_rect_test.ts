@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { TraceRecorder } from "../src/debug/trace.ts";
 import { tinyYolox } from "../src/fixtures/tiny_yolox.ts";
-import { createEngine } from "../src/infer/engine.ts";
+import { createEngine, type Engine, type LoadOptions, type Model } from "../src/infer/engine.ts";
 import { readModelShapes } from "../src/infer/onnx_header.ts";
 import { reshapeModel } from "../src/infer/onnx_reshape.ts";
 import { createDetectTask } from "../src/tasks/detect.ts";
@@ -159,4 +160,52 @@ Deno.test({
     assert.deepEqual(out.output.dims, [1, 2184, 85]);
     await model.release?.();
   },
+});
+
+Deno.test({
+  name: "detect moves to the model's own input when a reshaped session fails its first keyframe",
+  ...WORKERS,
+  async fn() {
+    const model = await tinyPath("tiny_runfail.onnx");
+    const real = createEngine({ threads: 1 });
+    // A graph that fails only when it runs at another size (a Reshape computed from the input).
+    const engine = {
+      ...real,
+      async load(path: string, options?: LoadOptions) {
+        const m = await real.load(path, options);
+        return {
+          ...m,
+          run(feeds: Parameters<Model["run"]>[0]) {
+            if (feeds.images.dims[2] !== 96) return Promise.reject(new Error("Reshape failed"));
+            return m.run(feeds);
+          },
+        };
+      },
+    } as Engine;
+    const task = await createDetectTask({ task: "detect", model }, engine);
+    const timings: StageTimings = { pre: 0, infer: 0, post: 0 };
+    await task.run(wideFrame(), timings);
+    assert.equal(timings.input, "96x96");
+    assert.equal(
+      timings.note,
+      `${model}: keeps its 96x96 input: it does not run at 96x64: Reshape failed`,
+    );
+    const again: StageTimings = { pre: 0, infer: 0, post: 0 };
+    await task.run(wideFrame(), again);
+    assert.deepEqual([again.input, again.note], ["96x96", undefined]);
+    await real.release?.();
+  },
+});
+
+Deno.test("--debug: the input of each keyframe, and why a model kept its own", () => {
+  const rec = new TraceRecorder(0);
+  const at = { sent: 1, received: 2, start: 3, pre: 1, infer: 5, post: 1, end: 10 };
+  rec.inferred("a.mp4", 0, 0, { ...at, input: "96x96", note: "m.onnx: keeps its 96x96 input: …" });
+  rec.inferred("a.mp4", 1, 1, { ...at, input: "96x96" });
+  const vx = rec.summary();
+  assert.deepEqual(vx.inputs, { "96x96": 2 });
+  assert.deepEqual(
+    vx.fallbacks.map((f) => [f.what, f.reason]),
+    [["model input", "m.onnx: keeps its 96x96 input: …"]],
+  );
 });

@@ -154,7 +154,6 @@ export const createDetectTask: TaskFactory = async (options, engine) => {
         `export it with decode_in_inference=False`,
     );
   }
-  current.proven = true;
   const labels = await loadLabels(options.labels, classes);
   const threshold = options.score ?? DEFAULT_SCORE;
   const frameSpec = letterbox(width, height);
