@@ -9,6 +9,8 @@
  *   `inference` total ÷ keyframes: the issue's measure, cold first runs included) and the median
  *   keyframe's inference span (the steady state). Ratios are taken per pair of runs, then the
  *   median of those.
+ * - The model alone, in this process: one session at each shape, run alternately (rect, square,
+ *   …) on the same letterboxed keyframe after three warm-up runs each, so both see the same load.
  * - Agreement with the square on that clip and on holdout clips of other shapes (Big Buck Bunny
  *   at 1080p and 320×180, a 4:3 and a portrait clip of dog.jpg): every box of score > 0.5 in
  *   either run has a box of the same label in the other with IoU ≥ 0.85.
@@ -23,6 +25,8 @@
  */
 
 import { makeVideo } from "../src/fixtures/video.ts";
+import { createEngine } from "../src/infer/engine.ts";
+import { yoloxAnchorCount } from "../src/tasks/detect_decode.ts";
 import { measure, stats, writeSection } from "./measure.ts";
 import { CACHE, clip720p, MODEL, requireShared, ROOT, runsFlag, SHARED } from "./inputs.ts";
 
@@ -36,7 +40,10 @@ const SQUARE = ["--size", "416x416"];
 const POOLS: Record<string, string[]> = {
   "vx fast": [],
   "vx fast --jobs 1 --threads 1": ["--jobs", "1", "--threads", "1"],
+  // Decoding done before inference starts: the inference spans do not share the cores with it.
+  "vx fast --sequential": ["--sequential"],
 };
+const ALTERNATIONS = 20;
 
 type Det = { label: string; score: number; box: number[] };
 type Rec = { index: number; results: Det[] };
@@ -190,6 +197,28 @@ for (const [name, make] of Object.entries(CLIPS)) {
   );
 }
 
+// The model alone, alternating shapes run by run in this process. Last: once onnxruntime has run
+// in this thread, workers started after (makeVideo's) fail to start.
+const engine = createEngine({ threads: 1, backend: "wasm" });
+const rectModel = await engine.load(MODEL, {
+  reshape: { images: [1, 3, 256, 416], output: [1, yoloxAnchorCount(416, 256), 85] },
+});
+const squareModel = await engine.load(MODEL);
+const alone: Record<"rect" | "square", number[]> = { rect: [], square: [] };
+const frame = new Float32Array(3 * 416 * 416).fill(114);
+for (let i = -3; i < ALTERNATIONS; i++) {
+  for (
+    const [name, model, h] of [["rect", rectModel, 256], ["square", squareModel, 416]] as const
+  ) {
+    const data = frame.subarray(0, 3 * 416 * h);
+    const t0 = performance.now();
+    await model.run({ images: { data, dims: [1, 3, h, 416] } });
+    if (i >= 0) alone[name].push(performance.now() - t0);
+  }
+}
+await engine.release?.();
+const aloneRatio = alone.rect.map((r, i) => r / alone.square[i]);
+
 const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1];
 const text = [
   "## Rectangular detector inputs (`deno task bench:rect`)",
@@ -204,6 +233,11 @@ const text = [
   "| pool | figure | rect | square | ratio |",
   "| --- | --- | --- | --- | --- |",
   ...timingRows,
+  "",
+  `The model alone (one wasm thread, this process, the shapes alternating run by run, ${ALTERNATIONS} ` +
+  `runs each after 3 warm-up runs): rect ${fmt(alone.rect, 1)} ms, square ${
+    fmt(alone.square, 1)
+  } ms, ratio ${fmt(aloneRatio, 2)}.`,
   "",
   "Agreement with the square: every box of score > 0.5 in either run has one of the same label in " +
   "the other with IoU ≥ 0.85; against the native anchor (ffmpeg CLI + onnxruntime-node at the " +

@@ -93,11 +93,11 @@ export const createDetectTask: TaskFactory = async (options, engine) => {
       return undefined;
     }
     const reshape: Record<string, number[]> = {
-      [header!.inputs[0].name]: [1, 3, size[1], size[0]],
+      [header.inputs[0].name]: [1, 3, size[1], size[0]],
     };
     if (outKnown) {
       const cells = yoloxAnchorCount(size[0], size[1]); // strides 8/16/32 in both layouts
-      reshape[header!.outputs[0].name] = detectLayout(outKnown) === "yolox"
+      reshape[header.outputs[0].name] = detectLayout(outKnown) === "yolox"
         ? [1, cells, outKnown[2]]
         : [1, outKnown[1], cells];
     }
@@ -220,6 +220,7 @@ export const createDetectTask: TaskFactory = async (options, engine) => {
         fixed = why;
         note = `${path}: keeps its ${showSize(box)} input: ${why}`;
       };
+      // A shape not met before gets its session here, within the pre-process span.
       const size = auto && fixed === undefined
         ? detectInputSize(box, frame.srcWidth, frame.srcHeight)
         : box;
