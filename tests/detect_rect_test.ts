@@ -63,9 +63,12 @@ Deno.test("reshapeModel declares new input and output dims and keeps everything 
 });
 
 /** The tiny YOLOX (or its fixed-head variant) on disk, for the engine. */
-async function tinyPath(name: string, fixedHead = false): Promise<string> {
+async function tinyPath(
+  name: string,
+  options: Parameters<typeof tinyYolox>[0] = {},
+): Promise<string> {
   const path = tempPath(name);
-  await Deno.writeFile(path, tinyYolox({ fixedHead }));
+  await Deno.writeFile(path, tinyYolox(options));
   return path;
 }
 
@@ -123,10 +126,27 @@ Deno.test({
 });
 
 Deno.test({
+  name: "detect reshapes a model in the Ultralytics layout too: [1,4+C,N] follows the input",
+  ...WORKERS,
+  async fn() {
+    const model = await tinyPath("tiny_ultra.onnx", { ultralytics: true });
+    const labels = tempPath("labels81.txt"); // 85 channels: a box and 81 classes
+    await Deno.writeTextFile(labels, Array.from({ length: 81 }, (_, i) => `c${i}`).join("\n"));
+    const engine = createEngine({ threads: 1 });
+    const task = await createDetectTask({ task: "detect", model, labels }, engine);
+    const timings: StageTimings = { pre: 0, infer: 0, post: 0 };
+    await task.run(wideFrame(), timings);
+    assert.deepEqual([timings.input, timings.note], ["96x64", undefined]);
+    assert.equal(task.models[0].preprocess?.sizeKept, undefined);
+    await engine.release?.();
+  },
+});
+
+Deno.test({
   name: "detect keeps the input of a model that does not reshape, and says why",
   ...WORKERS,
   async fn() {
-    const model = await tinyPath("tiny_fixed.onnx", true);
+    const model = await tinyPath("tiny_fixed.onnx", { fixedHead: true });
     const engine = createEngine({ threads: 1 });
     const task = await createDetectTask({ task: "detect", model }, engine);
     const timings: StageTimings = { pre: 0, infer: 0, post: 0 };
