@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { checkTaskFlags, type FastFlags } from "../src/cli/flags.ts";
 import { TraceRecorder } from "../src/debug/trace.ts";
 import { tinyYolox } from "../src/fixtures/tiny_yolox.ts";
 import { createEngine, type Engine, type LoadOptions, type Model } from "../src/infer/engine.ts";
@@ -227,5 +228,13 @@ Deno.test("--debug: the input of each keyframe, and why a model kept its own", (
   assert.deepEqual(
     vx.fallbacks.map((f) => [f.what, f.reason]),
     [["model input", "m.onnx: keeps its 96x96 input: …"]],
+  );
+});
+
+Deno.test("--size is a detect flag: it pins the input; still refused where nothing reads it", () => {
+  checkTaskFlags({ task: "detect", model: "m.onnx", size: [416, 416] } as FastFlags);
+  assert.throws(
+    () => checkTaskFlags({ task: "ocr", size: [416, 416] } as FastFlags),
+    /--size applies to --task detect\|classify\|embed\|faces\|tensor, not ocr/,
   );
 });
