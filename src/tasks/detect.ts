@@ -285,7 +285,7 @@ interface Session {
 
 /**
  * Sessions kept per worker: one video has one shape, a bulk run of mixed videos a few. Each
- * YOLOX-Nano session after the first added 11–24 MB of resident memory once it had run
+ * YOLOX-Nano session after the first added up to 24 MB of resident memory once it had run
  * (BENCHMARKS.md, "Rectangular detector inputs"), and wasm memory is not given back.
  */
 const MAX_SESSIONS = 4;
