@@ -4,7 +4,7 @@
  * `onnxruntime-node` runs the model, with vx's own detect task for pre- and post-processing, so
  * the records are comparable one to one. A benchmark dependency only: vx never needs it.
  *
- * Usage: deno run -A bench/native_anchor.ts <input> <model>
+ * Usage: deno run -A bench/native_anchor.ts <input> <model> [WxH]
  * (needs `ffmpeg` on PATH and onnxruntime-node installed under .cache/native by bench/run.ts)
  *
  * @module
@@ -12,7 +12,8 @@
 
 import { createRequire } from "node:module";
 import { outputGeometry } from "../src/decode/geometry.ts";
-import type { Engine, Model, TensorData } from "../src/infer/engine.ts";
+import type { Engine, LoadOptions, Model, TensorData } from "../src/infer/engine.ts";
+import { reshapeModel } from "../src/infer/onnx_reshape.ts";
 import { createDetectTask } from "../src/tasks/detect.ts";
 
 const NATIVE = new URL("../.cache/native/", import.meta.url).pathname;
@@ -24,8 +25,13 @@ function nativeEngine(threads: number): Engine {
   return {
     backend: "wasm" as const, // the interface's only value; this is native CPU
     threads,
-    async load(path: string): Promise<Model> {
-      const s = await ort.InferenceSession.create(path, { intraOpNumThreads: threads });
+    async load(path: string, options?: LoadOptions): Promise<Model> {
+      // A reshaped model as vx's engine makes it (src/infer/onnx_reshape.ts), so both run the
+      // same input size.
+      const model = options?.reshape
+        ? reshapeModel(await Deno.readFile(path), options.reshape)
+        : path;
+      const s = await ort.InferenceSession.create(model, { intraOpNumThreads: threads });
       const shape = (m: { shape?: (number | string)[] }) =>
         m.shape?.map((d) => (typeof d === "number" && d >= 0 ? d : String(d)));
       return {
@@ -52,8 +58,10 @@ function nativeEngine(threads: number): Engine {
   };
 }
 
-const [input, model] = Deno.args;
-const task = await createDetectTask({ task: "detect", model }, nativeEngine(2));
+const [input, model, sizeFlag] = Deno.args;
+// `416x416`: pin the input, as `--size` does for vx.
+const size = sizeFlag?.split("x").map(Number) as [number, number] | undefined;
+const task = await createDetectTask({ task: "detect", model, size }, nativeEngine(2));
 const probe = await new Deno.Command("ffprobe", {
   args: ["-v", "error", "-select_streams", "v:0", "-show_streams", "-of", "json", input],
 }).output();

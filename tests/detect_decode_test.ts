@@ -186,7 +186,8 @@ Deno.test("createDetectTask explains a missing model and a dynamic input", async
     (e: unknown) =>
       e instanceof TaskError &&
       e.message ===
-        "fake.onnx: model input [1,3,?,?] does not fit detect: need a fixed [1,3,H,W] image input",
+        "fake.onnx: model input [1,3,?,?] does not fit detect: " +
+          "need a fixed [1,3,H,W] image input (or --size WxH)",
   );
 });
 
@@ -293,7 +294,13 @@ Deno.test({
       fit: { kind: "letterbox", width: 416, height: 416, pad: 114 },
       pixFmt: "gbrp",
     });
-    assert.deepEqual(task.models, [{ path, inputShape: [1, 3, 416, 416] }]);
+    assert.deepEqual(task.models, [{
+      path,
+      inputShape: [1, 3, 416, 416],
+      preprocess: {
+        size: "auto: the stride-32 rectangle within 416x416 that holds the keyframe",
+      },
+    }]);
     const frame: Frame = {
       index: 0,
       pts: 0,
@@ -307,5 +314,6 @@ Deno.test({
     const dets = await task.run(frame, timings);
     assert.ok(Array.isArray(dets));
     assert.ok(timings.infer > 0);
+    assert.equal(timings.input, "416x320"); // 4:3 at 416 wide: 312 rows, rounded up to 32s
   },
 });

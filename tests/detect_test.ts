@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type Detection, extract } from "../mod.ts";
+import { TraceRecorder } from "../src/debug/trace.ts";
 import { collect, fixture, SHARED, sharedOrSkip, WORKERS } from "./_helpers.ts";
 
 const ready = sharedOrSkip("models/yolox_nano.onnx") && sharedOrSkip("media/dog.jpg");
@@ -44,6 +45,55 @@ Deno.test({
         const hit = found.find((d) => labels.includes(d.label) && iou(d.box, box) > 0.7);
         assert.ok(hit, `no ${labels.join("/")} near ${box}: ${JSON.stringify(found)}`);
         assert.ok(hit.score > 0.6, `${hit.label} score ${hit.score}`);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "detect on a 16:9 video: the 416×256 rectangle agrees with the 416×416 square",
+  ignore: !ready,
+  ...WORKERS,
+  async fn() {
+    // dog.jpg stretched to 1280×720: the dog, the bicycle and the car at 16:9.
+    const path = await fixture("dog_wide.mp4", {
+      codec: "h264",
+      width: 1280,
+      height: 720,
+      frames: 2,
+      keyint: 1,
+      image: SHARED + "media/dog.jpg",
+    });
+    const tracer = new TraceRecorder();
+    const rect = await collect(
+      extract(path, {
+        task: "detect",
+        model: SHARED + "models/yolox_nano.onnx",
+        threads: 1,
+        tracer,
+      }),
+    );
+    const square = await collect(
+      extract(path, {
+        task: "detect",
+        model: SHARED + "models/yolox_nano.onnx",
+        threads: 1,
+        size: [416, 416],
+      }),
+    );
+    assert.deepEqual(tracer.summary().inputs, { "416x256": 2 });
+    assert.equal(rect.length, 2);
+    for (const [i, r] of rect.entries()) {
+      const a = r.results as Detection[];
+      const b = square[i].results as Detection[];
+      const strong = (ds: Detection[]) => ds.filter((d) => d.score > 0.5);
+      assert.ok(strong(b).length >= 3, JSON.stringify(b));
+      assert.deepEqual(strong(a).map((d) => d.label).sort(), strong(b).map((d) => d.label).sort());
+      for (const d of strong(a)) {
+        const best = Math.max(
+          ...b.filter((e) => e.label === d.label).map((e) => iou(d.box, e.box)),
+        );
+        assert.ok(best >= 0.85, `${d.label} ${d.box}: IoU ${best} with the square's`);
       }
     }
   },

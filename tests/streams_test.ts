@@ -63,7 +63,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "streams: an audio file whose only picture is cover art → one line, exit 1",
+  name: "streams: an audio file whose only picture is cover art: fast is one line, probe lists it",
   ...WORKERS,
   async fn() {
     const cover = tempPath("cover.mkv");
@@ -81,12 +81,19 @@ Deno.test({
       inputs: { "/cover.mkv": cover },
       outputs: { "/out.m4a": path },
     });
-    for (const cmd of ["fast", "probe"]) {
-      const r = await runCli([cmd, path, ...(cmd === "fast" ? ["--task", "keyframes"] : [])]);
-      assert.equal(r.code, 1, r.stderr);
-      assert.equal(r.stderr.trim(), `vx: ${path}: no video stream (only an attached picture)`);
-      assert.equal(r.stdout, "");
-    }
+    const r = await runCli(["fast", path, "--task", "keyframes"]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr.trim(), `vx: ${path}: no video stream (only an attached picture)`);
+    assert.equal(r.stdout, "");
+    // probe lists what the file holds, and says why nothing would be decoded.
+    const p = await runCli(["probe", path]);
+    assert.equal(p.code, 0, p.stderr);
+    const info = JSON.parse(p.stdout);
+    assert.deepEqual(
+      info.streams.map((s: { type: string; attachedPic?: boolean }) => [s.type, s.attachedPic]),
+      [["audio", undefined], ["video", true]],
+    );
+    assert.equal(info.noVideo, "no video stream (only an attached picture)");
   },
 });
 

@@ -159,7 +159,15 @@ Deno.test({
     checkTrace(path, records, trace);
     const { vx, traceEvents } = trace;
     assert.equal(vx.mode, "fast");
-    assert.deepEqual(vx.models, [{ path: model, inputShape: [1, 3, 416, 416] }]);
+    assert.deepEqual(vx.models, [{
+      path: model,
+      inputShape: [1, 3, 416, 416],
+      preprocess: {
+        size: "auto: the stride-32 rectangle within 416x416 that holds the keyframe",
+      },
+    }]);
+    // 320×240 is 4:3: 416×312 of picture, run at 416×320.
+    assert.deepEqual(vx.inputs, { "416x320": 3 });
     const sessions = traceEvents.filter((e) => e.name === SPAN.createSession);
     // One session per inference worker that set up: the first always; the others start once it
     // is ready, and a run of 3 keyframes may end before they are.

@@ -66,7 +66,9 @@ function blankFrame(spec: FrameSpec): Frame {
     ? [f.maxSide, Math.round(f.maxSide * 9 / 16)]
     : [f.width, f.height];
   const data = new Uint8Array(width * height * 3);
-  return { index: -1, pts: 0, srcWidth: width, srcHeight: height, width, height, data };
+  // A 16:9 source, the common case: detect runs such a frame at its own (rectangular) size.
+  const [srcWidth, srcHeight] = f.kind === "letterbox" ? [1920, 1080] : [width, height];
+  return { index: -1, pts: 0, srcWidth, srcHeight, width, height, data };
 }
 
 scope.onmessage = (e) => {

@@ -85,7 +85,7 @@ const TASK_FLAGS: [keyof FastFlags, string, readonly TaskName[]][] = [
   ["top", "--top", ["classify"]],
   ["raw", "--raw", ["embed"]],
   ["maxValues", "--max-values", ["tensor"]],
-  ["size", "--size", VISION_TASKS],
+  ["size", "--size", ["detect", ...VISION_TASKS]],
   ["fit", "--fit", VISION_TASKS],
   ["mean", "--mean", VISION_TASKS],
   ["std", "--std", VISION_TASKS],
@@ -249,7 +249,12 @@ export function taskOptions(cmd: Command): Command {
     .option("--top <n>", "classify: classes to report (default 5)", integer(1, 1e6))
     .option("--raw", "embed: keep the model's values (default: L2-normalised)")
     .option("--max-values <n>", "tensor: at most this many values per output", integer(0, 1e9))
-    .option("--size <WxH>", "model input size, needed when the model's is dynamic", size)
+    .option(
+      "--size <WxH>",
+      "model input size, needed when the model's is dynamic; detect: pins one input " +
+        "(default: the stride-32 rectangle that holds the keyframe)",
+      size,
+    )
     .addOption(
       new Option("--fit <fit>", "how a keyframe fits the model input").choices([
         "letterbox",

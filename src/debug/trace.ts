@@ -73,6 +73,11 @@ export interface TraceSummary {
   /** Each model loaded, with how keyframes become its input where the task records it. */
   models: ModelInfo[];
   /**
+   * Keyframes per model input size, where the task chooses it per keyframe (detect:
+   * `{"416x256": 20}`).
+   */
+  inputs: Record<string, number>;
+  /**
    * Per file: keyframes the decoder found, records handed out, bytes read from the input, and
    * how its keyframes were found (`index`, `skip` or `exact`: see `DecodeSummary`) and why not
    * from the index.
@@ -205,8 +210,10 @@ export class TraceRecorder implements Tracer {
     const pre = t.start + t.pre;
     const infer = pre + t.infer;
     this.span(SPAN.pre, lane, t.start, pre, args);
-    this.span(SPAN.infer, lane, pre, infer, { ...args, queuedMs: t.start - t.received });
+    const input = t.input === undefined ? {} : { input: t.input };
+    this.span(SPAN.infer, lane, pre, infer, { ...args, ...input, queuedMs: t.start - t.received });
     this.span(SPAN.post, lane, infer, infer + t.post, args);
+    if (t.note !== undefined) this.fallback("model input", t.note);
   }
 
   fallback(what: string, reason: string): void {
@@ -330,6 +337,7 @@ export class TraceRecorder implements Tracer {
     };
     let firstRecord: number | null = null;
     const lanes = new Set<string>();
+    const inputs: Record<string, number> = {};
     for (const p of placed) {
       const { name, lane, args } = p.span;
       lanes.add(lane);
@@ -346,6 +354,8 @@ export class TraceRecorder implements Tracer {
         }
         if (typeof args.path === "string") f.path = args.path;
         if (typeof args.pathReason === "string") f.pathReason = args.pathReason;
+      } else if (name === SPAN.infer && typeof args.input === "string") {
+        inputs[args.input] = (inputs[args.input] ?? 0) + 1;
       } else if (name === SPAN.output && typeof args.file === "string") {
         fileOf(args.file).records++;
         if (firstRecord === null || p.startNs < firstRecord) firstRecord = p.startNs;
@@ -374,6 +384,7 @@ export class TraceRecorder implements Tracer {
         ? `${pinned(CORE_PACKAGE[core]) ?? CORE_PACKAGE[core]} (${CORE_BUILD[core]})`
         : null,
       models: [...this.#models.values()],
+      inputs,
       files: [...files.values()],
       stagesMs: Object.fromEntries([...totals].map(([k, ns]) => [k, ns / 1e6])),
       wallMs: endNs / 1e6,

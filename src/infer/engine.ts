@@ -26,6 +26,7 @@ import {
 } from "./backend.ts";
 import { loadWebGpuOrt, type OrtModule } from "./ort_webgpu.ts";
 import { ensureOrtWasm, useSharedOrtWasm } from "./ort_wasm.ts";
+import { reshapeModel } from "./onnx_reshape.ts";
 
 /** A float32 tensor as tasks see it. */
 export interface TensorData {
@@ -95,13 +96,27 @@ export interface Engine {
   readonly adapter?: string;
   /** Whether a GPU driver was loaded: an adapter was asked for, whatever the backend. */
   readonly touchedGpu?: boolean;
-  load(path: string): Promise<Model>;
+  /**
+   * A session of the model at `path`; with `options.reshape`, of the model with those inputs
+   * and outputs declared at other fixed sizes (`onnx_reshape.ts`). Rejects with a
+   * {@linkcode TaskError} when the model cannot be read, reshaped or run.
+   */
+  load(path: string, options?: LoadOptions): Promise<Model>;
   /**
    * Frees every session the engine created and, on WebGPU, waits until the GPU has finished
    * the work it was given, so the process can end while no GPU work is under way. The models
    * are not run after.
    */
   release?(): Promise<void>;
+}
+
+/** How {@linkcode Engine.load} changes a model before its session is created. */
+export interface LoadOptions {
+  /**
+   * New fixed dims for graph inputs and outputs, by name: a fully convolutional detector run at
+   * the rectangle a wide frame needs (`src/tasks/detect.ts`).
+   */
+  reshape?: Readonly<Record<string, readonly number[]>>;
 }
 
 /** The wasm thread count onnxruntime-web was configured with: it is fixed for the process. */
@@ -186,8 +201,8 @@ export function createEngine(options: EngineOptions = {}): Engine {
     get touchedGpu() {
       return touchedGpu;
     },
-    async load(path) {
-      const bytes = await readModel(path);
+    async load(path, loadOptions) {
+      const bytes = reshaped(path, await readModel(path), loadOptions?.reshape);
       if (requested !== "wasm") await decide();
       // The engine, and the models loaded after, move to wasm for good.
       const toWasm = (what: string, e: unknown) => {
@@ -357,15 +372,29 @@ export function timeLoads(engine: Engine): { engine: Engine; loads: SessionLoad[
       get touchedGpu() {
         return engine.touchedGpu;
       },
-      async load(path) {
+      async load(path, options) {
         const start = now();
-        const model = await engine.load(path);
+        const model = await engine.load(path, options);
         loads.push({ path, start, end: now() });
         return model;
       },
       release: () => engine.release?.() ?? Promise.resolve(),
     },
   };
+}
+
+/** The model with `dims` declared, or as it is without them. */
+function reshaped(
+  path: string,
+  bytes: Uint8Array,
+  dims: LoadOptions["reshape"],
+): Uint8Array {
+  if (!dims) return bytes;
+  try {
+    return reshapeModel(bytes, dims);
+  } catch (e) {
+    throw new TaskError(`${path}: cannot reshape the model (${firstLine(e)})`);
+  }
 }
 
 async function readModel(path: string): Promise<Uint8Array> {

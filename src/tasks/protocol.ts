@@ -45,6 +45,10 @@ export interface InferTiming {
   infer: number;
   post: number;
   end: number;
+  /** The model input's size, where the task chose it for this frame (detect: `416x256`). */
+  input?: string;
+  /** Why the task changed how it runs, on the frame where it did. */
+  note?: string;
 }
 
 /** Inference worker → main thread. */

@@ -184,6 +184,10 @@ export interface StageTimings {
   pre: number;
   infer: number;
   post: number;
+  /** The model input's size, `416x256`, where the task chooses it per frame (detect). */
+  input?: string;
+  /** Why the task changed how it runs, on the frame where it did (for `--debug`). */
+  note?: string;
 }
 
 /** Creates a task. Tasks that run models get their sessions from `engine`. */
