@@ -92,6 +92,7 @@ function program(onExit: (code: number) => void): Command {
   taskOptions(
     prog.command("serve")
       .description("the warm engine behind HTTP: POST /extract, GET /healthz, GET /metrics"),
+    { pictures: false },
   )
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <n>", "port to listen on (0: any free one)", integer(0, 65535), 8080)

@@ -9,9 +9,11 @@ import {
   createEngine,
   createHandler,
   type Engine,
+  extract,
   type FrameRecord,
   type HandlerOptions,
   parseMetrics,
+  VxError,
 } from "../mod.ts";
 import { collect, fixture, tempPath, WORKERS } from "./_helpers.ts";
 import { blockMeanModel } from "./_models.ts";
@@ -738,5 +740,34 @@ Deno.test({
     } finally {
       await server.stop();
     }
+  },
+});
+
+Deno.test({
+  name: "serve path check: the decoder refuses a file other than the one the handler checked",
+  ...WORKERS,
+  async fn() {
+    // What closes the check-then-open race: the handler passes the device and inode of the file
+    // it opened and checked; the decoder opens the path again and compares. A symlink swapped in
+    // between makes them differ, which is simulated here by naming another file's identity.
+    const dir = tempPath("identity");
+    await Deno.mkdir(dir);
+    const a = `${dir}/a.mp4`;
+    const b = `${dir}/b.mp4`;
+    const spec = { codec: "h264", width: 96, height: 64, frames: 8, keyint: 4 } as const;
+    await Deno.copyFile(await fixture("identity.mp4", spec), a);
+    await Deno.copyFile(a, b);
+    const { dev, ino } = await Deno.stat(b);
+    const own = await Deno.stat(a);
+    const good = await collect(
+      extract(a, { task: "keyframes", identity: { dev: own.dev!, ino: own.ino! } }),
+    );
+    assert.equal(good.length, 2);
+    await assert.rejects(
+      collect(extract(a, { task: "keyframes", identity: { dev: dev!, ino: ino! } })),
+      (e: unknown) =>
+        e instanceof VxError &&
+        e.reason === "the file changed between its check and its opening (refused)",
+    );
   },
 });

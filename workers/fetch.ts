@@ -9,10 +9,8 @@ import type { FetchRequest } from "../src/input/fetch_protocol.ts";
 import { fetchRange } from "../src/input/fetch_range.ts";
 
 let url = "";
-let control: Int32Array;
 let total: Float64Array;
-let data: Uint8Array;
-let message: Uint8Array;
+let slots: { control: Int32Array; data: Uint8Array; message: Uint8Array }[] = [];
 
 const scope = self as unknown as {
   onmessage: ((e: MessageEvent<FetchRequest>) => void) | null;
@@ -22,12 +20,15 @@ scope.onmessage = async (e) => {
   const cmd = e.data;
   if (cmd.type === "init") {
     url = cmd.url;
-    control = new Int32Array(cmd.control);
     total = new Float64Array(cmd.total);
-    data = new Uint8Array(cmd.data);
-    message = new Uint8Array(cmd.message);
+    slots = cmd.slots.map((s) => ({
+      control: new Int32Array(s.control),
+      data: new Uint8Array(s.data),
+      message: new Uint8Array(s.message),
+    }));
     return;
   }
+  const { control, data, message } = slots[cmd.slot];
   const r = await fetchRange(url, cmd.start, cmd.end, new Uint8Array(cmd.end - cmd.start))
     .catch((err) => ({ error: err instanceof Error ? err.message : String(err) }));
   if ("error" in r) {

@@ -222,7 +222,16 @@ export function outputMode(flags: { resume?: boolean; overwrite?: boolean }): Ex
 }
 
 /** Adds the options of every command that runs a task (`fast`, `bulk`, `serve`) to `cmd`. */
-export function taskOptions(cmd: Command): Command {
+export function taskOptions(cmd: Command, options: { pictures?: boolean } = {}): Command {
+  // Where a run writes files of its own: not `serve`, whose files would land on its side.
+  if (options.pictures !== false) {
+    cmd.option("--frames-dir <dir>", "also write each keyframe as a JPEG here")
+      .option("--draw", "with --frames-dir: draw each keyframe's results on its JPEG")
+      .option(
+        "--report <file.html>",
+        "also write a one-file HTML report of the keyframes and results",
+      );
+  }
   return cmd
     .addOption(
       new Option(
@@ -274,12 +283,6 @@ export function taskOptions(cmd: Command): Command {
       new Option("--backend <backend>", "inference: auto takes WebGPU on a hardware GPU")
         .choices(BACKEND_CHOICES)
         .default("auto"),
-    )
-    .option("--frames-dir <dir>", "also write each keyframe as a JPEG here")
-    .option("--draw", "with --frames-dir: draw each keyframe's results on its JPEG")
-    .option(
-      "--report <file.html>",
-      "also write a one-file HTML report of the keyframes and results",
     )
     .option(
       "--stream <n>",

@@ -7,15 +7,12 @@
 import { serve } from "../serve/server.ts";
 import { engineScore } from "../serve/score.ts";
 import { TraceRecorder } from "../debug/trace.ts";
-import { UsageError } from "../errors.ts";
 import { prepareTask, type ServeFlags } from "./flags.ts";
 import { onNotice, writeTrace } from "./run.ts";
 
 /** Runs `vx serve` until it is stopped; resolves to the exit code. */
 export async function runServe(flags: ServeFlags): Promise<number> {
   const taskFrom = await prepareTask(flags);
-  // A keyframe's JPEG would be named by a server path and left on the server's disk.
-  if (flags.framesDir !== undefined) throw new UsageError("--frames-dir does not apply to serve");
   const tracer = flags.debug === undefined ? undefined : new TraceRecorder();
   tracer?.meta({ task: flags.task, taskFrom });
   try {

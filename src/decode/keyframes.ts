@@ -62,6 +62,8 @@ export interface DecodeRequest {
    * file does not take the index path it decodes nothing.
    */
   help?: boolean;
+  /** The file `path` must be, by device and inode, when it is opened (see `vx serve`). */
+  identity?: { dev: number; ino: number };
 }
 
 /**
@@ -219,6 +221,10 @@ export async function decodeKeyframes(
   onIndexed?: (keys: number) => void,
 ): Promise<DecodeSummary> {
   const file = openInput(req.path);
+  if (req.identity && !sameFile(file, req.identity)) {
+    file.close();
+    throw new DecodeError("the file changed between its check and its opening (refused)");
+  }
   const inPath = `/in_${runs++}`;
   let unmount: (() => void) | undefined;
   const read = { bytes: 0, ms: 0, total: 0 };
@@ -790,6 +796,10 @@ async function runIndexed(
       const decodeStart = clock();
       const readStart = performance.now();
       const sample = readBytes(file, key.offset, key.size);
+      // The next key sample (this worker's, when it decodes the file alone) is fetched while this
+      // one decodes: a URL's round trips hide behind the decoder.
+      const next = claims.shared ? undefined : plan.keys[index + 1];
+      if (next) file.prefetch?.(next.offset, next.size);
       const readMs = performance.now() - readStart;
       read.total += sample.length;
       core.FS.writeFile(kfPath, singleSampleMp4(plan.track, sample, plan.ftyp));
@@ -895,6 +905,12 @@ export function describeDamage(corrupt: readonly CorruptKeyframe[], good: number
   const more = corrupt.length > 1 ? ` (and ${corrupt.length - 1} more)` : "";
   return `keyframe ${c.index} at ${c.pts} s is damaged${more}: ${c.reason}; ` +
     `the other ${good} keyframes were processed`;
+}
+
+/** Whether the opened `source` is the file of device and inode `id`. */
+function sameFile(source: ByteSource, id: { dev: number; ino: number }): boolean {
+  const own = source.identity?.();
+  return own !== undefined && own.dev === id.dev && own.ino === id.ino;
 }
 
 /** Opens an input file for reading; throws {@linkcode DecodeError} with a plain reason. */

@@ -15,6 +15,13 @@ export interface ByteSource {
   readAt(position: number, into: Uint8Array): number;
   /** What reading cost, for `--debug`: network requests, bytes fetched, ms waiting for them. */
   readonly network?: { requests: number; bytes: number; waitMs: number };
+  /**
+   * Says that `length` bytes at `position` will be read next (a URL fetches them meanwhile, so
+   * the read does not wait for the network); a file ignores it.
+   */
+  prefetch?(position: number, length: number): void;
+  /** A file's device and inode, from the open file itself (`fstat`). */
+  identity?(): { dev: number; ino: number } | undefined;
   close(): void;
 }
 
@@ -62,6 +69,10 @@ export function fileSource(name: string, file: Deno.FsFile): ByteSource {
         n += got;
       }
       return n;
+    },
+    identity() {
+      const s = file.statSync();
+      return s.dev !== null && s.ino !== null ? { dev: s.dev, ino: s.ino } : undefined;
     },
     close: () => file.close(),
   };

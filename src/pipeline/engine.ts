@@ -23,7 +23,7 @@ export type EngineOptions = Omit<
 /** Options of one {@linkcode Engine.extract} call. */
 export type EngineExtractOptions = Pick<
   ExtractOptions,
-  "framesDir" | "timeoutMs" | "stream" | "killDecoder" | "draw" | "signal"
+  "framesDir" | "timeoutMs" | "stream" | "killDecoder" | "draw" | "signal" | "identity"
 >;
 
 /** Options of one {@linkcode Engine.extractBulk} call. */

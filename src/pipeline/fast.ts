@@ -13,6 +13,7 @@ import { pickTaskOptions, type TaskOptions } from "../tasks/task.ts";
 import { drawRecords } from "../draw/drawer.ts";
 import type { Tracer } from "./tracer.ts";
 import type { CallOptions } from "./scheduler.ts";
+import type { FileIdentity } from "./file_output.ts";
 import { createScheduler, type Mode } from "./modes.ts";
 import { shownName } from "../input/source.ts";
 
@@ -65,6 +66,8 @@ export interface ExtractOptions extends Partial<TaskOptions> {
   stream?: number;
   /** Aborting it cancels the file: the iteration ends without an error, its frames are freed. */
   signal?: AbortSignal;
+  /** The file `extract` may read, by device and inode (see `CallOptions.identity`). */
+  identity?: FileIdentity;
   /**
    * Inference workers; default {@linkcode fastInferrers}. Each keyframe goes to the first free
    * one, and records still leave in pts order. `--sequential` always uses one.
@@ -134,6 +137,7 @@ export function fastCall(input: string, options: ExtractOptions): CallOptions {
     stream: options.stream,
     killDecoderOn: options.killDecoder ? input : undefined,
     signal: options.signal,
+    identity: options.identity,
   };
 }
 

@@ -32,6 +32,18 @@ export interface CallOptions {
    * clients that go away while their file waits behind others).
    */
   signal?: AbortSignal;
+  /**
+   * The file a single-file call may read: its device and inode, as the caller checked them
+   * (`vx serve` opens a path, checks that the file it opened lies under its root, then asks for
+   * that file). A file that is another one by the time the decoder opens it fails.
+   */
+  identity?: FileIdentity;
+}
+
+/** A file's device and inode numbers, which name it whatever path leads to it. */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
 }
 
 /** Where a caller's run stands. */

@@ -93,16 +93,17 @@ const fastWorkers = (task: TaskOptions, asked?: number) =>
   asked ?? (TASKS[task.task].runsModel === false ? 1 : fastInferrers());
 
 /**
- * Decode workers for `fast`: one, as inference is the slow part; two (on two cores or more) for
- * a task that runs no model, where decoding is all the work. They share the file's key samples
- * when it takes the index path (see `KeyClaims`); the second instantiates the first's compiled
- * core (~40 ms). 20 keyframes of 720p, cold process: bench/keyframes.ts.
+ * Decode workers for `fast`: one. A second one sharing an MP4's key samples (see `KeyClaims`)
+ * was measured on the 2-core bench machine for `--task keyframes` on the 720p clip (2026-11-30):
+ * the same wall time (1.24-1.37 s against 1.24-1.35 s) for 15% more CPU, as both decoders run
+ * V8's baseline code while it tiers the core up and its compiler threads take the cores. Pools
+ * with more decoders (the engine, `bulk`) still lend an idle one to a file being decoded.
  */
 export function fastDecoders(
-  task: TaskOptions,
-  cores = navigator.hardwareConcurrency ?? 1,
+  _task: TaskOptions,
+  _cores = navigator.hardwareConcurrency ?? 1,
 ): number {
-  return TASKS[task.task].runsModel === false ? Math.min(2, cores) : 1;
+  return 1;
 }
 
 const FAST: ModeDefaults = {

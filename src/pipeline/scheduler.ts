@@ -354,6 +354,7 @@ export class Scheduler {
           stream: call.stream,
           claim: file.claim,
           help,
+          identity: call.identity,
         },
       };
     };

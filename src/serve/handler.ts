@@ -11,6 +11,7 @@ import { now } from "../clock.ts";
 import { VxError } from "../errors.ts";
 import type { Engine } from "../pipeline/engine.ts";
 import type { FrameRecord, StatusRecord, VxRecord } from "../records.ts";
+import type { FileIdentity } from "../pipeline/file_output.ts";
 import { type Outcome, ServeMetrics } from "./metrics.ts";
 import { engineScore, keepScore } from "./score.ts";
 import { EnginePool, type EngineSettings, parseSettings, PoolRefusal } from "./engines.ts";
@@ -170,7 +171,7 @@ class Slots {
  * path that leads outside `root` by `..` or through a symlink (the real path is checked), 404
  * one that does not exist. An absolute path is taken when its real path lies under `root`.
  */
-async function resolveUnder(root: string, rel: unknown): Promise<string> {
+async function resolveUnder(root: string, rel: unknown): Promise<Checked> {
   if (typeof rel !== "string" || rel === "" || rel.includes("\0")) {
     throw new Refusal(400, 'the body must be {"path": "<file under the root>"}', "bad_request");
   }
@@ -192,22 +193,58 @@ async function resolveUnder(root: string, rel: unknown): Promise<string> {
   return await underRoot(root, `${root}/${parts.join("/")}`, rel);
 }
 
-/** The real path of `path` when it lies under `root`; else 403 (404 when it does not exist). */
-async function underRoot(root: string, path: string, rel: string): Promise<string> {
-  let real: string;
-  try {
-    real = await Deno.realPath(path);
-  } catch (e) {
+/** A file the handler checked: its real path, and which file that was (device and inode). */
+interface Checked {
+  path: string;
+  identity: FileIdentity;
+}
+
+/**
+ * The file `path` leads to, when it lies under `root`; else 403 (404 when it does not exist).
+ * The file is opened first, and what is checked is the file opened: its real path must lie under
+ * the root and lead to the same device and inode. A symlink swapped in or out meanwhile makes
+ * them differ (403). The decoder later opens the real path and refuses a file of another inode,
+ * so no check-then-open window is left.
+ */
+async function underRoot(root: string, path: string, rel: string): Promise<Checked> {
+  const refuse = (e: unknown): never => {
+    if (e instanceof Refusal) throw e;
     if (e instanceof Deno.errors.NotFound) {
       throw new Refusal(404, `${rel}: no such file`, "not_found", true);
     }
     throw new Refusal(403, `${rel}: not readable`, "forbidden", true);
+  };
+  let file: Deno.FsFile;
+  try {
+    // Only regular files: opening a FIFO would wait for a writer.
+    if (!(await Deno.stat(path)).isFile) {
+      throw new Refusal(403, `${rel}: not a regular file`, "forbidden", true);
+    }
+    file = await Deno.open(path, { read: true });
+  } catch (e) {
+    return refuse(e);
   }
-  if (real !== root && !real.startsWith(root.endsWith("/") ? root : root + "/")) {
-    throw new Refusal(403, `${rel}: leads outside the root`, "forbidden", true);
+  try {
+    const opened = await file.stat();
+    const real = await Deno.realPath(path);
+    if (real !== root && !real.startsWith(root.endsWith("/") ? root : root + "/")) {
+      throw new Refusal(403, `${rel}: leads outside the root`, "forbidden", true);
+    }
+    const there = await Deno.stat(real);
+    if (opened.dev === null || opened.ino === null) throw new Error("no inode numbers");
+    if (there.dev !== opened.dev || there.ino !== opened.ino) {
+      throw new Refusal(403, `${rel}: changed while it was checked`, "forbidden", true);
+    }
+    return { path: real, identity: { dev: opened.dev, ino: opened.ino } };
+  } catch (e) {
+    return refuse(e);
+  } finally {
+    file.close();
   }
-  return real;
 }
+
+/** The query parameters `POST /extract` takes. */
+const QUERY_PARAMETERS = ["score", "timeout", "stream"];
 
 /**
  * Reads a request body, failing with 413 once it passes `max` bytes: the declared
@@ -376,9 +413,22 @@ export function createHandler(
     if (!upload && type !== "application/json") {
       throw new Refusal(
         400,
-        'send JSON {"path"} (application/json) or the video (application/octet-stream, video/*)',
+        `this request's body is ${type === "" ? "of no Content-Type" : type}: send JSON ` +
+          '{"path"} (application/json) or the video (application/octet-stream, video/*)',
         "bad_request",
       );
+    }
+    // A parameter the server does not know would be ignored without a word.
+    for (const name of url.searchParams.keys()) {
+      if (!QUERY_PARAMETERS.includes(name)) {
+        throw new Refusal(
+          400,
+          `unknown parameter ?${name}= (this server takes ${
+            QUERY_PARAMETERS.map((p) => `?${p}=`).join(", ")
+          })`,
+          "bad_request",
+        );
+      }
     }
     const timeoutMs = requestTimeout(url) ?? options.timeoutMs;
     const stream = requestStream(url);
@@ -399,6 +449,7 @@ export function createHandler(
       options.signal?.removeEventListener("abort", abort);
     };
     let path: string;
+    let identity: FileIdentity | undefined;
     let name: string;
     let spooled: string | undefined;
     let release: (() => void) | undefined;
@@ -475,7 +526,9 @@ export function createHandler(
         const rel = body !== null && typeof body === "object"
           ? (body as { path?: unknown }).path
           : undefined;
-        path = await resolveUnder(await realRoot(), rel);
+        const checked = await resolveUnder(await realRoot(), rel);
+        path = checked.path;
+        identity = checked.identity;
         name = displayName((body as { name?: unknown }).name, rel as string);
         const entered = slots.enter(ac.signal);
         if (!entered) throw new Refusal(503, "the server is busy; try again", "overloaded");
@@ -504,7 +557,15 @@ export function createHandler(
       finish(r.outcome);
       return json(r.status, { error: r.message });
     }
-    return answer(lease.engine, path, name, { score, timeoutMs, stream }, ac, t0, finish);
+    return answer(
+      lease.engine,
+      path,
+      name,
+      { score, timeoutMs, stream, identity },
+      ac,
+      t0,
+      finish,
+    );
   }
 
   /** Streams one file's records, then its status; the status code waits for the first line. */
@@ -512,7 +573,7 @@ export function createHandler(
     engine: Engine,
     path: string,
     name: string,
-    call: { score?: number; timeoutMs?: number; stream?: number },
+    call: { score?: number; timeoutMs?: number; stream?: number; identity?: FileIdentity },
     ac: AbortController,
     t0: number,
     finish: (o: Outcome) => void,
@@ -523,6 +584,7 @@ export function createHandler(
       signal: ac.signal,
       timeoutMs: call.timeoutMs,
       stream: call.stream,
+      identity: call.identity,
     });
     let keyframes = 0;
     let first = true;

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { VxError } from "../errors.ts";
 import type { EngineOptions } from "../pipeline/engine.ts";
 import { pickTaskOptions } from "../tasks/task.ts";
 import { createHandler, type HandlerOptions } from "./handler.ts";
@@ -49,9 +50,9 @@ const SETTING_KEYS = ["backend", "threads"] as const;
 /**
  * Runs the server until SIGTERM or SIGINT: it then stops accepting connections, lets the
  * requests under way finish (those still running after `graceMs` are cancelled), closes the
- * engines and resolves with 0. Resolves with 1 when the model of its own flags cannot be
- * loaded, after saying why. Throws a `VxError` naming the socket when another server listens
- * on it.
+ * engines and resolves with 0. The model of its own flags is loaded and warmed before anything
+ * listens: one that cannot be loaded throws a `VxError` naming it, and nothing ever listened.
+ * Throws a `VxError` naming the address or socket when another server listens there.
  *
  * @example
  * ```ts ignore
@@ -76,6 +77,17 @@ export async function serve(options: ServeOptions = {}): Promise<number> {
     maxEngines: options.maxEngines,
   });
   const engine = await pool.preload(settings);
+  // A model that cannot load is said before anything listens: a server that can never answer
+  // should not be found listening.
+  try {
+    await engine.ready;
+  } catch (e) {
+    await pool.close();
+    throw e instanceof VxError
+      ? e
+      : new VxError("model", e instanceof Error ? e.message : String(e), "model");
+  }
+  log("ready: every model is loaded and warm");
   const ownTemp = options.tempDir === undefined;
   const tempDir = options.tempDir ?? await Deno.makeTempDir({ prefix: "vx-serve-" });
   if (!ownTemp) await Deno.mkdir(tempDir, { recursive: true });
@@ -86,21 +98,36 @@ export async function serve(options: ServeOptions = {}): Promise<number> {
     signal: giveUp.signal,
     onError: (line) => log(line),
   });
-  let code = 0;
   let stopping: Promise<void> | undefined;
-  const server = options.socket === undefined
-    ? Deno.serve({
-      hostname: options.hostname ?? "127.0.0.1",
-      port: options.port ?? 8080,
-      onListen: (addr) => {
-        options.onListen?.(addr);
-        log(`listening on http://${addr.hostname}:${addr.port}`);
-      },
-    }, handler)
-    : listenUnix(options.socket, handler, (path) => {
-      options.onListen?.({ path });
-      log(`listening on unix:${path}`);
-    });
+  const hostname = options.hostname ?? "127.0.0.1";
+  const port = options.port ?? 8080;
+  let server: Deno.HttpServer;
+  try {
+    server = options.socket === undefined
+      ? Deno.serve({
+        hostname,
+        port,
+        onListen: (addr) => {
+          options.onListen?.(addr);
+          log(`listening on http://${addr.hostname}:${addr.port}`);
+        },
+      }, handler)
+      : listenUnix(options.socket, handler, (path) => {
+        options.onListen?.({ path });
+        log(`listening on unix:${path}`);
+      });
+  } catch (e) {
+    await pool.close();
+    if (ownTemp) await Deno.remove(tempDir, { recursive: true }).catch(() => {});
+    const where = options.socket ?? `${hostname}:${port}`;
+    if (e instanceof Deno.errors.AddrInUse) {
+      throw new VxError(where, "the address is in use (another server listens there)", "input");
+    }
+    if (e instanceof Deno.errors.AddrNotAvailable) {
+      throw new VxError(where, "no such address on this machine", "input");
+    }
+    throw e;
+  }
   const stop = (why: string) => {
     stopping ??= (async () => {
       const grace = options.graceMs ?? DEFAULT_GRACE_MS;
@@ -130,15 +157,6 @@ export async function serve(options: ServeOptions = {}): Promise<number> {
   const onSigint = () => stop("SIGINT");
   Deno.addSignalListener("SIGTERM", onSigterm);
   Deno.addSignalListener("SIGINT", onSigint);
-  engine.ready.then(
-    () => log("ready: every model is loaded and warm"),
-    (e) => {
-      // A server that can never answer is better gone, so whatever runs it can say so.
-      log(`${e instanceof Error ? e.message : e}`);
-      code = 1;
-      stop("the model cannot be loaded");
-    },
-  );
   try {
     await server.finished;
     await stopping;
@@ -152,7 +170,7 @@ export async function serve(options: ServeOptions = {}): Promise<number> {
     await pool.close();
     if (ownTemp) await Deno.remove(tempDir, { recursive: true }).catch(() => {});
   }
-  return code;
+  return 0;
 }
 
 /**
