@@ -7,7 +7,7 @@
  * the server's counters add up, and how often the file outside the root was served (a leak), and
  * rewrites its section of BENCHMARKS.md.
  *
- * Usage: deno task bench:soak [--seconds 90] [--max-requests 2000]
+ * Usage: deno task bench:soak [--seconds 90] [--max-requests 30000]
  *
  * @module
  */
@@ -22,7 +22,7 @@ const arg = (name: string, fallback: number) => {
   return i >= 0 ? Number(Deno.args[i + 1]) : fallback;
 };
 const SECONDS = arg("--seconds", 90);
-const MAX_REQUESTS = arg("--max-requests", 2000);
+const MAX_REQUESTS = arg("--max-requests", 30000);
 const CLIENTS = 6;
 /** The upload limit the server is given, and an upload past it. */
 const MAX_UPLOAD_MB = 1;
@@ -215,6 +215,9 @@ const start = performance.now();
 const deadline = start + SECONDS * 1000;
 let warm: { rss: number; peak: number } | undefined;
 const warmAt = start + SECONDS * 1000 * 0.3;
+/** The server's RSS every 10 s: whether it levels off or keeps growing. */
+const samples: number[] = [];
+const sampler = setInterval(() => samples.push(Math.round(server.rssMb().rss)), 10_000);
 const client = async () => {
   while (performance.now() < deadline && sent < MAX_REQUESTS) {
     sent++;
@@ -226,12 +229,16 @@ const client = async () => {
       outcome = `client error: ${e instanceof Error ? e.name : e}`;
     }
     count(kind, outcome);
-    if (!warm && performance.now() >= warmAt) warm = server.rssMb();
+    // After warm-up: 30% of the time, or of the requests, whichever bound comes first.
+    if (!warm && (performance.now() >= warmAt || sent >= MAX_REQUESTS * 0.3)) {
+      warm = server.rssMb();
+    }
   }
 };
 await Promise.all(Array.from({ length: CLIENTS }, client));
 racing = false;
 await racer;
+clearInterval(sampler);
 const wallS = (performance.now() - start) / 1000;
 // Hung-up requests may still be finishing on the server: give them a moment.
 await new Promise((r) => setTimeout(r, 2000));
@@ -280,9 +287,11 @@ const table = [
   "",
   `- Good answers (path and upload) equal to the reference: ${goodAnswers}; different: ${wrong}.`,
   `- The file outside the root served: ${leaks} times.`,
-  `- Server RSS: ${warm?.rss.toFixed(0)} MiB after warm-up (30% of the run), ${
+  `- Server RSS: ${warm?.rss.toFixed(0)} MiB after warm-up (30% of the run's time or requests), ${
     end.rss.toFixed(0)
-  } MiB at the end (${growth.toFixed(1)}%); peak ${end.peak.toFixed(0)} MiB.`,
+  } MiB at the end (${growth.toFixed(1)}%); peak ${end.peak.toFixed(0)} MiB; every 10 s: ${
+    samples.join(", ")
+  } MiB.`,
   `- Spool files left: ${spoolLeft}. Requests the server counted: ${serverTotal}, sent: ` +
   `${clientTotal} (${served.map(([o, n]) => `${o} ${n}`).join(", ")}). Exit on SIGTERM: ${exit}.`,
 ].join("\n");

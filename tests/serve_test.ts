@@ -15,7 +15,7 @@ import {
   parseMetrics,
   VxError,
 } from "../mod.ts";
-import { collect, fixture, tempPath, WORKERS } from "./_helpers.ts";
+import { collect, fixture, runCli, tempPath, WORKERS } from "./_helpers.ts";
 import { blockMeanModel } from "./_models.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -769,5 +769,71 @@ Deno.test({
         e instanceof VxError &&
         e.reason === "the file changed between its check and its opening (refused)",
     );
+  },
+});
+
+Deno.test({
+  name: "serve start-up: help lists only what serve takes; a bad model or a taken port is one line",
+  ...WORKERS,
+  async fn() {
+    const help = await runCli(["serve", "--help"]);
+    assert.equal(help.code, 0, help.stderr);
+    for (const flag of ["--frames-dir", "--draw", "--report"]) {
+      assert.ok(!help.stdout.includes(flag), `serve --help lists ${flag}`);
+    }
+    // A model that cannot load: said before anything listens.
+    const junk = tempPath("junk.onnx");
+    await Deno.writeTextFile(junk, "not a model");
+    const bad = await runCli(["serve", "--port", "0", "--task", "embed", "--model", junk]);
+    assert.equal(bad.code, 1, bad.stderr);
+    assert.ok(!bad.stderr.includes("listening"), bad.stderr);
+    assert.ok(bad.stderr.trim().split("\n").some((l) => l.startsWith(`vx: ${junk}: `)), bad.stderr);
+    // A port another server holds: the address is named.
+    const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const port = (taken.addr as Deno.NetAddr).port;
+      const r = await runCli(["serve", "--port", String(port), "--task", "keyframes"]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(`^vx: 127\\.0\\.0\\.1:${port}: the address is in use`, "m"),
+      );
+    } finally {
+      taken.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "serve requests: a body's wrong type is named; an unknown parameter is refused",
+  ...WORKERS,
+  async fn() {
+    const engine = createEngine({ task: "keyframes" });
+    try {
+      const handler = createHandler(engine);
+      const form = await handler(
+        new Request("http://x/extract", {
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body: "path=a.mp4",
+        }),
+      );
+      assert.equal(form.status, 400);
+      assert.match(
+        (await form.json()).error,
+        /^this request's body is application\/x-www-form-urlencoded: send JSON/,
+      );
+      const odd = await handler(
+        new Request("http://x/extract?scroe=0.5", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ path: "a.mp4" }),
+        }),
+      );
+      assert.equal(odd.status, 400);
+      assert.match((await odd.json()).error, /^unknown parameter \?scroe= \(this server takes/);
+    } finally {
+      await engine.close();
+    }
   },
 });
