@@ -1,7 +1,7 @@
 /**
  * A small HTTP file server on 127.0.0.1 for the URL-input tests: it answers `Range` requests
  * (or, with `ranges: false`, always the whole file, as some servers do), follows a redirect path
- * `/r/NAME` to `/NAME`, and counts requests and bytes served.
+ * `/r/NAME` to `/NAME`, can fail or be slow on purpose, and counts requests and bytes served.
  *
  * @module
  */
@@ -14,10 +14,22 @@ export interface RangeServer {
   close(): Promise<void>;
 }
 
-/** Serves the files of `dir` by name. */
-export function rangeServer(dir: string, options: { ranges?: boolean } = {}): RangeServer {
+/**
+ * Serves the files of `dir` by name. `failFirst`: the first this many requests get 503 (a
+ * server that fails, then recovers); `delayMs`: each answer waits this long (a slow one).
+ */
+export function rangeServer(
+  dir: string,
+  options: { ranges?: boolean; failFirst?: number; delayMs?: number } = {},
+): RangeServer {
   const served = { requests: 0, bytes: 0 };
+  let failures = options.failFirst ?? 0;
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    if (options.delayMs) await new Promise((r) => setTimeout(r, options.delayMs));
+    if (failures > 0) {
+      failures--;
+      return new Response("busy", { status: 503 });
+    }
     const path = decodeURIComponent(new URL(req.url).pathname);
     if (path.startsWith("/r/")) {
       return new Response(null, { status: 302, headers: { location: path.slice(2) } });

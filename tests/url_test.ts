@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { extract } from "../mod.ts";
+import type { VideoSpec } from "../src/fixtures/video.ts";
 import { collect, fixture, NOISY, runCli, tempPath, turningText, WORKERS } from "./_helpers.ts";
 import { blockMeanModel } from "./_models.ts";
 import { rangeServer } from "./_range_server.ts";
@@ -181,5 +182,35 @@ Deno.test({
       hash,
       model.length,
     ]);
+  },
+});
+
+Deno.test({
+  name:
+    "url: on every structure that streams, a URL's records are the file's (a failing, then slow server too)",
+  ...WORKERS,
+  async fn() {
+    const small = { width: 96, height: 64, frames: 24, keyint: 8, fps: 8 } as const;
+    const cases: [string, VideoSpec][] = [
+      ["u-first.mp4", { codec: "h264", ...small, bframes: 2 }],
+      ["u-last.mp4", { codec: "h264", ...small, bframes: 2, faststart: false }],
+      ["u-vp8.webm", { codec: "vp8", ...small }],
+      ["u-h264.ts", { codec: "h264", ...small, bframes: 2 }],
+      ["u-mpeg2.mpg", { codec: "mpeg2", ...small, fps: 25 }],
+    ];
+    const paths = await Promise.all(cases.map(([name, spec]) => fixture(name, spec)));
+    // Two 503s first (retried), and every answer 30 ms late.
+    const server = rangeServer(dirname(paths[0]), { failFirst: 2, delayMs: 30 });
+    try {
+      for (const path of paths) {
+        const name = path.slice(path.lastIndexOf("/") + 1);
+        const local = await collect(extract(path, { task: "keyframes" }));
+        assert.ok(local.length >= 3, name);
+        const remote = await collect(extract(`${server.base}${name}`, { task: "keyframes" }));
+        assert.deepEqual(remote, local.map((r) => ({ ...r, file: `${server.base}${name}` })), name);
+      }
+    } finally {
+      await server.close();
+    }
   },
 });
