@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { fixture, runCli, runDeno, tempPath, WORKERS } from "./_helpers.ts";
+import { fixture, hasShared, runCli, runDeno, SHARED, tempPath, WORKERS } from "./_helpers.ts";
+import { blockMeanModel } from "./_models.ts";
+import { tinyYolox } from "../src/fixtures/tiny_yolox.ts";
 
 /** The H.264 fixture several tests use (fixtures are made once per name). */
 const cliVideo = () =>
@@ -159,5 +161,47 @@ Deno.test({
     assert.match(e.reason, /^decode worker failed: .*died/);
     assert.ok(!e.reason.includes("\n"));
     assert.equal(stderr, "", "the dead worker's error is not printed by Deno");
+  },
+});
+
+Deno.test({
+  name: "cli: --model without --task runs the task its outputs fit, and says so in --debug",
+  ...WORKERS,
+  async fn() {
+    const video = await fixture("task-from-model.mp4", {
+      codec: "h264",
+      width: 160,
+      height: 96,
+      frames: 20,
+      keyint: 10,
+    });
+    const tiny = tempPath("tiny-detector.onnx");
+    await Deno.writeFile(tiny, tinyYolox());
+    const trace = tempPath("task-trace.json");
+    const r = await runCli(["fast", video, "--model", tiny, `--debug=${trace}`]);
+    assert.equal(r.code, 0, r.stderr);
+    const records = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(records.map((x) => x.task), ["detect", "detect"]);
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(trace)).vx.task, {
+      name: "detect",
+      from: "model",
+    });
+    // The real detector finds the dog, as the README's first run says.
+    if (hasShared("models/yolox_nano.onnx")) {
+      const dog = await runCli([
+        "fast",
+        `${SHARED}media/dog.jpg`,
+        "--model",
+        `${SHARED}models/yolox_nano.onnx`,
+      ]);
+      assert.equal(dog.code, 0, dog.stderr);
+      const [record] = dog.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      assert.equal(record.task, "detect");
+      assert.ok(record.results.some((d: { label: string }) => d.label === "dog"), dog.stdout);
+    }
+    // A [1,C] output fits classify and embed: say which.
+    const both = await runCli(["fast", video, "--model", await blockMeanModel()]);
+    assert.equal(both.code, 2, both.stderr);
+    assert.match(both.stderr, /fit --task classify and --task embed: say which/);
   },
 });

@@ -132,6 +132,23 @@ Deno.test({
       const records = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
       assert.deepEqual(records, local.map((x) => ({ ...x, file: input })));
     }
+    // The other structures that stream: MP4 with its index last, WebM, MPEG-TS, MPEG-PS.
+    const small = { width: 96, height: 64, frames: 24, keyint: 8, fps: 8 } as const;
+    for (
+      const [name, spec] of [
+        ["u-last.mp4", { codec: "h264", ...small, bframes: 2, faststart: false }],
+        ["u-vp8.webm", { codec: "vp8", ...small }],
+        ["u-h264.ts", { codec: "h264", ...small, bframes: 2 }],
+        ["u-mpeg2.mpg", { codec: "mpeg2", ...small, fps: 25 }],
+      ] as [string, VideoSpec][]
+    ) {
+      const file = await fixture(name, spec);
+      const want = (await collect(extract(file, { task: "keyframes" })))
+        .map((x) => ({ ...x, file: "-" }));
+      const r = await piped("-", await Deno.readFile(file));
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.stdout.trim().split("\n").map((l) => JSON.parse(l)), want, name);
+    }
     const empty = await piped("-", new Uint8Array());
     assert.equal(empty.code, 1);
     assert.equal(empty.stderr.trim(), "vx: standard input: nothing arrived (an empty pipe)");

@@ -80,6 +80,7 @@ const TASK_FLAG_TASKS = {
 /** Flags only some tasks read: given to another, they would be ignored without a word. */
 const TASK_FLAGS: [keyof FastFlags, string, readonly TaskName[]][] = [
   ["model", "--model", TASK_FLAG_TASKS.model],
+  ["threads", "--threads", TASK_FLAG_TASKS.model],
   ["labels", "--labels", TASK_FLAG_TASKS.labels],
   ["score", "--score", TASK_FLAG_TASKS.score],
   ["top", "--top", ["classify"]],
