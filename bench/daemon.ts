@@ -60,7 +60,8 @@ const reading = (async () => {
   for await (const c of daemon.stderr.pipeThrough(new TextDecoderStream())) said.push(c);
 })();
 const ready = Date.now() + 60_000;
-while (!said.join("").includes("ready: every model is loaded and warm")) {
+// It listens once its model is loaded and warm.
+while (!said.join("").includes("listening on unix:")) {
   if (Date.now() > ready) throw new Error(`the daemon did not get ready:\n${said.join("")}`);
   await new Promise((r) => setTimeout(r, 100));
 }

@@ -56,7 +56,8 @@ interface Daemon {
 async function daemon(
   args: string[],
   socket = tempPath("vx.sock"),
-  wait: RegExp = /ready: every model is loaded and warm/,
+  // vx serve listens once its model is loaded and warm.
+  wait: RegExp = /listening on /,
   permissions: string[] = ["-A"],
 ): Promise<Daemon> {
   const child = new Deno.Command(Deno.execPath(), {
