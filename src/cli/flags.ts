@@ -224,16 +224,7 @@ export function outputMode(flags: { resume?: boolean; overwrite?: boolean }): Ex
 
 /** Adds the options of every command that runs a task (`fast`, `bulk`, `serve`) to `cmd`. */
 export function taskOptions(cmd: Command, options: { pictures?: boolean } = {}): Command {
-  // Where a run writes files of its own: not `serve`, whose files would land on its side.
-  if (options.pictures !== false) {
-    cmd.option("--frames-dir <dir>", "also write each keyframe as a JPEG here")
-      .option("--draw", "with --frames-dir: draw each keyframe's results on its JPEG")
-      .option(
-        "--report <file.html>",
-        "also write a one-file HTML report of the keyframes and results",
-      );
-  }
-  return cmd
+  cmd
     .addOption(
       new Option(
         "--task <task>",
@@ -289,10 +280,19 @@ export function taskOptions(cmd: Command, options: { pictures?: boolean } = {}):
       "--stream <n>",
       "the video stream to decode, by index (vx probe lists them)",
       integer(0, 1e6),
-    )
-    // For tests and bench/exit_stress.ts: each inference worker destroys its WebGPU device once
-    // set up, so the lost-device path runs from the CLI as it does on a GPU reset.
-    .addOption(new Option("--lose-gpu").hideHelp());
+    );
+  // Where a run writes files of its own: not `serve`, whose files would land on its side.
+  if (options.pictures !== false) {
+    cmd.option("--frames-dir <dir>", "also write each keyframe as a JPEG here")
+      .option("--draw", "with --frames-dir: draw each keyframe's results on its JPEG")
+      .option(
+        "--report <file.html>",
+        "also write a one-file HTML report of the keyframes and results",
+      );
+  }
+  // For tests and bench/exit_stress.ts: each inference worker destroys its WebGPU device once
+  // set up, so the lost-device path runs from the CLI as it does on a GPU reset.
+  return cmd.addOption(new Option("--lose-gpu").hideHelp());
 }
 
 /** What `fast` is given: the task's options (as the library takes them) and the run's. */
