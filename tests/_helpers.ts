@@ -102,16 +102,23 @@ export const WORKERS = { sanitizeOps: false, sanitizeResources: false } as const
 /** Runs Deno with `args` in a child process; its output as text. */
 export async function runDeno(
   args: string[],
-  opts: { env?: Record<string, string>; cwd?: string } = {},
+  opts: { env?: Record<string, string>; cwd?: string; stdin?: Uint8Array } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     args,
     env: opts.env,
     cwd: opts.cwd,
     stdout: "piped",
     stderr: "piped",
-    stdin: "null",
-  }).output();
+    stdin: opts.stdin ? "piped" : "null",
+  }).spawn();
+  if (opts.stdin) {
+    // Written whole, then closed: the child reads a pipe that ends.
+    const writer = child.stdin.getWriter();
+    await writer.write(opts.stdin);
+    await writer.close();
+  }
+  const out = await child.output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
@@ -119,7 +126,7 @@ export async function runDeno(
 /** Runs the CLI in a child process. */
 export function runCli(
   args: string[],
-  opts: { env?: Record<string, string> } = {},
+  opts: { env?: Record<string, string>; stdin?: Uint8Array } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return runDeno(["run", "-A", new URL("../cli.ts", import.meta.url).pathname, ...args], opts);
 }

@@ -128,22 +128,6 @@ async function daemon(
   return d;
 }
 
-/** The CLI in a child process with `bytes` on its stdin. */
-async function pipeInto(bytes: Uint8Array, args: string[]) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ROOT + "cli.ts", ...args],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(bytes);
-  await writer.close();
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
 const exists = (path: string) => {
   try {
     Deno.lstatSync(path);
@@ -274,14 +258,10 @@ Deno.test({
       const local = await runCli(["fast", video, "--task", "keyframes"]);
       assert.deepEqual(parsed(ok.stdout), parsed(local.stdout));
       // A pipe: read into a temporary file, sent, its records named `-` as locally.
-      const piped = await pipeInto(await Deno.readFile(video), [
-        "fast",
-        "-",
-        "--task",
-        "keyframes",
-        "--server",
-        `unix:${first.socket}`,
-      ]);
+      const piped = await runCli(
+        ["fast", "-", "--task", "keyframes", "--server", `unix:${first.socket}`],
+        { stdin: await Deno.readFile(video) },
+      );
       assert.equal(piped.code, 0, piped.stderr);
       assert.deepEqual(
         parsed(piped.stdout),

@@ -4,7 +4,7 @@ import type { FrameRecord } from "../src/records.ts";
 import { type TraceEvent, type TraceFile, TraceRecorder } from "../src/debug/trace.ts";
 import { SPAN } from "../src/pipeline/tracer.ts";
 import { VERSION } from "../src/version.ts";
-import { type ExtractOptions, fastDecoders, fastInferrers } from "../src/pipeline/fast.ts";
+import { type ExtractOptions, FAST_DECODERS, fastInferrers } from "../src/pipeline/fast.ts";
 import { collect, fixture, SHARED, sharedOrSkip, tempPath, WORKERS } from "./_helpers.ts";
 
 const model = SHARED + "models/yolox_nano.onnx";
@@ -127,14 +127,11 @@ function checkTrace(path: string, records: FrameRecord[], trace: TraceFile): voi
   assert.match(vx.ffmpegCore!, /^npm:@ffmpeg\/core@[\d.]+ \(single-thread\)$/);
   assert.equal(vx.backend, "wasm");
   assert.ok(vx.threads.inference! >= 1);
-  // fast: fastDecoders() decoders (two for a task without a model, on two cores) and
-  // fastInferrers() inference workers (one for a task without a model); the sequential baseline
-  // one of each.
+  // fast: FAST_DECODERS decoders and fastInferrers() inference workers (one for a task without
+  // a model); the sequential baseline one of each.
   const sequential = vx.mode === "fast --sequential";
   const workers = sequential || vx.models.length === 0 ? 1 : fastInferrers();
-  const decoders = sequential
-    ? 1
-    : fastDecoders({ task: vx.models.length === 0 ? "keyframes" : "detect" });
+  const decoders = sequential ? 1 : FAST_DECODERS;
   assert.deepEqual([vx.threads.decodeWorkers, vx.threads.inferenceWorkers], [decoders, workers]);
   assert.ok(vx.peakRssBytes! > 0);
   assert.ok(vx.queue.peakFrames >= 1 && vx.queue.peakFrames <= vx.queue.maxFrames!);

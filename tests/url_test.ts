@@ -13,6 +13,8 @@ import { blockMeanModel } from "./_models.ts";
 import { rangeServer } from "./_range_server.ts";
 
 const noisy = NOISY;
+/** A small clip with 2 keyframes. */
+const URL_SMALL: VideoSpec = { codec: "h264", width: 160, height: 120, frames: 20, keyint: 10 };
 
 Deno.test({
   name: "url: fast over HTTP ranges gives the file's records, fetching about the keyframes' bytes",
@@ -51,13 +53,7 @@ Deno.test({
   name: "url: probe and bulk take URLs; a missing file and a server without ranges are one line",
   ...WORKERS,
   async fn() {
-    const path = await fixture("url-small.mp4", {
-      codec: "h264",
-      width: 160,
-      height: 120,
-      frames: 20,
-      keyint: 10,
-    });
+    const path = await fixture("url-small.mp4", URL_SMALL);
     const name = path.slice(path.lastIndexOf("/") + 1);
     const server = rangeServer(dirname(path));
     const whole = rangeServer(dirname(path), { ranges: false });
@@ -102,29 +98,10 @@ Deno.test({
   name: "stdin: vx fast - and /dev/stdin read a pipe as the file; an empty pipe is one line",
   ...WORKERS,
   async fn() {
-    const path = await fixture("url-small.mp4", {
-      codec: "h264",
-      width: 160,
-      height: 120,
-      frames: 20,
-      keyint: 10,
-    });
+    const path = await fixture("url-small.mp4", URL_SMALL);
     const local = await collect(extract(path, { task: "keyframes" }));
-    const cli = new URL("../cli.ts", import.meta.url).pathname;
-    const piped = async (input: string, bytes: Uint8Array) => {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", cli, "fast", input, "--task", "keyframes"],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const writer = child.stdin.getWriter();
-      await writer.write(bytes);
-      await writer.close();
-      const out = await child.output();
-      const dec = new TextDecoder();
-      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-    };
+    const piped = (input: string, stdin: Uint8Array) =>
+      runCli(["fast", input, "--task", "keyframes"], { stdin });
     const bytes = await Deno.readFile(path);
     for (const input of ["-", "/dev/stdin"]) {
       const r = await piped(input, bytes);

@@ -24,6 +24,7 @@ import type { FrameSpec } from "../tasks/task.ts";
 import { type OutputGeometry, outputGeometry } from "./geometry.ts";
 import { type IndexPlan, indexPlan, readIndex, singleSampleMp4 } from "./mp4_index.ts";
 import { type ByteSource, fileSource, isUrl, readBytes } from "../input/source.ts";
+import { concat } from "../bytes.ts";
 import { HttpInputError, httpSource } from "../input/http_source.ts";
 import { probeMp4 } from "./mp4_probe.ts";
 import {
@@ -939,15 +940,4 @@ export function openInput(path: string): ByteSource {
     }
     throw new DecodeError(e instanceof Error ? e.message : String(e));
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

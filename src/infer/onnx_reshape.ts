@@ -13,6 +13,8 @@
  * @module
  */
 
+import { concat } from "../bytes.ts";
+
 /** A shape that cannot replace the declared one (not a malformed model). */
 class Misfit extends Error {}
 
@@ -73,16 +75,6 @@ function encodeVarint(v: number): number[] {
 function message(field: number, parts: Uint8Array[]): Uint8Array[] {
   const len = parts.reduce((n, p) => n + p.length, 0);
   return [new Uint8Array([...encodeVarint(field * 8 + 2), ...encodeVarint(len)]), ...parts];
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** `TensorShapeProto` with every dimension a `dim_value`. */

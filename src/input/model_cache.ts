@@ -9,6 +9,7 @@
 
 import { VxError } from "../errors.ts";
 import { isUrl, shownName } from "./source.ts";
+import { sha256Hex } from "../bytes.ts";
 
 /** A model in the cache. */
 export interface CachedModel {
@@ -36,12 +37,6 @@ export function modelCacheDir(flag?: string): string {
     "model cache",
     "cannot tell where it is: give --model-cache DIR (or allow reading XDG_CACHE_HOME and HOME)",
   );
-}
-
-/** The SHA-256 of `bytes`, in hex. */
-export async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /**

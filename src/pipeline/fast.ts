@@ -20,8 +20,8 @@ import { shownName } from "../input/source.ts";
 export {
   DEFAULT_INFLIGHT_BYTES,
   DEFAULT_INFLIGHT_FRAMES,
+  FAST_DECODERS,
   FAST_THREADS,
-  fastDecoders,
   fastInferrers,
 } from "./modes.ts";
 

@@ -76,7 +76,7 @@ export function defaultPool(
 /** One mode's defaults, from the task and the workers asked for. */
 interface ModeDefaults {
   inferrers(task: TaskOptions, asked?: number): number;
-  decoders(inferrers: number, task: TaskOptions): number;
+  decoders(inferrers: number): number;
   threads(inferrers: number): number;
   maxInflightFrames(inferrers: number): number;
   maxInflightBytes: number;
@@ -99,16 +99,11 @@ const fastWorkers = (task: TaskOptions, asked?: number) =>
  * V8's baseline code while it tiers the core up and its compiler threads take the cores. Pools
  * with more decoders (the engine, `bulk`) still lend an idle one to a file being decoded.
  */
-export function fastDecoders(
-  _task: TaskOptions,
-  _cores = navigator.hardwareConcurrency ?? 1,
-): number {
-  return 1;
-}
+export const FAST_DECODERS = 1;
 
 const FAST: ModeDefaults = {
   inferrers: fastWorkers,
-  decoders: (_inferrers, task) => fastDecoders(task),
+  decoders: () => FAST_DECODERS,
   threads: () => FAST_THREADS,
   maxInflightFrames: (n) => Math.max(DEFAULT_INFLIGHT_FRAMES, 4 * n),
   maxInflightBytes: DEFAULT_INFLIGHT_BYTES,
@@ -167,7 +162,7 @@ export function createScheduler(mode: Mode, task: TaskOptions, options: PoolOpti
   const inferrers = m.inferrers(task, options.inferrers);
   return new Scheduler({
     task,
-    decoders: options.decoders ?? m.decoders(inferrers, task),
+    decoders: options.decoders ?? m.decoders(inferrers),
     inferrers,
     threads: options.threads ?? m.threads(inferrers),
     backend: options.backend,

@@ -12,6 +12,7 @@
 
 import type { TaskOptions } from "../tasks/task.ts";
 import { pinned, VERSION } from "../version.ts";
+import { sha256Hex } from "../bytes.ts";
 
 /**
  * Bumped when vx's records change for the same settings (a new field's meaning, a fixed
@@ -108,6 +109,5 @@ async function hashed(path: string): Promise<string> {
   } catch {
     return `unreadable: ${path}`;
   }
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return `sha256:${[...digest].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  return `sha256:${await sha256Hex(bytes)}`;
 }

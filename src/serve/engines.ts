@@ -13,7 +13,7 @@ import { now } from "../clock.ts";
 import { VxError } from "../errors.ts";
 import { createEngine, type Engine, type EngineOptions } from "../pipeline/engine.ts";
 import { BACKEND_CHOICES } from "../infer/backend.ts";
-import { pickTaskOptions, type TaskName } from "../tasks/task.ts";
+import { pickTaskOptions, TASK_OPTION_KEYS, type TaskName } from "../tasks/task.ts";
 import { type RequestSettings, SETTINGS_HEADER } from "./protocol.ts";
 import { engineScore } from "./score.ts";
 
@@ -118,24 +118,8 @@ export function parseSettings(json: string): EngineSettings {
   const oneOf = (k: string, values: readonly unknown[]) => {
     if (o[k] !== undefined && !values.includes(o[k])) throw bad(k, values.join("|"));
   };
-  const known = new Set([
-    "task",
-    "model",
-    "labels",
-    "score",
-    "top",
-    "raw",
-    "maxValues",
-    "size",
-    "fit",
-    "mean",
-    "std",
-    "channels",
-    "range",
-    "layout",
-    "backend",
-    "threads",
-  ]);
+  // The task options, and the two an engine adds: its backend and threads.
+  const known = new Set<string>(["task", ...TASK_OPTION_KEYS, "backend", "threads"]);
   for (const k of Object.keys(o)) {
     if (!known.has(k)) throw new PoolRefusal(400, `settings: unknown key ${k}`);
   }

@@ -8,6 +8,7 @@
  */
 
 import { now } from "../clock.ts";
+import { concat } from "../bytes.ts";
 import { VxError } from "../errors.ts";
 import type { Engine } from "../pipeline/engine.ts";
 import type { FrameRecord, StatusRecord, VxRecord } from "../records.ts";
@@ -726,14 +727,4 @@ export function createHandler(
     return { arriving: receiving, done };
   };
   return Object.assign(handler, { metrics, drain });
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
 }

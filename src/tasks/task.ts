@@ -113,7 +113,7 @@ export interface TaskOptions extends PreprocessOptions {
 }
 
 /** Every option of {@linkcode TaskOptions}, so callers can pick them out of wider options. */
-const TASK_OPTION_KEYS = [
+export const TASK_OPTION_KEYS = [
   "model",
   "labels",
   "score",
