@@ -6,9 +6,4 @@ cd "$(dirname "$0")/.."
 if ! command -v ffmpeg >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg) >/dev/null
 fi
-if [ ! -d .cache/native/node_modules/onnxruntime-node ]; then
-  mkdir -p .cache/native
-  [ -f .cache/native/package.json ] || echo '{"private":true}' > .cache/native/package.json
-  # Its install script downloads from a host we cannot reach; the bundled CPU library works.
-  npm install --prefix .cache/native --ignore-scripts --no-audit --no-fund onnxruntime-node@1.30.0 >/dev/null
-fi
+bash models/native_ort.sh

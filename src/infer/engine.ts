@@ -27,6 +27,7 @@ import {
 import { loadWebGpuOrt, type OrtModule } from "./ort_webgpu.ts";
 import { ensureOrtWasm, useSharedOrtWasm } from "./ort_wasm.ts";
 import { reshapeModel } from "./onnx_reshape.ts";
+import { optimisedSession, type OptimisedUse } from "./optimised.ts";
 
 /** A float32 tensor as tasks see it. */
 export interface TensorData {
@@ -59,6 +60,8 @@ export interface Model {
   ): Promise<Record<string, TensorData>>;
   /** Frees the session; the model is not run after. Resolves once onnxruntime has freed it. */
   release?(): Promise<void>;
+  /** With {@linkcode LoadOptions.optimised}: the `.ort` the session was made from, or why not. */
+  readonly optimised?: OptimisedUse;
 }
 
 /** Engine settings. */
@@ -117,6 +120,13 @@ export interface LoadOptions {
    * the rectangle a wide frame needs (`src/tasks/detect.ts`).
    */
   reshape?: Readonly<Record<string, readonly number[]>>;
+  /**
+   * A manifest of models optimised ahead of time (`optimised.ts`): where it lists an `.ort`
+   * made from this model for this onnxruntime-web, the wasm session is made from that, with
+   * optimisation disabled; else from the model, and {@linkcode Model.optimised} says why. Not
+   * used on WebGPU or with `reshape`.
+   */
+  optimised?: URL;
 }
 
 /** The wasm thread count onnxruntime-web was configured with: it is fixed for the process. */
@@ -230,7 +240,8 @@ export function createEngine(options: EngineOptions = {}): Engine {
           });
         }
       }
-      return track(await wasmModel(path, bytes));
+      const optimised = loadOptions?.reshape ? undefined : loadOptions?.optimised;
+      return track(await wasmModel(path, bytes, optimised));
     },
     async release() {
       // Awaited: the worker is parked only once onnxruntime has freed its GPU buffers.
@@ -252,16 +263,38 @@ async function settleQueue(device: GPUDevice, ms: number): Promise<void> {
   }
 }
 
-/** A wasm session of the model in `bytes`; a {@linkcode TaskError} when it cannot be made. */
-async function wasmModel(path: string, bytes: Uint8Array): Promise<Model> {
+/**
+ * A wasm session of the model in `bytes`, or of its form in the `optimised` manifest; a
+ * {@linkcode TaskError} when it cannot be made.
+ */
+async function wasmModel(
+  path: string,
+  bytes: Uint8Array,
+  optimised?: URL,
+): Promise<Model> {
   let session: ort.InferenceSession;
   await ensureOrtWasm(ort.env.wasm);
+  let fallback: OptimisedUse | undefined;
+  if (optimised) {
+    const made = await optimisedSession(
+      optimised,
+      path,
+      bytes,
+      ort.env.versions.web ?? "",
+      (b) => createSession(ort, b, "wasm", "disabled"),
+    );
+    if ("session" in made) {
+      return { ...wrapSession(ort, path, made.session), optimised: { ort: made.ort } };
+    }
+    fallback = made;
+  }
   try {
     session = await createSession(ort, bytes, "wasm");
   } catch (e) {
     throw new TaskError(`${path}: not a usable ONNX model (${firstLine(e)})`);
   }
-  return wrapSession(ort, path, session);
+  const model = wrapSession(ort, path, session);
+  return fallback ? { ...model, optimised: fallback } : model;
 }
 
 function fileName(path: string): string {
@@ -405,14 +438,16 @@ async function readModel(path: string): Promise<Uint8Array> {
   }
 }
 
+/** `level` `disabled`: the model was optimised ahead of time (`optimised.ts`). */
 function createSession(
   rt: OrtModule,
   bytes: Uint8Array,
   backend: Backend,
+  level: "all" | "disabled" = "all",
 ): Promise<ort.InferenceSession> {
   return rt.InferenceSession.create(bytes, {
     executionProviders: [backend],
-    graphOptimizationLevel: "all",
+    graphOptimizationLevel: level,
     // Errors only: on WebGPU, ORT warns on every session that shape ops run on the CPU.
     logSeverityLevel: 3,
   });

@@ -731,7 +731,7 @@ export class Scheduler {
             anyReady = true;
             spec ??= e.frameSpec;
             models = e.models;
-            if (tracer) traceTaskReady(tracer, slot.lane, task.task, e);
+            if (tracer) traceTaskReady(tracer, slot.lane, task.task, e, readyCount === 0);
             if (++readyCount === o.inferrers) this.#readyResolve(models);
             break;
           case "fallback":

@@ -62,12 +62,16 @@ export function traceFileDecoded(
   });
 }
 
-/** An inference worker set up its task. */
+/**
+ * An inference worker set up its task. The `first` of a run also traces the models that were
+ * meant to run from an `.ort` but did not, and why: every worker loads the same files.
+ */
 export function traceTaskReady(
   tracer: Tracer,
   lane: string,
   task: string,
   ev: Of<InferEvent, "ready">,
+  first: boolean,
 ) {
   tracer.span(SPAN.setUpTask, lane, ev.loadStart, ev.loadEnd, { task });
   for (const s of ev.sessions) {
@@ -75,6 +79,11 @@ export function traceTaskReady(
   }
   tracer.meta({ backend: ev.backend, threads: ev.threads, models: ev.models });
   if (ev.adapter) tracer.meta({ adapter: ev.adapter });
+  for (const m of first ? ev.models : []) {
+    if (m.optimised && "fallback" in m.optimised) {
+      tracer.fallback?.("optimised model", m.optimised.fallback);
+    }
+  }
 }
 
 /** A keyframe's result came back: its transfer and inference stages. */

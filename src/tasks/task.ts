@@ -7,6 +7,7 @@
  */
 
 import type { Engine } from "../infer/engine.ts";
+import type { OptimisedUse } from "../infer/optimised.ts";
 
 /** How the decoder should fit the source frame into the task's input. */
 export type FrameFit =
@@ -177,6 +178,8 @@ export interface ModelInfo {
   inputShape: readonly (number | string)[];
   /** How keyframes become its input, for `--debug`: sizes, fit, channels, mean, std, … */
   preprocess?: Record<string, unknown>;
+  /** The `.ort` its session was made from, or why the `.onnx`, where it has one (OCR). */
+  optimised?: OptimisedUse;
 }
 
 /** Milliseconds spent in each stage of one task run, filled in by the task. */
