@@ -123,8 +123,8 @@ export interface LoadOptions {
   /**
    * A manifest of models optimised ahead of time (`optimised.ts`): where it lists an `.ort`
    * made from this model for this onnxruntime-web, the wasm session is made from that, with
-   * optimisation disabled; else from the model, and {@linkcode Model.optimised} says why. Not
-   * used on WebGPU or with `reshape`.
+   * optimisation disabled; else from the model, and {@linkcode Model.optimised} says why. For
+   * wasm sessions without `reshape` only: a WebGPU session runs the model as it is.
    */
   optimised?: URL;
 }
