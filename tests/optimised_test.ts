@@ -113,6 +113,13 @@ Deno.test("optimisedSession: the .ort where the manifest fits, else why not, in 
   assert.equal(await why(tryIt()), `m.onnx: not in ${dir}manifest.json`);
   await write({}, { ort: "gone.ort" });
   assert.equal(await why(tryIt()), `${dir}gone.ort: cannot read (NotFound)`);
+  await write({ models: { "m.onnx": { ort: "m.ort" } } } as never);
+  assert.equal(
+    await why(tryIt()),
+    `m.onnx: its entry in ${dir}manifest.json lacks \`ort\` or \`sourceSha256\``,
+  );
+  await Deno.writeTextFile(at, "null");
+  assert.equal(await why(tryIt()), `m.onnx: not in ${dir}manifest.json`);
   await Deno.writeTextFile(at, "{");
   assert.match(await why(tryIt()), /manifest\.json: not JSON/);
   await Deno.remove(at);

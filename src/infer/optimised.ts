@@ -99,8 +99,11 @@ export async function optimisedSession<S extends Releasable>(
   } catch (e) {
     return { fallback: `${list}: not JSON (${firstLine(e)})` };
   }
-  const entry = parsed.models?.[name];
+  const entry = parsed?.models?.[name];
   if (!entry) return { fallback: `${name}: not in ${list}` };
+  if (typeof entry.ort !== "string" || typeof entry.sourceSha256 !== "string") {
+    return { fallback: `${name}: its entry in ${list} lacks \`ort\` or \`sourceSha256\`` };
+  }
   const ortUrl = new URL(entry.ort, manifest);
   const ortName = entry.ort.slice(entry.ort.lastIndexOf("/") + 1);
   if (parsed.onnxruntimeWeb !== runtime) {
@@ -131,7 +134,7 @@ export async function optimisedSession<S extends Releasable>(
     await session.release();
     return {
       fallback: `${name}: sha256 ${sha.slice(0, 12)}… is not that of the .onnx ${ortName} ` +
-        `was made from (${String(entry.sourceSha256).slice(0, 12)}…)`,
+        `was made from (${entry.sourceSha256.slice(0, 12)}…)`,
     };
   }
   return { session, ort: shown(ortUrl) };
