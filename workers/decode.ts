@@ -19,8 +19,14 @@ import type { DecodeCommand, DecodeEvent } from "../src/decode/protocol.ts";
 import { InflightGate } from "../src/pipeline/gate.ts";
 import { now } from "../src/clock.ts";
 import { reportCrashes } from "../src/pipeline/workers.ts";
+import { EARLY_DECODER } from "../src/pipeline/early.ts";
 
 reportCrashes();
+
+// Started before the command line had loaded (`src/pipeline/early.ts`): the first decoder of its
+// run, which compiles the core, so compile now; `init` then finds it compiled or compiling. A
+// failure here is reported by the `init` that awaits the same compile.
+if ((self as { name?: string }).name === EARLY_DECODER) compileCore("st").catch(() => {});
 
 const scope = self as unknown as {
   postMessage(msg: DecodeEvent, transfer?: Transferable[]): void;
@@ -128,6 +134,7 @@ scope.onmessage = async (e) => {
           path: summary.path,
           pathReason: summary.pathReason,
           bytesRead: summary.bytesRead,
+          runs: summary.runs,
           network: summary.network,
         });
         break;

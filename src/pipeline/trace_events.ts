@@ -54,6 +54,7 @@ export function traceFileDecoded(
     path: ev.path,
     ...(ev.pathReason === undefined ? {} : { pathReason: ev.pathReason }),
     bytesRead: ev.bytesRead,
+    ...(ev.runs === undefined ? {} : { runs: ev.runs }),
     ...(ev.network === undefined ? {} : {
       requests: ev.network.requests,
       bytesFetched: ev.network.bytes,
