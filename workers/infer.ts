@@ -5,7 +5,7 @@
  * @module
  */
 
-import { createEngine, type Engine, timeLoads } from "../src/infer/engine.ts";
+import type { Engine } from "../src/infer/engine.ts";
 import type { InferCommand, InferEvent } from "../src/tasks/protocol.ts";
 import { loadWebGpuOrt } from "../src/infer/ort_webgpu.ts";
 import { ortWasm } from "../src/infer/ort_wasm.ts";
@@ -71,6 +71,16 @@ function blankFrame(spec: FrameSpec): Frame {
   return { index: -1, pts: 0, srcWidth, srcHeight, width, height, data };
 }
 
+/**
+ * The engine of a task that runs no model (`keyframes`): onnxruntime-web, whose JavaScript alone
+ * takes ~80 ms of CPU to load (2-core bench machine, 2026-11-30), is not loaded for it.
+ */
+const NO_MODELS: Engine = {
+  backend: "wasm",
+  threads: 1,
+  load: () => Promise.reject(new TaskError("this task runs no model")),
+};
+
 scope.onmessage = (e) => {
   const cmd = e.data;
   if (cmd.type === "init") {
@@ -81,9 +91,11 @@ scope.onmessage = (e) => {
         // A worker whose device was lost in an earlier run is reused on wasm (its onnxruntime
         // keeps the lost device), and says so.
         const backend = lost ? "wasm" : cmd.backend;
-        const timed = timeLoads(
-          createEngine({ threads: cmd.threads, backend, wasmModule: cmd.wasmModule }),
-        );
+        const timed = TASKS[cmd.task.task].runsModel === false
+          ? { engine: NO_MODELS, loads: [] }
+          : await import("../src/infer/engine.ts").then(({ createEngine, timeLoads }) =>
+            timeLoads(createEngine({ threads: cmd.threads, backend, wasmModule: cmd.wasmModule }))
+          );
         engine = timed.engine;
         const loads = timed.loads;
         task = await TASKS[cmd.task.task].create(cmd.task, engine);
