@@ -111,6 +111,8 @@ export interface FileSummary {
   bytesRead: number | null;
   path: string | null;
   pathReason?: string;
+  /** ffmpeg runs the index path made for it (IDR key samples share runs). */
+  runs?: number;
   /** A URL's cost: HTTP range requests, bytes fetched, ms the decoders waited for them. */
   network?: { requests: number; bytesFetched: number; waitMs: number };
 }
@@ -354,6 +356,7 @@ export class TraceRecorder implements Tracer {
         }
         if (typeof args.path === "string") f.path = args.path;
         if (typeof args.pathReason === "string") f.pathReason = args.pathReason;
+        if (typeof args.runs === "number") f.runs = (f.runs ?? 0) + args.runs;
       } else if (name === SPAN.infer && typeof args.input === "string") {
         inputs[args.input] = (inputs[args.input] ?? 0) + 1;
       } else if (name === SPAN.output && typeof args.file === "string") {
