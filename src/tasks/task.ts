@@ -12,8 +12,11 @@ import type { Engine } from "../infer/engine.ts";
 export type FrameFit =
   /** Scale to fit inside `width`×`height` keeping aspect, pad right/bottom with `pad`. */
   | { kind: "letterbox"; width: number; height: number; pad: number }
-  /** Scale to exactly `width`×`height`, ignoring aspect. */
-  | { kind: "stretch"; width: number; height: number }
+  /**
+   * Scale to exactly `width`×`height`, ignoring aspect; `nearest` takes the source pixel nearest
+   * each output one, unfiltered, for a task that reads no pixels (`keyframes`).
+   */
+  | { kind: "stretch"; width: number; height: number; nearest?: boolean }
   /** Keep aspect; scale down so the longer side is at most `maxSide` (never up). */
   | { kind: "contain"; maxSide: number }
   /** Scale to cover `width`×`height` keeping aspect, then cut the centre out. */
