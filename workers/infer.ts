@@ -8,6 +8,7 @@
 import { createEngine, type Engine, timeLoads } from "../src/infer/engine.ts";
 import type { InferCommand, InferEvent } from "../src/tasks/protocol.ts";
 import { loadWebGpuOrt } from "../src/infer/ort_webgpu.ts";
+import { loadingOnly } from "../src/infer/checked_model.ts";
 import { ortWasm } from "../src/infer/ort_wasm.ts";
 import { TASKS } from "../src/tasks/registry.ts";
 import { type Frame, type FrameSpec, type Task, TaskError } from "../src/tasks/task.ts";
@@ -81,8 +82,10 @@ scope.onmessage = (e) => {
         // A worker whose device was lost in an earlier run is reused on wasm (its onnxruntime
         // keeps the lost device), and says so.
         const backend = lost ? "wasm" : cmd.backend;
+        const made = createEngine({ threads: cmd.threads, backend, wasmModule: cmd.wasmModule });
+        const model = cmd.task.model;
         const timed = timeLoads(
-          createEngine({ threads: cmd.threads, backend, wasmModule: cmd.wasmModule }),
+          cmd.modelIdentity && model ? loadingOnly(made, model, cmd.modelIdentity) : made,
         );
         engine = timed.engine;
         const loads = timed.loads;
