@@ -17,6 +17,7 @@ import {
 } from "../mod.ts";
 import { collect, fixture, runCli, tempPath, WORKERS } from "./_helpers.ts";
 import { blockMeanModel } from "./_models.ts";
+import { EnginePool, PoolRefusal } from "../src/serve/engines.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -769,6 +770,66 @@ Deno.test({
         e instanceof VxError &&
         e.reason === "the file changed between its check and its opening (refused)",
     );
+  },
+});
+
+Deno.test({
+  name: "serve --models: a model swapped for a symlink to one outside never loads from outside",
+  ...WORKERS,
+  async fn() {
+    // The models check, raced: a seventh client's trick in the soak, on models. `m.onnx` under
+    // the models directory is swapped, as fast as it can be, between a model inside and a
+    // symlink to a model outside, while requests name it and each gets a new engine. The pool
+    // opens the model and checks the file it opened; the inference workers load that file only.
+    const dir = tempPath("models-race");
+    const models = `${dir}/models`;
+    await Deno.mkdir(models, { recursive: true });
+    // Told apart by their input layout: [1,3,32,32] inside, [1,32,32,3] outside.
+    await Deno.copyFile(await blockMeanModel(), `${models}/.inside.onnx`);
+    const outside = await blockMeanModel({ nhwc: true });
+    const named = `${models}/m.onnx`;
+    await Deno.link(`${models}/.inside.onnx`, named);
+    const INSIDE = [1, 3, 32, 32];
+    let racing = true;
+    const racer = (async () => {
+      for (let out = true; racing; out = !out) {
+        const tmp = `${models}/.swap`;
+        await Deno.remove(tmp).catch(() => {});
+        if (out) await Deno.symlink(outside, tmp);
+        else await Deno.link(`${models}/.inside.onnx`, tmp);
+        await Deno.rename(tmp, named);
+      }
+    })();
+    const pool = new EnginePool({ models: [models], keepAliveMs: 0, maxEngines: 1 });
+    const shapes: string[] = [];
+    const refused = new Set<number>();
+    const ask = async () => {
+      try {
+        const lease = await pool.acquire({ task: "embed", model: named });
+        shapes.push(JSON.stringify((await lease.engine.ready)[0].inputShape));
+        lease.release();
+        // Released with no keep-alive, the engine closes: the next request makes a new one.
+        await lease.engine.idle();
+        await new Promise((r) => setTimeout(r, 10));
+      } catch (e) {
+        if (!(e instanceof PoolRefusal)) throw e;
+        refused.add(e.status);
+      }
+    };
+    try {
+      for (let i = 0; i < 12; i++) await ask();
+    } finally {
+      racing = false;
+      await racer;
+    }
+    // Swapped no more and left inside: it is served.
+    await Deno.remove(named);
+    await Deno.link(`${models}/.inside.onnx`, named);
+    await ask();
+    await pool.close();
+    assert.ok(shapes.length > 0);
+    assert.deepEqual(new Set(shapes), new Set([JSON.stringify(INSIDE)]), "loaded from outside");
+    for (const status of refused) assert.ok(status === 403 || status === 422, `${status}`);
   },
 });
 

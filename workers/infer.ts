@@ -8,6 +8,7 @@
 import type { Engine } from "../src/infer/engine.ts";
 import type { InferCommand, InferEvent } from "../src/tasks/protocol.ts";
 import { loadWebGpuOrt } from "../src/infer/ort_webgpu.ts";
+import { loadingOnly } from "../src/infer/checked_model.ts";
 import { ortWasm } from "../src/infer/ort_wasm.ts";
 import { TASKS } from "../src/tasks/registry.ts";
 import { type Frame, type FrameSpec, type Task, TaskError } from "../src/tasks/task.ts";
@@ -91,11 +92,19 @@ scope.onmessage = (e) => {
         // A worker whose device was lost in an earlier run is reused on wasm (its onnxruntime
         // keeps the lost device), and says so.
         const backend = lost ? "wasm" : cmd.backend;
+        const model = cmd.task.model;
         const timed = TASKS[cmd.task.task].runsModel === false
           ? { engine: NO_MODELS, loads: [] }
-          : await import("../src/infer/engine.ts").then(({ createEngine, timeLoads }) =>
-            timeLoads(createEngine({ threads: cmd.threads, backend, wasmModule: cmd.wasmModule }))
-          );
+          : await import("../src/infer/engine.ts").then(({ createEngine, timeLoads }) => {
+            const made = createEngine({
+              threads: cmd.threads,
+              backend,
+              wasmModule: cmd.wasmModule,
+            });
+            return timeLoads(
+              cmd.modelIdentity && model ? loadingOnly(made, model, cmd.modelIdentity) : made,
+            );
+          });
         engine = timed.engine;
         const loads = timed.loads;
         task = await TASKS[cmd.task.task].create(cmd.task, engine);

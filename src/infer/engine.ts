@@ -117,6 +117,8 @@ export interface LoadOptions {
    * the rectangle a wide frame needs (`src/tasks/detect.ts`).
    */
   reshape?: Readonly<Record<string, readonly number[]>>;
+  /** The model's bytes, read already (`checked_model.ts`): `path` then only names it. */
+  bytes?: Uint8Array;
 }
 
 /** The wasm thread count onnxruntime-web was configured with: it is fixed for the process. */
@@ -202,7 +204,8 @@ export function createEngine(options: EngineOptions = {}): Engine {
       return touchedGpu;
     },
     async load(path, loadOptions) {
-      const bytes = reshaped(path, await readModel(path), loadOptions?.reshape);
+      const model = loadOptions?.bytes ?? await readModel(path);
+      const bytes = reshaped(path, model, loadOptions?.reshape);
       if (requested !== "wasm") await decide();
       // The engine, and the models loaded after, move to wasm for good.
       const toWasm = (what: string, e: unknown) => {

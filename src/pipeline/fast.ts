@@ -69,6 +69,11 @@ export interface ExtractOptions extends Partial<TaskOptions> {
   /** The file `extract` may read, by device and inode (see `CallOptions.identity`). */
   identity?: FileIdentity;
   /**
+   * The model file the inference workers may load, by device and inode, as the caller checked
+   * it (`vx serve --models`): a `model` path that leads to another file by then fails to load.
+   */
+  modelIdentity?: FileIdentity;
+  /**
    * Inference workers; default {@linkcode fastInferrers}. Each keyframe goes to the first free
    * one, and records still leave in pts order. `--sequential` always uses one.
    */
@@ -119,6 +124,7 @@ async function* extractRecords(
     tracer: options.tracer,
     onNotice: options.onNotice,
     loseGpu: options.loseGpu,
+    modelIdentity: options.modelIdentity,
   });
   try {
     yield* fastRecords(scheduler.run([input], fastCall(input, options)), input);

@@ -32,6 +32,7 @@ import type { FrameRecord, VxRecord } from "../records.ts";
 import {
   type Call,
   type CallOptions,
+  type FileIdentity,
   type FileState,
   finishFile,
   newFile,
@@ -94,6 +95,11 @@ export interface SchedulerOptions {
   modelFirst?: boolean;
   /** Tests only: each inference worker destroys its WebGPU device once set up. */
   loseGpu?: boolean;
+  /**
+   * The task's model file, by device and inode, as the caller checked it: the inference workers
+   * load the model from that file only (`vx serve --models`; see `InferCommand` init).
+   */
+  modelIdentity?: FileIdentity;
 }
 
 export type { BulkProgress, CallOptions } from "./file_output.ts";
@@ -402,6 +408,7 @@ export class Scheduler {
         backend: o.backend,
         warm: o.warm,
         wasmModule,
+        modelIdentity: o.modelIdentity,
       });
       if (o.loseGpu) slot.handle.post({ type: "lose-gpu" });
     };

@@ -21,6 +21,12 @@ export type InferCommand =
     warm?: boolean;
     /** onnxruntime-web's wasm as another worker compiled it (see `ort_wasm.ts`). */
     wasmModule?: WebAssembly.Module;
+    /**
+     * The device and inode `task.model` had when the main thread checked it (`vx serve
+     * --models`): the worker loads that model from this file only, read from the handle it
+     * checked, and fails to set up on another file.
+     */
+    modelIdentity?: { dev: number; ino: number };
   }
   | { type: "frame"; seq: number; frame: Frame; sent: number }
   /** Tests only: destroy the WebGPU device, as a GPU reset would (after set-up, in order). */
