@@ -168,7 +168,7 @@ const table = [
   "",
   `Machine: ${navigator.hardwareConcurrency} cores, ${cpu}; Deno ${Deno.version.deno}, V8 ${Deno.version.v8}. ` +
   `Date: ${new Date().toISOString().slice(0, 10)}. Input: 20 s 720p H.264, 20 keyframes; ` +
-  `YOLOX-Nano 416²; vx on wasm. ${RUNS} runs each, interleaved; median (min–max).`,
+  `YOLOX-Nano at 416×256 (detect's rectangle for 16:9); vx on wasm. ${RUNS} runs each, interleaved; median (min–max).`,
   "",
   "| variant | wall ms | first record ms | peak RSS MB | CPU ms |",
   "| --- | --- | --- | --- | --- |",
