@@ -74,7 +74,12 @@ export function traceTaskReady(
   for (const s of ev.sessions) {
     tracer.span(SPAN.createSession, lane, s.start, s.end, { model: s.path });
   }
-  tracer.meta({ backend: ev.backend, threads: ev.threads, models: ev.models });
+  tracer.meta({
+    backend: ev.backend,
+    threads: ev.threads,
+    workerThreads: { [lane]: ev.threads },
+    models: ev.models,
+  });
   if (ev.adapter) tracer.meta({ adapter: ev.adapter });
 }
 
