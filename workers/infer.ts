@@ -73,14 +73,17 @@ function blankFrame(spec: FrameSpec): Frame {
 }
 
 /**
- * The engine of a task that runs no model (`keyframes`): onnxruntime-web, whose JavaScript alone
- * takes ~80 ms of CPU to load (2-core bench machine, 2026-11-30), is not loaded for it.
+ * The engine of a task that runs no model (`keyframes`), with the threads it was given: the
+ * JavaScript of onnxruntime-web, ~80 ms of CPU to load (2-core bench machine, 2026-11-30), is not
+ * loaded for it.
  */
-const NO_MODELS: Engine = {
-  backend: "wasm",
-  threads: 1,
-  load: () => Promise.reject(new TaskError("this task runs no model")),
-};
+function noModels(threads: number): Engine {
+  return {
+    backend: "wasm",
+    threads,
+    load: () => Promise.reject(new TaskError("this task runs no model")),
+  };
+}
 
 scope.onmessage = (e) => {
   const cmd = e.data;
@@ -94,7 +97,7 @@ scope.onmessage = (e) => {
         const backend = lost ? "wasm" : cmd.backend;
         const model = cmd.task.model;
         const timed = TASKS[cmd.task.task].runsModel === false
-          ? { engine: NO_MODELS, loads: [] }
+          ? { engine: noModels(cmd.threads ?? 1), loads: [] }
           : await import("../src/infer/engine.ts").then(({ createEngine, timeLoads }) => {
             const made = createEngine({
               threads: cmd.threads,
