@@ -9,13 +9,21 @@ import type { Engine } from "../src/infer/engine.ts";
 import type { InferCommand, InferEvent } from "../src/tasks/protocol.ts";
 import { loadWebGpuOrt } from "../src/infer/ort_webgpu.ts";
 import { loadingOnly } from "../src/infer/checked_model.ts";
-import { ortWasm } from "../src/infer/ort_wasm.ts";
+import { ortWasm, precompileOrtWasm } from "../src/infer/ort_wasm.ts";
+import { EARLY_INFERRER } from "../src/pipeline/early.ts";
 import { TASKS } from "../src/tasks/registry.ts";
 import { type Frame, type FrameSpec, type Task, TaskError } from "../src/tasks/task.ts";
 import { now } from "../src/clock.ts";
 import { reportCrashes } from "../src/pipeline/workers.ts";
 
 reportCrashes();
+
+// Started before the command line had loaded (`src/pipeline/early.ts`), for a task that runs a
+// model: onnxruntime-web's code and wasm are loaded now, while the main thread still loads.
+if ((self as { name?: string }).name === EARLY_INFERRER) {
+  precompileOrtWasm();
+  import("../src/infer/engine.ts").catch(() => {});
+}
 
 /**
  * Blank runs that warm a resident engine's session (`createEngine`, `vx serve`): V8 runs

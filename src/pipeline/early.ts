@@ -1,10 +1,11 @@
 /**
- * The decode worker of a `fast` or `bulk` run, started before the rest of the command line is
- * loaded. `cli.ts` imports this module alone, calls {@linkcode startEarly} with the arguments,
- * and only then loads the command line's own modules; the worker meanwhile loads its modules and
- * compiles the ffmpeg core on the other core. The scheduler's first decoder is this worker
- * (`workers.ts` takes it); a run that needs none (a usage error, `--help`, a run through a
- * server) never takes it, and as it is unref'd it never holds the process open.
+ * The first decode worker of a `fast` or `bulk` run, and its first inference worker when the task
+ * runs a model, started before the rest of the command line is loaded. `cli.ts` imports this
+ * module alone, calls {@linkcode startEarly} with the arguments, and only then loads the command
+ * line's own modules; meanwhile the decode worker compiles the ffmpeg core, and the inference
+ * worker loads onnxruntime-web and compiles its wasm. The scheduler's first workers are these
+ * (`workers.ts` takes them); a run that needs none (a usage error, `--help`, a run through a
+ * server) never takes them, and as they are unref'd they never hold the process open.
  *
  * Measured on the 2-core bench machine (2026-11-30, `bench/keyframes.ts`'s 720p cold run):
  * Deno loads the command line's module graph in ~150 ms and the scheduler then spawns its decoder
@@ -17,10 +18,14 @@
 
 /** The name an early decode worker is given: it compiles its core before being told to. */
 export const EARLY_DECODER = "vx-early-decoder";
+/** The name an early inference worker is given: it loads onnxruntime-web before being told to. */
+export const EARLY_INFERRER = "vx-early-inferrer";
 
 const DECODER_URL = new URL("../../workers/decode.ts", import.meta.url);
+const INFERRER_URL = new URL("../../workers/infer.ts", import.meta.url);
 
-let early: Worker | undefined;
+let decoder: Worker | undefined;
+let inferrer: Worker | undefined;
 
 /**
  * Deno's `Worker` keeps the process alive while it lives; its private ref/unref method (the
@@ -54,20 +59,44 @@ export function decodesHere(args: readonly string[]): boolean {
   return env.state !== "granted" || !Deno.env.get("VX_SERVER");
 }
 
-/** Starts the early decode worker when `args` describe a run that decodes here. */
+/** Whether the run `args` describe runs a model: any task but `keyframes`. */
+function runsModel(args: readonly string[]): boolean {
+  const at = args.indexOf("--task");
+  const task = at >= 0 ? args[at + 1] : args.find((a) => a.startsWith("--task="))?.slice(7);
+  return task !== "keyframes";
+}
+
+/** Starts a worker that does not hold the process open; undefined where Deno cannot do that. */
+function unrefWorker(url: URL, name: string): Worker | undefined {
+  const worker = new Worker(url, { type: "module", name });
+  if (setRef(worker, false)) return worker;
+  worker.terminate();
+}
+
+/** Starts the early workers when `args` describe a run that decodes here. */
 export function startEarly(args: readonly string[]): void {
-  if (early || !decodesHere(args)) return;
-  const worker = new Worker(DECODER_URL, { type: "module", name: EARLY_DECODER });
-  // Until the scheduler takes it, it must not keep a run that needs no decoder alive.
-  if (!setRef(worker, false)) return worker.terminate();
-  early = worker;
+  if (decoder || !decodesHere(args)) return;
+  decoder = unrefWorker(DECODER_URL, EARLY_DECODER);
+  if (runsModel(args)) inferrer = unrefWorker(INFERRER_URL, EARLY_INFERRER);
+}
+
+/** Takes `worker` for the scheduler: it holds the process open from now on. */
+function take(worker: Worker | undefined, url: URL): Worker {
+  if (!worker) return new Worker(url, { type: "module" });
+  setRef(worker, true);
+  return worker;
 }
 
 /** A new decode worker: the early one the first time, when there is one. */
 export function newDecoder(): Worker {
-  const worker = early;
-  early = undefined;
-  if (!worker) return new Worker(DECODER_URL, { type: "module" });
-  setRef(worker, true);
-  return worker;
+  const worker = decoder;
+  decoder = undefined;
+  return take(worker, DECODER_URL);
+}
+
+/** A new inference worker: the early one the first time, when there is one. */
+export function newInferrer(): Worker {
+  const worker = inferrer;
+  inferrer = undefined;
+  return take(worker, INFERRER_URL);
 }

@@ -8,7 +8,7 @@
 import type { DecodeCommand, DecodeEvent } from "../decode/protocol.ts";
 import type { InferCommand, InferEvent } from "../tasks/protocol.ts";
 import { preferVulkan } from "../infer/backend.ts";
-import { newDecoder, setRef } from "./early.ts";
+import { newDecoder, newInferrer, setRef } from "./early.ts";
 
 /** A worker died; `message` is its uncaught error. */
 export interface CrashEvent {
@@ -175,10 +175,6 @@ export function spawnDecoder(
   return spawn(newDecoder(), onEvent);
 }
 
-function newWorker(path: string): Worker {
-  return new Worker(new URL(path, import.meta.url), { type: "module" });
-}
-
 /** Starts an inference worker, or takes a parked one (it has loaded a GPU driver before). */
 export function spawnInferrer(
   onEvent: (e: InferEvent | CrashEvent) => void,
@@ -187,7 +183,7 @@ export function spawnInferrer(
   const reused = parked.pop();
   if (reused) setRef(reused, true);
   return spawn(
-    reused ?? newWorker("../../workers/infer.ts"),
+    reused ?? newInferrer(),
     onEvent,
     {
       holds: (e) => e.type === "ready" && (e.backend === "webgpu" || e.touchedGpu === true),
