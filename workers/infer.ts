@@ -9,6 +9,7 @@ import type { Engine } from "../src/infer/engine.ts";
 import type { InferCommand, InferEvent } from "../src/tasks/protocol.ts";
 import { loadWebGpuOrt } from "../src/infer/ort_webgpu.ts";
 import { loadingOnly } from "../src/infer/checked_model.ts";
+import { checkedReader } from "../src/input/checked_file.ts";
 import { ortWasm, precompileOrtWasm } from "../src/infer/ort_wasm.ts";
 import { EARLY_INFERRER } from "../src/pipeline/early.ts";
 import { TASKS } from "../src/tasks/registry.ts";
@@ -103,7 +104,6 @@ scope.onmessage = (e) => {
         // A worker whose device was lost in an earlier run is reused on wasm (its onnxruntime
         // keeps the lost device), and says so.
         const backend = lost ? "wasm" : cmd.backend;
-        const model = cmd.task.model;
         const timed = TASKS[cmd.task.task].runsModel === false
           ? { engine: noModels(cmd.threads ?? 1), loads: [] }
           : await import("../src/infer/engine.ts").then(({ createEngine, timeLoads }) => {
@@ -112,13 +112,11 @@ scope.onmessage = (e) => {
               backend,
               wasmModule: cmd.wasmModule,
             });
-            return timeLoads(
-              cmd.modelIdentity && model ? loadingOnly(made, model, cmd.modelIdentity) : made,
-            );
+            return timeLoads(cmd.checked ? loadingOnly(made, cmd.checked) : made);
           });
         engine = timed.engine;
         const loads = timed.loads;
-        task = await TASKS[cmd.task.task].create(cmd.task, engine);
+        task = await TASKS[cmd.task.task].create(cmd.task, engine, checkedReader(cmd.checked));
         const lostBefore = lost && cmd.backend !== "wasm" && task.models.length > 0;
         const fallbackReason = lostBefore
           ? "the WebGPU device was lost in an earlier run"

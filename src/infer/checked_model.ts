@@ -1,42 +1,40 @@
 /**
- * An engine bound to one model file: the inference worker's side of `vx serve --models`, where
- * the main thread checked the model's path and passed on the device and inode of the file it
- * checked. The model is read from a handle whose device and inode were compared, never by path
- * after a check.
+ * An engine bound to the model files the main thread checked: the inference worker's side of
+ * `vx serve --models`, where the main thread checked the model's path and passed on the device
+ * and inode of the file it checked. The model is read from a handle whose device and inode were
+ * compared, never by path after a check.
  *
  * @module
  */
 
-import { FileCheckError, readChecked } from "../input/checked_file.ts";
-import type { FileIdentity } from "../pipeline/file_output.ts";
+import { type CheckedFiles, checkedReader } from "../input/checked_file.ts";
 import { TaskError } from "../tasks/task.ts";
 import type { Engine, LoadOptions } from "./engine.ts";
 
 /**
- * `engine`, except that the model at `path` loads only from the file of device and inode
- * `identity`; other models load as `engine` loads them. Loading `path` rejects with a
- * {@linkcode TaskError} when it leads to another file (a symlink swapped in or out since the
- * check) or cannot be read.
+ * `engine`, except that a model in `checked` loads only from the file of its device and inode
+ * (`checked_file.ts`); other models load as `engine` loads them. Loading a checked model
+ * rejects with a {@linkcode TaskError} when its path leads to another file (a symlink swapped in
+ * or out since the check) or cannot be read.
  *
  * @example
  * ```ts ignore
  * import { createEngine } from "./engine.ts";
  * import { loadingOnly } from "./checked_model.ts";
  * const { dev, ino } = await Deno.stat("/srv/models/a.onnx");
- * const engine = loadingOnly(createEngine(), "/srv/models/a.onnx", { dev: dev!, ino: ino! });
+ * const engine = loadingOnly(createEngine(), { "/srv/models/a.onnx": { dev: dev!, ino: ino! } });
  * await engine.load("/srv/models/a.onnx");
  * ```
  */
-export function loadingOnly(engine: Engine, path: string, identity: FileIdentity): Engine {
+export function loadingOnly(engine: Engine, checked: CheckedFiles): Engine {
+  const read = checkedReader(checked);
   const load = async (p: string, options?: LoadOptions) => {
-    if (p !== path) return await engine.load(p, options);
+    if (!Object.hasOwn(checked, p)) return await engine.load(p, options);
     let bytes: Uint8Array;
     try {
-      bytes = await readChecked(p, identity);
+      bytes = await read(p);
     } catch (e) {
-      if (e instanceof FileCheckError) {
-        throw new TaskError(`${p}: the model file changed after it was checked (refused)`);
-      }
+      if (e instanceof TaskError) throw e;
       throw new TaskError(`${p}: cannot read model: ${e instanceof Error ? e.message : e}`);
     }
     return await engine.load(p, { ...options, bytes });

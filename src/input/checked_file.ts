@@ -1,14 +1,15 @@
 /**
  * The one way `vx serve` decides that a path a request names may be read: the file is opened
  * first, and what is checked is the file opened. Used for input paths under `--root`
- * (`src/serve/handler.ts`) and for models under `--models` (`src/serve/engines.ts`). Whoever
- * reads the file later opens the real path again and refuses a file of another device and inode
- * (the decoder; an inference worker with {@linkcode readChecked}), so no check-then-open window
- * is left for a symlink swapped in or out.
+ * (`src/serve/handler.ts`) and for models and label files under `--models`
+ * (`src/serve/engines.ts`). Whoever reads the file later opens the real path again and refuses a
+ * file of another device and inode (the decoder; a task's reads with {@linkcode checkedReader}),
+ * so no check-then-open window is left for a symlink swapped in or out.
  *
  * @module
  */
 
+import { TaskError } from "../errors.ts";
 import type { FileIdentity } from "../pipeline/file_output.ts";
 
 /** A file that passed {@linkcode openChecked}: its real path, and which file that was. */
@@ -61,7 +62,9 @@ export async function openChecked(
     const opened = await file.stat();
     const real = await Deno.realPath(path);
     if (!allowed(real)) throw new FileCheckError("outside");
-    const there = await Deno.stat(real);
+    // Not followed: a symlink swapped back in since `realPath` would lead to the very file
+    // opened through it, and pass (a file swapped twice in the window; the soak's racer did).
+    const there = await Deno.lstat(real);
     if (opened.dev === null || opened.ino === null) throw new Error("no inode numbers");
     if (there.dev !== opened.dev || there.ino !== opened.ino) throw new FileCheckError("changed");
     return { path: real, identity: { dev: opened.dev, ino: opened.ino } };
@@ -96,4 +99,36 @@ export async function readChecked(path: string, identity: FileIdentity): Promise
     at += n;
   }
   return at === size ? bytes : bytes.subarray(0, at);
+}
+
+/** Files that passed {@linkcode openChecked}, by real path: each may be read as that file only. */
+export type CheckedFiles = Readonly<Record<string, FileIdentity>>;
+
+/**
+ * A reader for the files a task names (its model, the model's header, a label file): a path in
+ * `checked` is read with {@linkcode readChecked}, any other with `Deno.readFile`. Reading a
+ * checked path that leads to another file now (a symlink swapped in or out since the check)
+ * rejects with a {@linkcode TaskError} that says so; other failures reject with Deno's errors.
+ *
+ * @example
+ * ```ts ignore
+ * import { checkedReader, openChecked } from "./checked_file.ts";
+ * const { path, identity } = await openChecked("/srv/models/labels.txt", () => true);
+ * const read = checkedReader({ [path]: identity });
+ * const text = new TextDecoder().decode(await read(path));
+ * ```
+ */
+export function checkedReader(
+  checked: CheckedFiles = {},
+): (path: string) => Promise<Uint8Array> {
+  return async (path) => {
+    const identity = Object.hasOwn(checked, path) ? checked[path] : undefined;
+    if (identity === undefined) return await Deno.readFile(path);
+    try {
+      return await readChecked(path, identity);
+    } catch (e) {
+      if (!(e instanceof FileCheckError)) throw e;
+      throw new TaskError(`${path}: the file changed between its check and its opening (refused)`);
+    }
+  };
 }

@@ -16,6 +16,7 @@ import type { CallOptions } from "./scheduler.ts";
 import type { FileIdentity } from "./file_output.ts";
 import { createScheduler, type Mode } from "./modes.ts";
 import { shownName } from "../input/source.ts";
+import type { CheckedFiles } from "../input/checked_file.ts";
 
 export {
   DEFAULT_INFLIGHT_BYTES,
@@ -69,10 +70,10 @@ export interface ExtractOptions extends Partial<TaskOptions> {
   /** The file `extract` may read, by device and inode (see `CallOptions.identity`). */
   identity?: FileIdentity;
   /**
-   * The model file the inference workers may load, by device and inode, as the caller checked
-   * it (`vx serve --models`): a `model` path that leads to another file by then fails to load.
+   * The task's files (model, label file) as the caller checked them, by real path, with their
+   * device and inode (`vx serve --models`): a path that leads to another file by then fails.
    */
-  modelIdentity?: FileIdentity;
+  checked?: CheckedFiles;
   /**
    * Inference workers; default {@linkcode fastInferrers}. Each keyframe goes to the first free
    * one, and records still leave in pts order. `--sequential` always uses one.
@@ -124,7 +125,7 @@ async function* extractRecords(
     tracer: options.tracer,
     onNotice: options.onNotice,
     loseGpu: options.loseGpu,
-    modelIdentity: options.modelIdentity,
+    checked: options.checked,
   });
   try {
     yield* fastRecords(scheduler.run([input], fastCall(input, options)), input);

@@ -12,7 +12,7 @@ import { TASKS } from "../tasks/registry.ts";
 import type { TaskOptions } from "../tasks/task.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { Tracer } from "./tracer.ts";
-import type { FileIdentity } from "./file_output.ts";
+import type { CheckedFiles } from "../input/checked_file.ts";
 
 /** A way of running the scheduler; also the trace's `mode`. */
 export type Mode = "fast" | "fast --decode-first" | "fast --sequential" | "bulk" | "engine";
@@ -28,8 +28,8 @@ export interface PoolOptions {
   tracer?: Tracer;
   onNotice?: (line: string) => void;
   loseGpu?: boolean;
-  /** The model file the inference workers may load (see `SchedulerOptions.modelIdentity`). */
-  modelIdentity?: FileIdentity;
+  /** The task's files the caller checked (see `SchedulerOptions.checked`). */
+  checked?: CheckedFiles;
 }
 
 /**
@@ -195,6 +195,6 @@ export function createScheduler(mode: Mode, task: TaskOptions, options: PoolOpti
     tracer: options.tracer,
     onNotice: options.onNotice,
     loseGpu: options.loseGpu,
-    modelIdentity: options.modelIdentity,
+    checked: options.checked,
   });
 }

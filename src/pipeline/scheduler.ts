@@ -32,7 +32,6 @@ import type { FrameRecord, VxRecord } from "../records.ts";
 import {
   type Call,
   type CallOptions,
-  type FileIdentity,
   type FileState,
   finishFile,
   newFile,
@@ -41,6 +40,7 @@ import {
 } from "./file_output.ts";
 import type { FrameSpec, ModelInfo, TaskOptions } from "../tasks/task.ts";
 import { TASKS } from "../tasks/registry.ts";
+import { type CheckedFiles, checkedReader } from "../input/checked_file.ts";
 import { noticeFallback } from "./backend_notice.ts";
 import { Channel } from "./channel.ts";
 import { InflightGate } from "./gate.ts";
@@ -96,10 +96,11 @@ export interface SchedulerOptions {
   /** Tests only: each inference worker destroys its WebGPU device once set up. */
   loseGpu?: boolean;
   /**
-   * The task's model file, by device and inode, as the caller checked it: the inference workers
-   * load the model from that file only (`vx serve --models`; see `InferCommand` init).
+   * The task's files (model, label file) the caller checked, by real path, with their device
+   * and inode: the task reads each from that file only (`vx serve --models`; see `InferCommand`
+   * init).
    */
-  modelIdentity?: FileIdentity;
+  checked?: CheckedFiles;
 }
 
 export type { BulkProgress, CallOptions } from "./file_output.ts";
@@ -320,7 +321,7 @@ export class Scheduler {
     // Where the task can tell its frames without a session, decoding starts at once.
     let spec: FrameSpec | undefined = o.modelFirst
       ? undefined
-      : await TASKS[task.task].frameSpec?.(task);
+      : await TASKS[task.task].frameSpec?.(task, checkedReader(o.checked));
     const decoders: DecoderSlot[] = [];
     const inferrers: InferrerSlot[] = [];
     const inflight = new Map<number, InFlight>();
@@ -408,7 +409,7 @@ export class Scheduler {
         backend: o.backend,
         warm: o.warm,
         wasmModule,
-        modelIdentity: o.modelIdentity,
+        checked: o.checked,
       });
       if (o.loseGpu) slot.handle.post({ type: "lose-gpu" });
     };

@@ -16,7 +16,12 @@ import { BACKEND_CHOICES } from "../infer/backend.ts";
 import { pickTaskOptions, TASK_OPTION_KEYS, type TaskName } from "../tasks/task.ts";
 import { type RequestSettings, SETTINGS_HEADER } from "./protocol.ts";
 import { engineScore } from "./score.ts";
-import { type CheckFailure, FileCheckError, openChecked } from "../input/checked_file.ts";
+import {
+  type CheckedFiles,
+  type CheckFailure,
+  FileCheckError,
+  openChecked,
+} from "../input/checked_file.ts";
 import type { FileIdentity } from "../pipeline/file_output.ts";
 
 /** What a request names: the engine it runs on (`protocol.ts`). */
@@ -240,9 +245,9 @@ export class EnginePool {
       throw new PoolRefusal(400, `name the settings in the ${SETTINGS_HEADER} header`);
     }
     const checked = settings === undefined
-      ? { settings: this.#defaults! }
+      ? { settings: this.#defaults!, files: undefined }
       : await this.#check(settings);
-    const entry = this.#entry(checked.settings, checked.modelIdentity);
+    const entry = this.#entry(checked.settings, checked.files);
     entry.users++;
     clearTimeout(entry.timer);
     entry.timer = undefined;
@@ -296,14 +301,14 @@ export class EnginePool {
 
   /**
    * The settings with the model and label file as real paths, when each is the server's own or
-   * lies under its directories; else a 403 {@linkcode PoolRefusal}. The model is opened first
-   * and what is checked is the file opened (`checked_file.ts`): the engine is told its device and
-   * inode, and its inference workers load no other file, so a symlink swapped in or out under a
-   * model directory cannot make the server load a model from outside it.
+   * lies under its directories; else a 403 {@linkcode PoolRefusal}. Each is opened first and
+   * what is checked is the file opened (`checked_file.ts`): the engine is told its device and
+   * inode, and its task reads no other file there, so a symlink swapped in or out under a model
+   * directory cannot make the server load a model, or show labels, from outside it.
    */
   async #check(
     s: EngineSettings,
-  ): Promise<{ settings: EngineSettings; modelIdentity?: FileIdentity }> {
+  ): Promise<{ settings: EngineSettings; files: CheckedFiles }> {
     this.#dirs ??= Promise.all((this.#options.models ?? []).map((d) => Deno.realPath(d)));
     const dirs = await this.#dirs;
     const ok = (p: string) =>
@@ -315,33 +320,34 @@ export class EnginePool {
           dirs.length ? dirs.join(", ") : "none"
         })`,
       );
-    const out = { ...s };
-    let modelIdentity: FileIdentity | undefined;
-    if (s.model !== undefined) {
+    const files: Record<string, FileIdentity> = {};
+    /** `p`'s real path, once the file opened there passed; its identity goes into `files`. */
+    const check = async (p: string, what: string): Promise<string> => {
       try {
-        const checked = await openChecked(s.model, ok);
-        out.model = checked.path;
-        modelIdentity = checked.identity;
+        const checked = await openChecked(p, ok);
+        files[checked.path] = checked.identity;
+        return checked.path;
       } catch (e) {
         if (!(e instanceof FileCheckError)) throw e;
-        if (e.kind === "outside") throw refuse("model", s.model);
+        if (e.kind === "outside") throw refuse(what, p);
         const why: Record<Exclude<CheckFailure, "outside">, string> = {
-          missing: "no such model on this server",
+          missing: `no such ${what} on this server`,
           "not-file": "not a regular file",
           unreadable: "not readable",
           changed: "changed while it was checked",
         };
-        throw new PoolRefusal(403, `${s.model}: ${why[e.kind]}`);
+        throw new PoolRefusal(403, `${p}: ${why[e.kind]}`);
       }
-    }
+    };
+    const out = { ...s };
+    if (s.model !== undefined) out.model = await check(s.model, "model");
     if (s.labels !== undefined && !BUILT_IN_LABELS.has(s.labels)) {
-      out.labels = await this.#realPath(s.labels, "label file", false);
-      if (!ok(out.labels)) throw refuse("label file", out.labels);
+      out.labels = await check(s.labels, "label file");
     }
-    return { settings: out, modelIdentity };
+    return { settings: out, files };
   }
 
-  #entry(settings: EngineSettings, modelIdentity?: FileIdentity): Entry {
+  #entry(settings: EngineSettings, checked?: CheckedFiles): Entry {
     const key = keyOf(settings);
     const found = this.#entries.get(key);
     if (found) {
@@ -355,7 +361,7 @@ export class EnginePool {
     const engine = (this.#options.create ?? createEngine)({
       ...this.#options.base,
       ...settings,
-      modelIdentity,
+      checked,
     });
     this.loads++;
     const entry: Entry = {

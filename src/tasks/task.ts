@@ -193,8 +193,18 @@ export interface StageTimings {
   note?: string;
 }
 
-/** Creates a task. Tasks that run models get their sessions from `engine`. */
-export type TaskFactory = (options: TaskOptions, engine: Engine) => Promise<Task>;
+/**
+ * How a task reads the files its options name (a model's header, a label file): by default
+ * `Deno.readFile`; `vx serve` passes one that reads a file it checked from that file only
+ * (`src/input/checked_file.ts`).
+ */
+export type ReadFile = (path: string) => Promise<Uint8Array>;
+
+/**
+ * Creates a task. Tasks that run models get their sessions from `engine`, and read other files
+ * their options name with `read`.
+ */
+export type TaskFactory = (options: TaskOptions, engine: Engine, read?: ReadFile) => Promise<Task>;
 
 /**
  * A task as the registry knows it: how to create it, and, where that can be known without
@@ -209,7 +219,7 @@ export interface TaskDefinition {
    * only take start-up time from the decoder (bench/keyframes.ts).
    */
   runsModel?: false;
-  frameSpec?: (options: TaskOptions) => Promise<FrameSpec | undefined>;
+  frameSpec?: (options: TaskOptions, read?: ReadFile) => Promise<FrameSpec | undefined>;
 }
 
 /** Error a user can cause with a task's inputs; defined below both tasks and inference. */
