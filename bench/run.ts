@@ -2,7 +2,8 @@
  * `deno task bench:fast` (and the first half of `deno task bench`): on a 20-keyframe 720p H.264
  * video that the bench makes itself, with YOLOX-Nano from ../shared:
  *
- * - `vx fast`, `--jobs 1`, `--sequential`, `--decode-first` (the same pool, not streaming: what
+ * - `vx fast`, `--jobs 1`, `--jobs 1 --threads 2` (one session with two wasm threads: the mode
+ *   table's `FAST_THREADS`), `--sequential`, `--decode-first` (the same pool, not streaming: what
  *   overlap alone buys), `--debug` (tracing's cost) and the native anchor
  *   (`bench/native_anchor.ts`: Debian's ffmpeg CLI + onnxruntime-node, the same task code), run
  *   interleaved (A B C D A B C D …) so drift hits all; wall time, time to first record, peak RSS
@@ -43,6 +44,7 @@ const vx = (...extra: string[]) => [
 const variants: Record<string, [string, string[]]> = {
   "vx fast": [deno, vx()],
   "vx fast --jobs 1": [deno, vx("--jobs", "1")],
+  "vx fast --jobs 1 --threads 2": [deno, vx("--jobs", "1", "--threads", "2")],
   "vx fast --sequential": [deno, vx("--sequential")],
   "vx fast --decode-first": [deno, vx("--decode-first")],
   "vx fast --debug": [deno, vx(`--debug=${CACHE}timed-trace.json`)],
@@ -166,7 +168,7 @@ const table = [
   "",
   `Machine: ${navigator.hardwareConcurrency} cores, ${cpu}; Deno ${Deno.version.deno}, V8 ${Deno.version.v8}. ` +
   `Date: ${new Date().toISOString().slice(0, 10)}. Input: 20 s 720p H.264, 20 keyframes; ` +
-  `YOLOX-Nano 416²; vx on wasm. ${RUNS} runs each, interleaved; median (min–max).`,
+  `YOLOX-Nano at 416×256 (detect's rectangle for 16:9); vx on wasm. ${RUNS} runs each, interleaved; median (min–max).`,
   "",
   "| variant | wall ms | first record ms | peak RSS MB | CPU ms |",
   "| --- | --- | --- | --- | --- |",
@@ -177,7 +179,9 @@ const table = [
   "",
   `- fast (${navigator.hardwareConcurrency} inference workers) is ${
     (wall("vx fast --jobs 1") / wall("vx fast")).toFixed(2)
-  }× faster than fast with one inference worker.`,
+  }× faster than fast with one inference worker, ${
+    (wall("vx fast --jobs 1 --threads 2") / wall("vx fast")).toFixed(2)
+  }× faster than one inference worker with two threads.`,
   `- The warm engine answers in ${(stats(warm.wall).median / wall(NATIVE)).toFixed(2)}× the ` +
   `native anchor's (cold) wall time, first record after ${
     stats(warm.first).median.toFixed(0)

@@ -5,6 +5,9 @@
  */
 
 import { makeVideo, type VideoSpec } from "../src/fixtures/video.ts";
+import type { DecodeCommand, DecodeEvent } from "../src/decode/protocol.ts";
+import type { InflightGate } from "../src/pipeline/gate.ts";
+import { type CrashEvent, spawnDecoder, type WorkerHandle } from "../src/pipeline/workers.ts";
 
 /** `../shared` beside the project, when present. */
 export const SHARED = new URL("../../shared/", import.meta.url).pathname;
@@ -129,4 +132,23 @@ export function runCli(
   opts: { env?: Record<string, string>; stdin?: Uint8Array } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return runDeno(["run", "-A", new URL("../cli.ts", import.meta.url).pathname, ...args], opts);
+}
+
+/** A decode worker whose events go to `on`, through `gate`; resolves once its core is loaded. */
+export async function decodeWorker(
+  gate: InflightGate,
+  on: (e: DecodeEvent | CrashEvent) => void,
+): Promise<WorkerHandle<DecodeCommand, DecodeEvent>> {
+  const ready = Promise.withResolvers<void>();
+  const handle = spawnDecoder((e) => {
+    if (e.type === "ready") ready.resolve();
+    else if (e.type === "crash") ready.reject(new Error(e.message));
+    on(e);
+  });
+  handle.post({
+    type: "init",
+    gate: { buffer: gate.buffer, maxFrames: gate.maxFrames, maxBytes: gate.maxBytes },
+  });
+  await ready.promise;
+  return handle;
 }

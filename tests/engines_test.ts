@@ -114,6 +114,15 @@ Deno.test("engines: models outside --models are refused; the server's own model 
   assert.equal(s.made.length, 1, "without settings: the server's own engine");
   (await pool.acquire({ task: "detect", model: `${dir}/a.onnx`, labels: `${dir}/labels.txt` }))
     .release();
+  // The engine reads the files the pool opened and checked, by device and inode.
+  const identity = async (p: string) => {
+    const { dev, ino } = await Deno.stat(p);
+    return { dev, ino };
+  };
+  assert.deepEqual(s.made.at(-1)!.checked, {
+    [`${dir}/a.onnx`]: await identity(`${dir}/a.onnx`),
+    [`${dir}/labels.txt`]: await identity(`${dir}/labels.txt`),
+  });
   for (
     const settings of [
       { task: "detect" as const, model: `${elsewhere}/x.onnx` },

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import {
+  type Classification,
   createEngine,
   createHandler,
   type Engine,
@@ -17,6 +18,7 @@ import {
 } from "../mod.ts";
 import { collect, fixture, runCli, tempPath, WORKERS } from "./_helpers.ts";
 import { blockMeanModel } from "./_models.ts";
+import { EnginePool, type EngineSettings, PoolRefusal } from "../src/serve/engines.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -768,6 +770,171 @@ Deno.test({
       (e: unknown) =>
         e instanceof VxError &&
         e.reason === "the file changed between its check and its opening (refused)",
+    );
+  },
+});
+
+/**
+ * The models check, raced: while `named` (under `models`) is swapped, as fast as it can be,
+ * between a hard link to `inside` and a symlink to `outside`, twelve requests name it in
+ * `settings`, and each gets a new engine and `use`s it; then one more, once `named` is left
+ * inside. Resolves to the statuses of the refusals.
+ */
+async function swappedRequests(
+  models: string,
+  named: string,
+  inside: string,
+  outside: string,
+  settings: EngineSettings,
+  use: (engine: Engine) => Promise<void>,
+): Promise<Set<number>> {
+  let racing = true;
+  const racer = (async () => {
+    for (let out = true; racing; out = !out) {
+      const tmp = `${models}/.swap`;
+      await Deno.remove(tmp).catch(() => {});
+      if (out) await Deno.symlink(outside, tmp);
+      else await Deno.link(inside, tmp);
+      await Deno.rename(tmp, named);
+    }
+  })();
+  const pool = new EnginePool({ models: [models], keepAliveMs: 0, maxEngines: 1 });
+  const refused = new Set<number>();
+  const ask = async () => {
+    try {
+      const lease = await pool.acquire(settings);
+      try {
+        await use(lease.engine);
+      } finally {
+        lease.release();
+      }
+      // Released with no keep-alive, the engine closes: the next request makes a new one.
+      await lease.engine.idle();
+      await new Promise((r) => setTimeout(r, 10));
+    } catch (e) {
+      if (!(e instanceof PoolRefusal)) throw e;
+      refused.add(e.status);
+    }
+  };
+  try {
+    for (let i = 0; i < 12; i++) await ask();
+  } finally {
+    racing = false;
+    await racer;
+  }
+  // Swapped no more and left inside: it is served.
+  await Deno.remove(named);
+  await Deno.link(inside, named);
+  await ask();
+  await pool.close();
+  return refused;
+}
+
+Deno.test({
+  name: "serve --models: a model swapped for a symlink to one outside never loads from outside",
+  ...WORKERS,
+  async fn() {
+    // A seventh client's trick in the soak, on models. The pool opens the model and checks the
+    // file it opened; the inference workers load that file only.
+    const dir = tempPath("models-race");
+    const models = `${dir}/models`;
+    await Deno.mkdir(models, { recursive: true });
+    // Told apart by their input layout: [1,3,32,32] inside, [1,32,32,3] outside.
+    const inside = `${models}/.inside.onnx`;
+    await Deno.copyFile(await blockMeanModel(), inside);
+    const outside = await blockMeanModel({ nhwc: true });
+    const named = `${models}/m.onnx`;
+    await Deno.link(inside, named);
+    const INSIDE = [1, 3, 32, 32];
+    const shapes: string[] = [];
+    const refused = await swappedRequests(
+      models,
+      named,
+      inside,
+      outside,
+      { task: "embed", model: named },
+      async (engine) => {
+        shapes.push(JSON.stringify((await engine.ready)[0].inputShape));
+      },
+    );
+    assert.ok(shapes.length > 0);
+    assert.deepEqual(new Set(shapes), new Set([JSON.stringify(INSIDE)]), "loaded from outside");
+    for (const status of refused) assert.ok(status === 403 || status === 422, `${status}`);
+  },
+});
+
+Deno.test({
+  name: "serve --models: a label file swapped for a symlink to one outside never labels results",
+  ...WORKERS,
+  async fn() {
+    // The same race on a label file: the pool opens it and checks the file it opened; the task
+    // reads that file only. Switched off (the label file's identity left out of the engine's
+    // checked files), OUTSIDE- labels came out in 8 runs of 11 (24 requests, not 12: 3 of 4).
+    const dir = tempPath("labels-race");
+    const models = `${dir}/models`;
+    await Deno.mkdir(models, { recursive: true });
+    const model = `${models}/m.onnx`;
+    await Deno.copyFile(await blockMeanModel(), model); // 48 classes
+    const lines = (prefix: string) =>
+      Array.from({ length: 48 }, (_, i) => `${prefix}${i}`).join("\n") + "\n";
+    const inside = `${models}/.inside.txt`;
+    await Deno.writeTextFile(inside, lines("inside-"));
+    const outside = `${dir}/outside.txt`;
+    await Deno.writeTextFile(outside, lines("OUTSIDE-"));
+    const named = `${models}/labels.txt`;
+    await Deno.link(inside, named);
+    const video = await clip("labels-race.mp4", 2, "L");
+    const labels: string[] = [];
+    const refused = await swappedRequests(
+      models,
+      named,
+      inside,
+      outside,
+      { task: "classify", model, labels: named, top: 3 },
+      async (engine) => {
+        for await (const r of engine.extract(video)) {
+          for (const c of r.results as Classification[]) labels.push(c.label);
+        }
+      },
+    );
+    assert.ok(labels.length > 0);
+    const leaked = labels.filter((l) => !/^inside-\d+$/.test(l));
+    assert.deepEqual(leaked, [], "labels from outside");
+    for (const status of refused) assert.ok(status === 403 || status === 422, `${status}`);
+  },
+});
+
+Deno.test({
+  name: "serve --models: a task reads a checked label file from that file only",
+  ...WORKERS,
+  async fn() {
+    // What closes the label file's race, without one: the pool passes the device and inode of
+    // the label file it opened and checked; the task opens the path again and compares. Another
+    // file's identity stands in for a symlink swapped in between.
+    const dir = tempPath("labels-identity");
+    await Deno.mkdir(dir);
+    const model = `${dir}/m.onnx`;
+    await Deno.copyFile(await blockMeanModel(), model);
+    const labels = `${dir}/labels.txt`;
+    await Deno.writeTextFile(labels, Array.from({ length: 48 }, (_, i) => `c${i}`).join("\n"));
+    await Deno.copyFile(labels, `${dir}/other.txt`);
+    const identity = async (p: string) => {
+      const { dev, ino } = await Deno.stat(p);
+      return { dev: dev!, ino: ino! };
+    };
+    const video = await clip("labels-identity.mp4", 2, "L");
+    const task = { task: "classify", model, labels, top: 1 } as const;
+    const good = await collect(
+      extract(video, { ...task, checked: { [labels]: await identity(labels) } }),
+    );
+    assert.match((good[0].results as Classification[])[0].label, /^c\d+$/);
+    await assert.rejects(
+      collect(
+        extract(video, { ...task, checked: { [labels]: await identity(`${dir}/other.txt`) } }),
+      ),
+      (e: unknown) =>
+        e instanceof VxError &&
+        e.reason === `${labels}: the file changed between its check and its opening (refused)`,
     );
   },
 });

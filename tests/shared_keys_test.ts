@@ -6,36 +6,16 @@
  */
 
 import assert from "node:assert/strict";
-import type { DecodeCommand, DecodeEvent } from "../src/decode/protocol.ts";
+import type { DecodeEvent } from "../src/decode/protocol.ts";
 import type { DecodedFrame } from "../src/decode/keyframes.ts";
 import { InflightGate } from "../src/pipeline/gate.ts";
 import { createScheduler } from "../src/pipeline/modes.ts";
 import { probeFile } from "../src/pipeline/probe_file.ts";
-import { type CrashEvent, spawnDecoder, type WorkerHandle } from "../src/pipeline/workers.ts";
 import type { VxRecord } from "../src/records.ts";
-import { fixture, WORKERS } from "./_helpers.ts";
+import { decodeWorker, fixture, WORKERS } from "./_helpers.ts";
 
 const spec = { codec: "h264", width: 96, height: 64, frames: 48, keyint: 4, fps: 8 } as const;
 const frameSpec = { fit: { kind: "stretch", width: 2, height: 2 }, pixFmt: "rgb24" } as const;
-
-/** A decode worker whose events go to `on`; resolves once its core is loaded. */
-async function decoder(
-  gate: InflightGate,
-  on: (e: DecodeEvent | CrashEvent) => void,
-): Promise<WorkerHandle<DecodeCommand, DecodeEvent>> {
-  const ready = Promise.withResolvers<void>();
-  const handle = spawnDecoder((e) => {
-    if (e.type === "ready") ready.resolve();
-    else if (e.type === "crash") ready.reject(new Error(e.message));
-    on(e);
-  });
-  handle.post({
-    type: "init",
-    gate: { buffer: gate.buffer, maxFrames: gate.maxFrames, maxBytes: gate.maxBytes },
-  });
-  await ready.promise;
-  return handle;
-}
 
 Deno.test({
   name: "shared keys: two decoders take every key sample once, at its pts",
@@ -53,7 +33,7 @@ Deno.test({
     const done: DecodeEvent[] = [];
     const failures: string[] = [];
     const workers = await Promise.all([0, 1].map((worker) =>
-      decoder(gate, (e) => {
+      decodeWorker(gate, (e) => {
         if (e.type === "frame") frames.push({ worker, frame: e.frame });
         else if (e.type === "done") done.push(e);
         else if (e.type === "error" || e.type === "crash") failures.push(e.message);
@@ -96,7 +76,7 @@ Deno.test({
     const path = await fixture("shared.mkv", { ...spec, frames: 16 });
     const gate = InflightGate.create(64, 1 << 30);
     const events: DecodeEvent[] = [];
-    const w = await decoder(gate, (e) => {
+    const w = await decodeWorker(gate, (e) => {
       if (e.type !== "crash" && e.type !== "ready") events.push(e);
     });
     try {

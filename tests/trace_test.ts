@@ -1,10 +1,15 @@
 import assert from "node:assert/strict";
-import { extract } from "../mod.ts";
+import { createEngine, extract } from "../mod.ts";
 import type { FrameRecord } from "../src/records.ts";
 import { type TraceEvent, type TraceFile, TraceRecorder } from "../src/debug/trace.ts";
 import { SPAN } from "../src/pipeline/tracer.ts";
 import { VERSION } from "../src/version.ts";
-import { type ExtractOptions, FAST_DECODERS, fastInferrers } from "../src/pipeline/fast.ts";
+import {
+  type ExtractOptions,
+  FAST_DECODERS,
+  FAST_THREADS,
+  fastInferrers,
+} from "../src/pipeline/fast.ts";
 import { collect, fixture, SHARED, sharedOrSkip, tempPath, WORKERS } from "./_helpers.ts";
 
 const model = SHARED + "models/yolox_nano.onnx";
@@ -111,8 +116,11 @@ function checkTrace(path: string, records: FrameRecord[], trace: TraceFile): voi
   );
   // MP4 through its index; AVI read through, every byte at least once.
   const size = Deno.statSync(path).size;
-  if (path.endsWith(".mp4")) assert.equal(file.path, "index");
-  else {
+  if (path.endsWith(".mp4")) {
+    assert.equal(file.path, "index");
+    // At most one ffmpeg run a keyframe (IDR key samples share runs: tests/index_runs_test.ts).
+    assert.ok(file.runs! >= 1 && file.runs! <= file.keyframes!, `${file.runs} runs`);
+  } else {
     assert.equal(file.path, "skip");
     assert.match(file.pathReason!, /no keyframe index/);
     assert.ok(file.bytesRead! >= size, `read ${file.bytesRead} of ${size} bytes`);
@@ -176,6 +184,33 @@ Deno.test({
     assert.equal(new Set(lanes).size, lanes.length, `one session per lane: ${lanes}`);
     assert.ok(lanes.includes("infer-0"), `${lanes}`);
     assert.ok(lanes.length <= vx.threads.inferenceWorkers);
+    // Each worker that set up reports the threads the mode table chose for it.
+    assert.deepEqual(
+      vx.threads.byWorker,
+      Object.fromEntries(lanes.map((lane) => [lane, FAST_THREADS])),
+    );
+    assert.equal(vx.threads.inference, FAST_THREADS);
+  },
+});
+
+Deno.test({
+  name: "trace: the summary gives each inference worker's threads: the mode's, or as asked",
+  ...WORKERS,
+  async fn() {
+    for (const threads of [undefined, 2]) {
+      const tracer = new TraceRecorder();
+      const engine = createEngine({ task: "keyframes", tracer, threads });
+      await engine.ready; // every inference worker is set up
+      await engine.close();
+      const { byWorker, inference, inferenceWorkers } = tracer.summary().threads;
+      const want = threads ?? FAST_THREADS;
+      assert.equal(inferenceWorkers, fastInferrers());
+      assert.deepEqual(
+        byWorker,
+        Object.fromEntries(Array.from({ length: fastInferrers() }, (_, i) => [`infer-${i}`, want])),
+      );
+      assert.equal(inference, want);
+    }
   },
 });
 

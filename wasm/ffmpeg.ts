@@ -66,6 +66,12 @@ export interface FFmpegCore {
   FS: EmscriptenFS;
   /** Runs (`exec` and `ffprobe`) this instance has made: see {@linkcode RUNS_PER_CORE}. */
   runs: number;
+  /**
+   * An error left one of its runs from inside (a trap, or a device callback that threw): its
+   * memory is in an unknown state, so it is not run again. An error thrown between runs leaves
+   * it whole.
+   */
+  broken: boolean;
 }
 
 /**
@@ -123,10 +129,18 @@ export async function loadCore(
   });
   const counted = core as FFmpegCore;
   counted.runs = 0;
-  const exec = counted.exec;
-  const ffprobe = counted.ffprobe;
-  counted.exec = (...args: string[]) => (counted.runs++, exec(...args));
-  counted.ffprobe = (...args: string[]) => (counted.runs++, ffprobe(...args));
+  counted.broken = false;
+  const run = (main: (...args: string[]) => number) => (...args: string[]) => {
+    counted.runs++;
+    try {
+      return main(...args);
+    } catch (e) {
+      counted.broken = true;
+      throw e;
+    }
+  };
+  counted.exec = run(counted.exec);
+  counted.ffprobe = run(counted.ffprobe);
   return counted;
 }
 

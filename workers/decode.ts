@@ -19,8 +19,14 @@ import type { DecodeCommand, DecodeEvent } from "../src/decode/protocol.ts";
 import { InflightGate } from "../src/pipeline/gate.ts";
 import { now } from "../src/clock.ts";
 import { reportCrashes } from "../src/pipeline/workers.ts";
+import { EARLY_DECODER } from "../src/pipeline/early.ts";
 
 reportCrashes();
+
+// Started before the command line had loaded (`src/pipeline/early.ts`): the first decoder of its
+// run, which compiles the core, so compile now; `init` then finds it compiled or compiling. A
+// failure here is reported by the `init` that awaits the same compile.
+if ((self as { name?: string }).name === EARLY_DECODER) compileCore("st").catch(() => {});
 
 const scope = self as unknown as {
   postMessage(msg: DecodeEvent, transfer?: Transferable[]): void;
@@ -88,9 +94,9 @@ scope.onmessage = async (e) => {
       claims.restart(sent);
       try {
         // A core that has made its share of runs is replaced before the file, and between its
-        // keyframes where each is a run of its own.
+        // keyframes where each is a run of its own; so is one an error left from inside.
         const fresh = () => (core = loadCore(compiled));
-        if (ffmpegNow.runs >= RUNS_PER_CORE) ffmpegNow = await fresh();
+        if (ffmpegNow.runs >= RUNS_PER_CORE || ffmpegNow.broken) ffmpegNow = await fresh();
         const summary = await decodeKeyframes(
           ffmpegNow,
           cmd.req,
@@ -128,18 +134,18 @@ scope.onmessage = async (e) => {
           path: summary.path,
           pathReason: summary.pathReason,
           bytesRead: summary.bytesRead,
+          runs: summary.runs,
           network: summary.network,
         });
         break;
       } catch (err) {
-        if (err instanceof Stopped) {
-          // Left from inside ffmpeg's callback: a fresh instance rather than trust its state.
-          core = loadCore(compiled);
-          fail(cmd.id, new DecodeError("cancelled"));
-          break;
-        }
-        if (err instanceof DecodeError || err instanceof ProbeError) {
-          fail(cmd.id, err);
+        if (err instanceof Stopped || err instanceof DecodeError || err instanceof ProbeError) {
+          // Left from inside a run (the frame callback of the skipping way), the core is not
+          // trusted again; left between runs (the index way hands out frames there), it is
+          // whole. A fresh core for each file left mid-run made most of a server's cores, and
+          // the dead ones' memory went only when V8 collected them (bench/soak.ts, BENCHMARKS).
+          if ((await core).broken) core = loadCore(compiled);
+          fail(cmd.id, err instanceof Stopped ? new DecodeError("cancelled") : err);
           break;
         }
         // A trap leaves the core's memory in an unknown state: a fresh one, and one more try.
@@ -164,6 +170,7 @@ scope.onmessage = async (e) => {
         info: probe(ffmpeg, "/probe", true, cmd.stream, file, cmd.anyStreams),
       });
     } catch (err) {
+      if (ffmpeg.broken) core = loadCore(compiled);
       fail(cmd.id, err);
     } finally {
       unmount?.();

@@ -5,16 +5,26 @@
  * @module
  */
 
-import { createEngine, type Engine, timeLoads } from "../src/infer/engine.ts";
+import type { Engine } from "../src/infer/engine.ts";
 import type { InferCommand, InferEvent } from "../src/tasks/protocol.ts";
 import { loadWebGpuOrt } from "../src/infer/ort_webgpu.ts";
-import { ortWasm } from "../src/infer/ort_wasm.ts";
+import { loadingOnly } from "../src/infer/checked_model.ts";
+import { checkedReader } from "../src/input/checked_file.ts";
+import { ortWasm, precompileOrtWasm } from "../src/infer/ort_wasm.ts";
+import { EARLY_INFERRER } from "../src/pipeline/early.ts";
 import { TASKS } from "../src/tasks/registry.ts";
 import { type Frame, type FrameSpec, type Task, TaskError } from "../src/tasks/task.ts";
 import { now } from "../src/clock.ts";
 import { reportCrashes } from "../src/pipeline/workers.ts";
 
 reportCrashes();
+
+// Started before the command line had loaded (`src/pipeline/early.ts`), for a task that runs a
+// model: onnxruntime-web's code and wasm are loaded now, while the main thread still loads.
+if ((self as { name?: string }).name === EARLY_INFERRER) {
+  precompileOrtWasm();
+  import("../src/infer/engine.ts").catch(() => {});
+}
 
 /**
  * Blank runs that warm a resident engine's session (`createEngine`, `vx serve`): V8 runs
@@ -71,6 +81,19 @@ function blankFrame(spec: FrameSpec): Frame {
   return { index: -1, pts: 0, srcWidth, srcHeight, width, height, data };
 }
 
+/**
+ * The engine of a task that runs no model (`keyframes`), with the threads it was given: the
+ * JavaScript of onnxruntime-web, ~80 ms of CPU to load (2-core bench machine, 2026-11-30), is not
+ * loaded for it.
+ */
+function noModels(threads: number): Engine {
+  return {
+    backend: "wasm",
+    threads,
+    load: () => Promise.reject(new TaskError("this task runs no model")),
+  };
+}
+
 scope.onmessage = (e) => {
   const cmd = e.data;
   if (cmd.type === "init") {
@@ -81,12 +104,19 @@ scope.onmessage = (e) => {
         // A worker whose device was lost in an earlier run is reused on wasm (its onnxruntime
         // keeps the lost device), and says so.
         const backend = lost ? "wasm" : cmd.backend;
-        const timed = timeLoads(
-          createEngine({ threads: cmd.threads, backend, wasmModule: cmd.wasmModule }),
-        );
+        const timed = TASKS[cmd.task.task].runsModel === false
+          ? { engine: noModels(cmd.threads ?? 1), loads: [] }
+          : await import("../src/infer/engine.ts").then(({ createEngine, timeLoads }) => {
+            const made = createEngine({
+              threads: cmd.threads,
+              backend,
+              wasmModule: cmd.wasmModule,
+            });
+            return timeLoads(cmd.checked ? loadingOnly(made, cmd.checked) : made);
+          });
         engine = timed.engine;
         const loads = timed.loads;
-        task = await TASKS[cmd.task.task].create(cmd.task, engine);
+        task = await TASKS[cmd.task.task].create(cmd.task, engine, checkedReader(cmd.checked));
         const lostBefore = lost && cmd.backend !== "wasm" && task.models.length > 0;
         const fallbackReason = lostBefore
           ? "the WebGPU device was lost in an earlier run"

@@ -62,8 +62,13 @@ export interface TraceSummary {
   /** The WebGPU adapter's name as its driver gives it (null on wasm). */
   adapter: string | null;
   threads: {
-    /** Threads per inference session. */
+    /** Threads per inference session; where the workers' differ, the most of any. */
     inference: number | null;
+    /**
+     * Threads of each inference worker's sessions, by its lane (`{"infer-0": 2, "infer-1": 1}`):
+     * the mode's choice per worker (`src/pipeline/modes.ts`), as each worker set it up.
+     */
+    byWorker: Record<string, number>;
     /** Workers seen, by their lanes. */
     decodeWorkers: number;
     inferenceWorkers: number;
@@ -111,6 +116,8 @@ export interface FileSummary {
   bytesRead: number | null;
   path: string | null;
   pathReason?: string;
+  /** ffmpeg runs the index path made for it (IDR key samples share runs). */
+  runs?: number;
   /** A URL's cost: HTTP range requests, bytes fetched, ms the decoders waited for them. */
   network?: { requests: number; bytesFetched: number; waitMs: number };
 }
@@ -168,6 +175,7 @@ export class TraceRecorder implements Tracer {
   readonly #samples: Sample[] = [];
   readonly #facts: Partial<RunFacts> = {};
   readonly #models = new Map<string, ModelInfo>();
+  readonly #workerThreads: Record<string, number> = {};
   readonly #fallbacks: Fallback[] = [];
   #peakFrames = 0;
   #peakBytes = 0;
@@ -194,8 +202,9 @@ export class TraceRecorder implements Tracer {
   }
 
   meta(facts: Partial<RunFacts>): void {
-    const { models, ...rest } = facts;
+    const { models, workerThreads, ...rest } = facts;
     Object.assign(this.#facts, rest);
+    Object.assign(this.#workerThreads, workerThreads);
     for (const m of models ?? []) this.#models.set(m.path, m);
   }
 
@@ -354,6 +363,7 @@ export class TraceRecorder implements Tracer {
         }
         if (typeof args.path === "string") f.path = args.path;
         if (typeof args.pathReason === "string") f.pathReason = args.pathReason;
+        if (typeof args.runs === "number") f.runs = (f.runs ?? 0) + args.runs;
       } else if (name === SPAN.infer && typeof args.input === "string") {
         inputs[args.input] = (inputs[args.input] ?? 0) + 1;
       } else if (name === SPAN.output && typeof args.file === "string") {
@@ -376,7 +386,9 @@ export class TraceRecorder implements Tracer {
       backend: this.#facts.backend ?? null,
       adapter: this.#facts.adapter ?? null,
       threads: {
-        inference: this.#facts.threads ?? null,
+        inference: Math.max(this.#facts.threads ?? 0, ...Object.values(this.#workerThreads)) ||
+          null,
+        byWorker: { ...this.#workerThreads },
         decodeWorkers: this.#facts.decodeWorkers ?? count("decode"),
         inferenceWorkers: this.#facts.inferenceWorkers ?? count("infer"),
       },

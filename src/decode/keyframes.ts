@@ -22,7 +22,8 @@ import {
 import { now as clock } from "../clock.ts";
 import type { FrameSpec } from "../tasks/task.ts";
 import { type OutputGeometry, outputGeometry } from "./geometry.ts";
-import { type IndexPlan, indexPlan, readIndex, singleSampleMp4 } from "./mp4_index.ts";
+import { type IndexPlan, indexPlan, readIndex, samplesMp4 } from "./mp4_index.ts";
+import { isIdrSample, nalLayout } from "./nal.ts";
 import { type ByteSource, fileSource, isUrl, readBytes } from "../input/source.ts";
 import { concat } from "../bytes.ts";
 import { HttpInputError, httpSource } from "../input/http_source.ts";
@@ -160,6 +161,11 @@ export interface DecodeSummary {
   pathReason?: string;
   /** Bytes read from the input file, for the probe, the index and the decode together. */
   bytesRead: number;
+  /**
+   * ffmpeg runs the index path made (several IDR key samples share one, others have one each);
+   * undefined on the other paths (one run, or two when the exact way follows).
+   */
+  runs?: number;
   /** For a URL: HTTP requests made, bytes fetched and ms waiting for them. */
   network?: { requests: number; bytes: number; waitMs: number };
 }
@@ -269,9 +275,10 @@ export async function decodeKeyframes(
     const started = performance.now();
     const plan = indexPlan(index, info.container, stream);
     let exact: string | undefined;
+    let indexRuns: number | undefined;
     if (typeof plan !== "string") {
       onIndexed?.(plan.keys.length);
-      await runIndexed(ctx, file, plan, started, claims, fresh);
+      indexRuns = await runIndexed(ctx, file, plan, started, claims, fresh);
     } else if (!req.help) exact = runSkipping(ctx, mount);
     // Sharing the keys, this worker sees some of them: the scheduler judges the whole file.
     if (!claims.shared && out.emitted === 0 && out.corrupt.length > 0) {
@@ -288,6 +295,7 @@ export async function decodeKeyframes(
       path: typeof plan !== "string" ? "index" : exact === undefined ? "skip" : "exact",
       pathReason: typeof plan === "string" ? plan : undefined,
       bytesRead: read.total,
+      runs: indexRuns,
       network: file.network && { ...file.network },
     };
   } finally {
@@ -730,11 +738,36 @@ function mountJpegSink(
   });
 }
 
+/** The most key samples one run of the index path decodes, and the most bytes they may hold. */
+const RUN_SAMPLES = 16;
+const RUN_BYTES = 16 << 20;
+
+/** A key sample on its way through a run of the index path. */
+interface Taken {
+  /** Its index among the file's keyframes, and its pts in seconds. */
+  index: number;
+  pts: number;
+  bytes: Uint8Array;
+  readMs: number;
+}
+
 /**
- * Decodes the key samples of `plan` one by one, each as a file of one sample: the decoder starts
- * afresh at every keyframe, so it neither skips nor reorders any (an open-GOP H.264 keyframe is
- * an I-picture with a recovery point, which decodes on its own), and each picture is its key
- * sample's by construction, at the pts the index gives it. Only the key samples' bytes are read.
+ * Decodes the key samples of `plan`, each of them at the pts the index gives it and never
+ * another. A run of ffmpeg decodes a file made of key samples only (`samplesMp4`), so only
+ * their bytes are read:
+ *
+ * - An IDR sample starts the decoder afresh, so consecutive IDR samples share one run, each
+ *   picture named by its pts in that file: a run's start-up, ~5 ms of wasm once V8 has tiered
+ *   the core up and far more before, is paid once for up to {@linkcode RUN_SAMPLES} of them.
+ *   Measured on the 2-core bench machine (2026-11-30, the 20-keyframe 720p clip, a cold worker):
+ *   ~110 ms less than a run each.
+ * - Any other key sample (an open-GOP H.264 I-picture with a recovery point, an HEVC CRA) gets a
+ *   run of its own, where it decodes on its own; so do all samples when decode workers share the
+ *   file (they take keys one at a time), when JPEGs are written, and for a URL (where a run's
+ *   samples would all be fetched before its first picture).
+ *
+ * A shared run that does not give each of its pictures in order, undamaged, is not trusted past
+ * the first that it did not give: the samples from there are decoded again, a run each.
  */
 async function runIndexed(
   ctx: RunContext,
@@ -743,136 +776,227 @@ async function runIndexed(
   started: number,
   claims: KeyClaims,
   fresh?: () => Promise<FFmpegCore>,
-): Promise<void> {
+): Promise<number> {
   const { req, stream, geom, out, read } = ctx;
   let core = ctx.core;
   const run = runs++;
+  let made = 0;
   const kfPath = `/kf_${run}.mp4`;
   const rawPath = `/raw_${run}`;
   const jpgPath = `/jpg_${run}`;
   const decoderLine = new RegExp(`^\\[${stream.codec}\\w* @ `);
-  let frame: Uint8Array<ArrayBuffer> | undefined;
-  let filled = 0;
+  const layout = claims.shared || req.jpegDir !== undefined || file.network !== undefined
+    ? undefined
+    : nalLayout(plan.track.boxes.stsd);
+  const seconds = (ticks: number) => ticksToSeconds(ticks, stream.timeBase);
+  /** Where the raw device's bytes go: the picture being filled, in the run under way. */
+  let sink: ((chunk: Uint8Array) => void) | undefined;
   let jpeg: string | null = null;
-  let index = 0;
+  let jpegIndex = 0;
   const unmount: (() => void)[] = [];
   /** The output devices, on the core in use. */
   const mountOutputs = () => {
-    unmount.push(mountSink(core, rawPath, (chunk) => {
-      if (frame === undefined) return;
-      const n = Math.min(chunk.length, frame.length - filled);
-      frame.set(chunk.subarray(0, n), filled);
-      filled += n;
-    }));
+    unmount.push(mountSink(core, rawPath, (chunk) => sink?.(chunk)));
     if (req.jpegDir !== undefined) {
       const dir = req.jpegDir;
       const prefix = req.jpegPrefix ?? "frame";
       unmount.push(mountJpegSink(core, jpgPath, () => {
-        return jpeg ??= `${dir}/${prefix}_${index}.jpg`;
+        return jpeg ??= `${dir}/${prefix}_${jpegIndex}.jpg`;
       }, () => {}));
     }
   };
   const unmountOutputs = () => unmountAll(unmount.splice(0));
+
+  /** Reads key `index`'s sample, or throws when it lies past the end of the file. */
+  const take = (index: number): Taken => {
+    const key = plan.keys[index];
+    const pts = seconds(key.ticks);
+    if (key.offset + key.size > plan.size) {
+      throw new DecodeError(
+        `truncated or damaged file (keyframe ${index} at ${pts} s lies past the end of the file)`,
+      );
+    }
+    const readStart = performance.now();
+    const bytes = readBytes(file, key.offset, key.size);
+    // The next key sample (this worker's, when it decodes the file alone) is fetched while this
+    // one decodes: a URL's round trips hide behind the decoder.
+    const next = claims.shared ? undefined : plan.keys[index + 1];
+    if (next) file.prefetch?.(next.offset, next.size);
+    read.total += bytes.length;
+    return { index, pts, bytes, readMs: performance.now() - readStart };
+  };
+
+  /**
+   * One ffmpeg run over `batch`. Alone, a sample that gives no picture is noted; shared, the
+   * samples from the first one the run did not give in order are returned, to be run alone.
+   */
+  const decode = (batch: Taken[]): Taken[] => {
+    let left = -1;
+    if (req.timeoutMs !== undefined) {
+      left = req.timeoutMs - (performance.now() - started);
+      if (left <= 0) throw new DecodeError(`timed out after ${req.timeoutMs / 1000} s`);
+    }
+    const alone = batch.length === 1;
+    core.FS.writeFile(kfPath, samplesMp4(plan.track, batch.map((t) => t.bytes), plan.ftyp));
+    /** What `showinfo` said of each picture, in order: its place in `batch` and its size. */
+    const shown: { at: number; w: number; h: number; time: number }[] = [];
+    /** Decoder complaints by the sample being decoded (its pts in the run's file). */
+    const damaged = new Map<number, string>();
+    let packet = alone ? 0 : -1;
+    let given = 0;
+    let broken = false;
+    /** Shared: the first sample a decoder complaint was put down to (`-debug_ts`). */
+    let firstDamaged = Infinity;
+    let last: DecodedFrame | undefined;
+    let decodeStart = clock();
+    let frame = new Uint8Array(geom.frameBytes);
+    let filled = 0;
+    jpeg = null;
+    jpegIndex = batch[0].index;
+    const logs: string[] = [];
+    core.setLogger((l: LogLine) => {
+      const m = l.message;
+      if (m.includes("Parsed_showinfo")) {
+        const s = SHOWINFO.exec(m);
+        if (s) shown.push({ at: Number(s[2]), w: Number(s[4]), h: Number(s[5]), time: clock() });
+        return;
+      }
+      const p = alone ? null : PACKET.exec(m);
+      if (p) {
+        packet = Number(p[2]);
+        return;
+      }
+      if (!alone && /^(demuxer|decoder|filter|encoder|muxer) /.test(m)) return;
+      if (decoderLine.test(m) && DECODE_ERROR.test(m)) {
+        if (!damaged.has(packet)) damaged.set(packet, `decoder error: ${lastError([m]) ?? m}`);
+        // Shared, a damaged sample's concealment can reach the next picture (seen with H.264):
+        // from the sample being decoded on, the samples run again, one run each.
+        if (!alone) firstDamaged = Math.min(firstDamaged, packet);
+      }
+      logs.push(m);
+      if (logs.length > 200) logs.splice(0, 100);
+    });
+    sink = (chunk) => {
+      for (let at = 0; at < chunk.length;) {
+        const n = Math.min(chunk.length - at, geom.frameBytes - filled);
+        frame.set(chunk.subarray(at, at + n), filled);
+        filled += n;
+        at += n;
+        if (filled < geom.frameBytes) continue;
+        filled = 0;
+        const info = shown[given];
+        // A picture out of order, or not named by its sample: from here the run is not trusted.
+        if (
+          broken || info === undefined || info.at !== given || given >= batch.length ||
+          given >= firstDamaged
+        ) {
+          broken = true;
+          continue;
+        }
+        const t = batch[given++];
+        const f: DecodedFrame = {
+          index: t.index,
+          pts: t.pts,
+          srcWidth: info.w,
+          srcHeight: info.h,
+          width: geom.width,
+          height: geom.height,
+          data: frame,
+          decodeStart,
+          filterStart: Math.max(decodeStart, info.time),
+          decodeEnd: clock(),
+          readBytes: t.bytes.length,
+          readMs: t.readMs,
+        };
+        // Alone, it waits for the run's end, when its JPEG (if any) is written too.
+        if (alone) last = f;
+        else out.frame(f, undefined);
+        frame = new Uint8Array(geom.frameBytes);
+        decodeStart = clock();
+      }
+    };
+    const args = ["-hide_banner", "-nostats", "-loglevel", "info", "-nofind_stream_info"];
+    // Shared, each decoder complaint is put down to the sample `-debug_ts` names before it.
+    if (!alone) args.push("-debug_ts");
+    args.push("-i", kfPath);
+    args.push(...outputArgs(req, geom, "[0:0]showinfo=checksum=0", rawPath, jpgPath));
+    core.setTimeout(left > 0 ? Math.ceil(left) : -1);
+    const execStart = performance.now();
+    let rc: number;
+    made++;
+    try {
+      rc = core.exec(...args);
+    } finally {
+      sink = undefined;
+      core.reset();
+      core.FS.unlink(kfPath);
+    }
+    if (rc !== 0 && left > 0 && performance.now() - execStart >= left) {
+      throw new DecodeError(`timed out after ${req.timeoutMs! / 1000} s`);
+    }
+    if (last !== undefined) {
+      last.image = jpeg ?? undefined;
+      out.frame(last, damaged.get(0));
+    }
+    if (given === batch.length) return [];
+    if (!alone) return batch.slice(given);
+    const t = batch[0];
+    if (jpeg !== null) Deno.removeSync(jpeg);
+    const why = rc !== 0 ? bestError(logs) ?? `ffmpeg exited with code ${rc}` : undefined;
+    out.note({
+      index: t.index,
+      pts: t.pts,
+      reason: damaged.get(0) ?? (why ? `decoder error: ${plainReason(why)}` : NO_PICTURE),
+    });
+    return [];
+  };
+
+  /** Replaces a core that has made its share of runs (see `RUNS_PER_CORE`). */
+  const renew = async () => {
+    if (fresh && core.runs >= RUNS_PER_CORE) {
+      unmountOutputs();
+      core = await fresh();
+      mountOutputs();
+    }
+  };
+
   mountOutputs();
   try {
-    const seconds = (ticks: number) => ticksToSeconds(ticks, stream.timeBase);
-    for (index = claims.next(); index < plan.keys.length; index = claims.next()) {
-      const key = plan.keys[index];
-      const pts = seconds(key.ticks);
-      if (key.offset + key.size > plan.size) {
-        throw new DecodeError(
-          `truncated or damaged file (keyframe ${index} at ${pts} s lies past the end of the file)`,
-        );
+    let carried: Taken | undefined;
+    for (;;) {
+      let first = carried;
+      carried = undefined;
+      if (!first) {
+        const index = claims.next();
+        if (index >= plan.keys.length) break;
+        first = take(index);
       }
-      let left = -1;
-      if (req.timeoutMs !== undefined) {
-        left = req.timeoutMs - (performance.now() - started);
-        if (left <= 0) throw new DecodeError(`timed out after ${req.timeoutMs / 1000} s`);
-      }
-      if (fresh && core.runs >= RUNS_PER_CORE) {
-        unmountOutputs();
-        core = await fresh();
-        mountOutputs();
-      }
-      const decodeStart = clock();
-      const readStart = performance.now();
-      const sample = readBytes(file, key.offset, key.size);
-      // The next key sample (this worker's, when it decodes the file alone) is fetched while this
-      // one decodes: a URL's round trips hide behind the decoder.
-      const next = claims.shared ? undefined : plan.keys[index + 1];
-      if (next) file.prefetch?.(next.offset, next.size);
-      const readMs = performance.now() - readStart;
-      read.total += sample.length;
-      core.FS.writeFile(kfPath, singleSampleMp4(plan.track, sample, plan.ftyp));
-      frame = new Uint8Array(geom.frameBytes);
-      filled = 0;
-      jpeg = null;
-      let size: [number, number] | undefined;
-      let filterStart = decodeStart;
-      let damage: string | undefined;
-      const logs: string[] = [];
-      core.setLogger((l: LogLine) => {
-        const m = l.message;
-        if (m.includes("Parsed_showinfo")) {
-          const s = SHOWINFO.exec(m);
-          if (s) {
-            size ??= [Number(s[4]), Number(s[5])];
-            filterStart = clock();
+      const batch = [first];
+      // Alone, the keys come in order: the next IDR samples join this run.
+      if (layout && isIdrSample(first.bytes, layout)) {
+        let bytes = first.bytes.length;
+        while (batch.length < RUN_SAMPLES && first.index + batch.length < plan.keys.length) {
+          const key = plan.keys[first.index + batch.length];
+          if (bytes + key.size > RUN_BYTES) break;
+          const t = take(claims.next());
+          if (!isIdrSample(t.bytes, layout)) {
+            carried = t;
+            break;
           }
-          return;
+          batch.push(t);
+          bytes += t.bytes.length;
         }
-        if (decoderLine.test(m) && DECODE_ERROR.test(m)) {
-          damage ??= `decoder error: ${lastError([m]) ?? m}`;
-        }
-        logs.push(m);
-        if (logs.length > 200) logs.splice(0, 100);
-      });
-      const args = ["-hide_banner", "-nostats", "-loglevel", "info", "-nofind_stream_info"]
-        .concat(["-i", kfPath]);
-      args.push(...outputArgs(req, geom, "[0:0]showinfo=checksum=0", rawPath, jpgPath));
-      core.setTimeout(left > 0 ? Math.ceil(left) : -1);
-      const execStart = performance.now();
-      let rc: number;
-      try {
-        rc = core.exec(...args);
-      } finally {
-        core.reset();
-        core.FS.unlink(kfPath);
       }
-      if (rc !== 0 && left > 0 && performance.now() - execStart >= left) {
-        throw new DecodeError(`timed out after ${req.timeoutMs! / 1000} s`);
+      await renew();
+      for (const t of decode(batch)) {
+        await renew();
+        decode([t]);
       }
-      const image = jpeg ?? undefined;
-      if (size === undefined || filled < geom.frameBytes) {
-        if (image !== undefined) Deno.removeSync(image);
-        const why = rc !== 0 ? bestError(logs) ?? `ffmpeg exited with code ${rc}` : undefined;
-        out.note({
-          index,
-          pts,
-          reason: damage ?? (why ? `decoder error: ${plainReason(why)}` : NO_PICTURE),
-        });
-        continue;
-      }
-      out.frame({
-        index,
-        pts,
-        srcWidth: size[0],
-        srcHeight: size[1],
-        width: geom.width,
-        height: geom.height,
-        data: frame,
-        image,
-        decodeStart,
-        filterStart,
-        decodeEnd: clock(),
-        readBytes: sample.length,
-        readMs,
-      }, damage);
-      frame = undefined;
     }
   } finally {
     unmountOutputs();
   }
+  return made;
 }
 
 const NO_PICTURE = "the decoder gave no picture for this keyframe";

@@ -424,22 +424,25 @@ function keySamples(
 }
 
 /**
- * A complete MP4 file holding one sample of `track`: the track's own header and sample
- * description (so the decoder is set up exactly as for the whole file, rotation included), one
- * sample of `sample`'s bytes, and no edit list. ffmpeg decodes it as a file of one frame.
+ * A complete MP4 file holding `samples` of `track`, in order: the track's own header and sample
+ * description (so the decoder is set up exactly as for the whole file, rotation included), and
+ * no edit list. Sample `i` has pts `i` (one tick apart, no composition offsets), so each
+ * picture that comes out names the sample it came from.
  */
-export function singleSampleMp4(
+export function samplesMp4(
   track: Mp4Track,
-  sample: Uint8Array,
+  samples: readonly Uint8Array[],
   ftyp?: Uint8Array,
 ): Uint8Array {
   const { tkhd, mdhd, hdlr, stsd } = track.boxes;
+  const n = samples.length;
+  const bytes = samples.reduce((sum, s) => sum + s.length, 0);
   const full = (type: string, body: number[]) => box(type, [0, 0, 0, 0, ...body]);
   const mvhd = full("mvhd", [
     ...be32(0),
     ...be32(0),
     ...be32(track.timescale),
-    ...be32(1),
+    ...be32(n),
     ...be32(0x10000),
     0x01,
     0x00,
@@ -448,9 +451,9 @@ export function singleSampleMp4(
     ...new Array(24).fill(0),
     ...be32(2),
   ]);
-  const stts = full("stts", [...be32(1), ...be32(1), ...be32(1)]);
-  const stsc = full("stsc", [...be32(1), ...be32(1), ...be32(1), ...be32(1)]);
-  const stsz = full("stsz", [...be32(0), ...be32(1), ...be32(sample.length)]);
+  const stts = full("stts", [...be32(1), ...be32(n), ...be32(1)]);
+  const stsc = full("stsc", [...be32(1), ...be32(1), ...be32(n), ...be32(1)]);
+  const stsz = full("stsz", [...be32(0), ...be32(n), ...samples.flatMap((s) => be32(s.length))]);
   const head = ftyp ?? box("ftyp", [..."isom"].map((c) => c.charCodeAt(0)).concat(be32(512)));
   const build = (chunkOffset: number) => {
     const stco = full("stco", [...be32(1), ...be32(chunkOffset)]);
@@ -461,13 +464,17 @@ export function singleSampleMp4(
     return container("moov", [mvhd, trak]);
   };
   const moov = build(head.length + build(0).length + 8);
-  const out = new Uint8Array(head.length + moov.length + 8 + sample.length);
+  const out = new Uint8Array(head.length + moov.length + 8 + bytes);
   out.set(head, 0);
   out.set(moov, head.length);
   const mdat = head.length + moov.length;
-  new DataView(out.buffer).setUint32(mdat, 8 + sample.length);
+  new DataView(out.buffer).setUint32(mdat, 8 + bytes);
   out.set([0x6d, 0x64, 0x61, 0x74], mdat + 4);
-  out.set(sample, mdat + 8);
+  let at = mdat + 8;
+  for (const s of samples) {
+    out.set(s, at);
+    at += s.length;
+  }
   return out;
 }
 

@@ -75,6 +75,8 @@ export type DecodeEvent =
     pathReason?: string;
     /** Bytes read from the input file. */
     bytesRead: number;
+    /** ffmpeg runs of the index path (see `DecodeSummary.runs`). */
+    runs?: number;
     /** For a URL: HTTP requests, bytes fetched, ms waiting for the network. */
     network?: { requests: number; bytes: number; waitMs: number };
   }

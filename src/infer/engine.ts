@@ -127,6 +127,8 @@ export interface LoadOptions {
    * wasm sessions without `reshape` only: a WebGPU session runs the model as it is.
    */
   optimised?: URL;
+  /** The model's bytes, read already (`checked_model.ts`): `path` then only names it. */
+  bytes?: Uint8Array;
 }
 
 /** The wasm thread count onnxruntime-web was configured with: it is fixed for the process. */
@@ -212,7 +214,8 @@ export function createEngine(options: EngineOptions = {}): Engine {
       return touchedGpu;
     },
     async load(path, loadOptions) {
-      const bytes = reshaped(path, await readModel(path), loadOptions?.reshape);
+      const model = loadOptions?.bytes ?? await readModel(path);
+      const bytes = reshaped(path, model, loadOptions?.reshape);
       if (requested !== "wasm") await decide();
       // The engine, and the models loaded after, move to wasm for good.
       const toWasm = (what: string, e: unknown) => {

@@ -40,6 +40,14 @@ function compileOrtWasm(): Promise<WebAssembly.Module | undefined> {
   })();
 }
 
+/**
+ * Starts compiling onnxruntime-web's wasm in this worker, ahead of its first session (an early
+ * inference worker, `src/pipeline/early.ts`); the first session then finds it compiled.
+ */
+export function precompileOrtWasm(): void {
+  void compileOrtWasm();
+}
+
 interface WasmEnv {
   wasmBinary?: ArrayBufferLike | Uint8Array;
 }

@@ -16,6 +16,7 @@ import type { CallOptions } from "./scheduler.ts";
 import type { FileIdentity } from "./file_output.ts";
 import { createScheduler, type Mode } from "./modes.ts";
 import { shownName } from "../input/source.ts";
+import type { CheckedFiles } from "../input/checked_file.ts";
 
 export {
   DEFAULT_INFLIGHT_BYTES,
@@ -69,6 +70,11 @@ export interface ExtractOptions extends Partial<TaskOptions> {
   /** The file `extract` may read, by device and inode (see `CallOptions.identity`). */
   identity?: FileIdentity;
   /**
+   * The task's files (model, label file) as the caller checked them, by real path, with their
+   * device and inode (`vx serve --models`): a path that leads to another file by then fails.
+   */
+  checked?: CheckedFiles;
+  /**
    * Inference workers; default {@linkcode fastInferrers}. Each keyframe goes to the first free
    * one, and records still leave in pts order. `--sequential` always uses one.
    */
@@ -119,6 +125,7 @@ async function* extractRecords(
     tracer: options.tracer,
     onNotice: options.onNotice,
     loseGpu: options.loseGpu,
+    checked: options.checked,
   });
   try {
     yield* fastRecords(scheduler.run([input], fastCall(input, options)), input);

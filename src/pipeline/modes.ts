@@ -12,6 +12,7 @@ import { TASKS } from "../tasks/registry.ts";
 import type { TaskOptions } from "../tasks/task.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { Tracer } from "./tracer.ts";
+import type { CheckedFiles } from "../input/checked_file.ts";
 
 /** A way of running the scheduler; also the trace's `mode`. */
 export type Mode = "fast" | "fast --decode-first" | "fast --sequential" | "bulk" | "engine";
@@ -27,6 +28,8 @@ export interface PoolOptions {
   tracer?: Tracer;
   onNotice?: (line: string) => void;
   loseGpu?: boolean;
+  /** The task's files the caller checked (see `SchedulerOptions.checked`). */
+  checked?: CheckedFiles;
 }
 
 /**
@@ -39,10 +42,26 @@ export function fastInferrers(cores = navigator.hardwareConcurrency ?? 1): numbe
 }
 
 /**
- * Inference threads for `fast` unless told. One: a session with two wasm threads takes ~0.5 s
- * longer to create and its first run is slower, so on the 20-keyframe benchmark one thread gave
- * both the earlier first record and the shorter wall time, leaving the other core to the
- * decoder (bench/run.ts; BENCHMARKS.md). Long inputs amortise that: pass `threads: 2` there.
+ * Inference threads per worker for `fast` and the resident engine (`vx serve`, the daemon)
+ * unless told, for a request alone and under load alike: one.
+ *
+ * - A cold `fast` run: a session with two wasm threads takes ~0.5 s longer to create and its
+ *   first run is slower, so on the 20-keyframe bench one thread gave both the earlier first
+ *   record and the shorter wall time, leaving the other core to the decoder (bench/run.ts;
+ *   BENCHMARKS.md). Measured again for issue 26 (2026-11-30, bench/run.ts's
+ *   `--jobs 1 --threads 2` row and BENCHMARKS.md, "Threads per inference session"): one worker
+ *   × 2 threads took 1.4–1.7× the wall time of two one-thread workers, and the later first
+ *   record.
+ * - A warm session alone (the engine's lone request): two threads halve a frame's latency only
+ *   while both cores are free (issue 26, a quiet machine: 77 against 137 ms). Side by side in
+ *   one process on the shared 2-core bench machine with other work on it (load average 8–9,
+ *   `bench/threads.ts`), the 2-thread session took 1.55× the one-thread session's time
+ *   (445 against 286 ms a frame), and beside a busy one-thread worker it gave 1.5× less throughput
+ *   than two one-thread workers: onnxruntime's thread pool waits, at each operator, for a
+ *   thread the system has not scheduled. A process cannot tell whether other processes hold
+ *   the cores, and the loss when they do is larger than the gain when they do not, so the
+ *   default stays one thread; `--threads 2` (serve: `"threads": 2`) is there for a machine
+ *   known to be idle.
  */
 export const FAST_THREADS = 1;
 
@@ -60,7 +79,8 @@ const UNBOUNDED_BYTES = 2 ** 31 - 1;
 /**
  * The pool sized to the machine. Measured on 2 cores (`bench/bulk.ts`, BENCHMARKS.md): inference
  * dominates, and two single-threaded inference sessions give more frames per second than one
- * session with two threads, while one decode worker keeps them fed. `jobs` sets the number of
+ * session with two threads (`bench/threads.ts`: 188 against 537 ms a frame on the shared
+ * machine, 72.5 against 79 on a quiet one), while one decode worker keeps them fed. `jobs` sets the number of
  * inference workers (and decode workers alongside, at most 2 of those).
  */
 export function defaultPool(
@@ -175,5 +195,6 @@ export function createScheduler(mode: Mode, task: TaskOptions, options: PoolOpti
     tracer: options.tracer,
     onNotice: options.onNotice,
     loseGpu: options.loseGpu,
+    checked: options.checked,
   });
 }

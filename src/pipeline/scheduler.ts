@@ -40,6 +40,7 @@ import {
 } from "./file_output.ts";
 import type { FrameSpec, ModelInfo, TaskOptions } from "../tasks/task.ts";
 import { TASKS } from "../tasks/registry.ts";
+import { type CheckedFiles, checkedReader } from "../input/checked_file.ts";
 import { noticeFallback } from "./backend_notice.ts";
 import { Channel } from "./channel.ts";
 import { InflightGate } from "./gate.ts";
@@ -94,6 +95,12 @@ export interface SchedulerOptions {
   modelFirst?: boolean;
   /** Tests only: each inference worker destroys its WebGPU device once set up. */
   loseGpu?: boolean;
+  /**
+   * The task's files (model, label file) the caller checked, by real path, with their device
+   * and inode: the task reads each from that file only (`vx serve --models`; see `InferCommand`
+   * init).
+   */
+  checked?: CheckedFiles;
 }
 
 export type { BulkProgress, CallOptions } from "./file_output.ts";
@@ -314,7 +321,7 @@ export class Scheduler {
     // Where the task can tell its frames without a session, decoding starts at once.
     let spec: FrameSpec | undefined = o.modelFirst
       ? undefined
-      : await TASKS[task.task].frameSpec?.(task);
+      : await TASKS[task.task].frameSpec?.(task, checkedReader(o.checked));
     const decoders: DecoderSlot[] = [];
     const inferrers: InferrerSlot[] = [];
     const inflight = new Map<number, InFlight>();
@@ -402,6 +409,7 @@ export class Scheduler {
         backend: o.backend,
         warm: o.warm,
         wasmModule,
+        checked: o.checked,
       });
       if (o.loseGpu) slot.handle.post({ type: "lose-gpu" });
     };

@@ -54,6 +54,7 @@ export function traceFileDecoded(
     path: ev.path,
     ...(ev.pathReason === undefined ? {} : { pathReason: ev.pathReason }),
     bytesRead: ev.bytesRead,
+    ...(ev.runs === undefined ? {} : { runs: ev.runs }),
     ...(ev.network === undefined ? {} : {
       requests: ev.network.requests,
       bytesFetched: ev.network.bytes,
@@ -77,7 +78,12 @@ export function traceTaskReady(
   for (const s of ev.sessions) {
     tracer.span(SPAN.createSession, lane, s.start, s.end, { model: s.path });
   }
-  tracer.meta({ backend: ev.backend, threads: ev.threads, models: ev.models });
+  tracer.meta({
+    backend: ev.backend,
+    threads: ev.threads,
+    workerThreads: { [lane]: ev.threads },
+    models: ev.models,
+  });
   if (ev.adapter) tracer.meta({ adapter: ev.adapter });
   for (const m of first ? ev.models : []) {
     if (m.optimised && "fallback" in m.optimised) {

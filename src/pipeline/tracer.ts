@@ -98,6 +98,8 @@ export interface RunFacts {
   adapter: string;
   /** Threads per inference session. */
   threads: number;
+  /** Threads of inference worker sessions, by the worker's lane; merged over calls. */
+  workerThreads: Record<string, number>;
   /** The models loaded, with their input shapes. */
   models: ModelInfo[];
   /** The ffmpeg core the decoders loaded. */

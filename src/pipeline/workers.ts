@@ -8,6 +8,7 @@
 import type { DecodeCommand, DecodeEvent } from "../decode/protocol.ts";
 import type { InferCommand, InferEvent } from "../tasks/protocol.ts";
 import { preferVulkan } from "../infer/backend.ts";
+import { newDecoder, newInferrer, setRef } from "./early.ts";
 
 /** A worker died; `message` is its uncaught error. */
 export interface CrashEvent {
@@ -41,23 +42,6 @@ const parked: Worker[] = [];
 const parking = new Set<Promise<void>>();
 /** How long a park may take before the worker is left as it is (a hung GPU). */
 const PARK_TIMEOUT_MS = 10_000;
-
-/**
- * Deno's `Worker` keeps the process alive while it lives; its private ref/unref method (the
- * one a `node:worker_threads` worker's `unref()` uses) is the only way to let a live worker
- * stay without holding the process open. Deno 2.9.6 is pinned in `deno.json`.
- */
-const refMethod = Object.getOwnPropertySymbols(Worker.prototype)
-  .find((s) =>
-    s.description === undefined &&
-    typeof (Worker.prototype as unknown as Record<symbol, unknown>)[s] === "function"
-  );
-
-function setRef(worker: Worker, ref: boolean): boolean {
-  if (!refMethod) return false;
-  (worker as unknown as Record<symbol, (ref: boolean) => void>)[refMethod](ref);
-  return true;
-}
 
 /** Leaves `worker` idle for good: it no longer keeps the process alive, nor is it reused. */
 function abandon(worker: Worker): void {
@@ -188,11 +172,7 @@ export function reportCrashes(): void {
 export function spawnDecoder(
   onEvent: (e: DecodeEvent | CrashEvent) => void,
 ): WorkerHandle<DecodeCommand, DecodeEvent> {
-  return spawn(newWorker("../../workers/decode.ts"), onEvent);
-}
-
-function newWorker(path: string): Worker {
-  return new Worker(new URL(path, import.meta.url), { type: "module" });
+  return spawn(newDecoder(), onEvent);
 }
 
 /** Starts an inference worker, or takes a parked one (it has loaded a GPU driver before). */
@@ -203,7 +183,7 @@ export function spawnInferrer(
   const reused = parked.pop();
   if (reused) setRef(reused, true);
   return spawn(
-    reused ?? newWorker("../../workers/infer.ts"),
+    reused ?? newInferrer(),
     onEvent,
     {
       holds: (e) => e.type === "ready" && (e.backend === "webgpu" || e.touchedGpu === true),

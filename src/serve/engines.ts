@@ -16,6 +16,13 @@ import { BACKEND_CHOICES } from "../infer/backend.ts";
 import { pickTaskOptions, TASK_OPTION_KEYS, type TaskName } from "../tasks/task.ts";
 import { type RequestSettings, SETTINGS_HEADER } from "./protocol.ts";
 import { engineScore } from "./score.ts";
+import {
+  type CheckedFiles,
+  type CheckFailure,
+  FileCheckError,
+  openChecked,
+} from "../input/checked_file.ts";
+import type { FileIdentity } from "../pipeline/file_output.ts";
 
 /** What a request names: the engine it runs on (`protocol.ts`). */
 export type EngineSettings = RequestSettings;
@@ -217,7 +224,7 @@ export class EnginePool {
    * is warm).
    */
   async preload(settings: EngineSettings): Promise<Engine> {
-    const real = await this.#realPaths(settings, true);
+    const real = await this.#realPaths(settings);
     if (real.model) this.#allowed.add(real.model);
     if (real.labels && !BUILT_IN_LABELS.has(real.labels)) this.#allowed.add(real.labels);
     this.#defaults = real;
@@ -237,9 +244,10 @@ export class EnginePool {
     if (settings === undefined && this.#defaults === undefined) {
       throw new PoolRefusal(400, `name the settings in the ${SETTINGS_HEADER} header`);
     }
-    const real = settings === undefined ? this.#defaults! : await this.#realPaths(settings, false);
-    await this.#check(real);
-    const entry = this.#entry(real);
+    const checked = settings === undefined
+      ? { settings: this.#defaults!, files: undefined }
+      : await this.#check(settings);
+    const entry = this.#entry(checked.settings, checked.files);
     entry.users++;
     clearTimeout(entry.timer);
     entry.timer = undefined;
@@ -271,44 +279,75 @@ export class EnginePool {
   }
 
   /** The settings with the model and label file as real paths (a missing one stays as given). */
-  async #realPaths(s: EngineSettings, own: boolean): Promise<EngineSettings> {
+  async #realPaths(s: EngineSettings): Promise<EngineSettings> {
     const out = { ...s };
-    const real = async (p: string, what: string) => {
-      try {
-        return await Deno.realPath(p);
-      } catch {
-        // The server's own flags: the engine says why it cannot load it, as `fast` would.
-        if (own) return p;
-        throw new PoolRefusal(403, `${p}: no such ${what} on this server`);
-      }
-    };
-    if (s.model !== undefined) out.model = await real(s.model, "model");
+    if (s.model !== undefined) out.model = await this.#realPath(s.model, "model", true);
     if (s.labels !== undefined && !BUILT_IN_LABELS.has(s.labels)) {
-      out.labels = await real(s.labels, "label file");
+      out.labels = await this.#realPath(s.labels, "label file", true);
     }
     return out;
   }
 
-  /** Refuses a model or label file that is neither the server's own nor under its directories. */
-  async #check(s: EngineSettings): Promise<void> {
+  /** `p`'s real path; a missing one is a 403, or (`own`: the server's flags) stays as given. */
+  async #realPath(p: string, what: string, own: boolean): Promise<string> {
+    try {
+      return await Deno.realPath(p);
+    } catch {
+      // The server's own flags: the engine says why it cannot load it, as `fast` would.
+      if (own) return p;
+      throw new PoolRefusal(403, `${p}: no such ${what} on this server`);
+    }
+  }
+
+  /**
+   * The settings with the model and label file as real paths, when each is the server's own or
+   * lies under its directories; else a 403 {@linkcode PoolRefusal}. Each is opened first and
+   * what is checked is the file opened (`checked_file.ts`): the engine is told its device and
+   * inode, and its task reads no other file there, so a symlink swapped in or out under a model
+   * directory cannot make the server load a model, or show labels, from outside it.
+   */
+  async #check(
+    s: EngineSettings,
+  ): Promise<{ settings: EngineSettings; files: CheckedFiles }> {
     this.#dirs ??= Promise.all((this.#options.models ?? []).map((d) => Deno.realPath(d)));
     const dirs = await this.#dirs;
     const ok = (p: string) =>
       this.#allowed.has(p) || dirs.some((d) => p.startsWith(d.endsWith("/") ? d : d + "/"));
-    for (const [what, p] of [["model", s.model], ["label file", s.labels]] as const) {
-      if (p === undefined || (what === "label file" && BUILT_IN_LABELS.has(p))) continue;
-      if (!ok(p)) {
-        throw new PoolRefusal(
-          403,
-          `${p}: this server does not serve this ${what} (its --models: ${
-            dirs.length ? dirs.join(", ") : "none"
-          })`,
-        );
+    const refuse = (what: string, p: string) =>
+      new PoolRefusal(
+        403,
+        `${p}: this server does not serve this ${what} (its --models: ${
+          dirs.length ? dirs.join(", ") : "none"
+        })`,
+      );
+    const files: Record<string, FileIdentity> = {};
+    /** `p`'s real path, once the file opened there passed; its identity goes into `files`. */
+    const check = async (p: string, what: string): Promise<string> => {
+      try {
+        const checked = await openChecked(p, ok);
+        files[checked.path] = checked.identity;
+        return checked.path;
+      } catch (e) {
+        if (!(e instanceof FileCheckError)) throw e;
+        if (e.kind === "outside") throw refuse(what, p);
+        const why: Record<Exclude<CheckFailure, "outside">, string> = {
+          missing: `no such ${what} on this server`,
+          "not-file": "not a regular file",
+          unreadable: "not readable",
+          changed: "changed while it was checked",
+        };
+        throw new PoolRefusal(403, `${p}: ${why[e.kind]}`);
       }
+    };
+    const out = { ...s };
+    if (s.model !== undefined) out.model = await check(s.model, "model");
+    if (s.labels !== undefined && !BUILT_IN_LABELS.has(s.labels)) {
+      out.labels = await check(s.labels, "label file");
     }
+    return { settings: out, files };
   }
 
-  #entry(settings: EngineSettings): Entry {
+  #entry(settings: EngineSettings, checked?: CheckedFiles): Entry {
     const key = keyOf(settings);
     const found = this.#entries.get(key);
     if (found) {
@@ -322,6 +361,7 @@ export class EnginePool {
     const engine = (this.#options.create ?? createEngine)({
       ...this.#options.base,
       ...settings,
+      checked,
     });
     this.loads++;
     const entry: Entry = {

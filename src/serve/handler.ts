@@ -17,6 +17,12 @@ import { type Outcome, ServeMetrics } from "./metrics.ts";
 import { engineScore, keepScore } from "./score.ts";
 import { EnginePool, type EngineSettings, parseSettings, PoolRefusal } from "./engines.ts";
 import { NAME_HEADER, SETTINGS_HEADER } from "./protocol.ts";
+import {
+  type CheckedFile,
+  type CheckFailure,
+  FileCheckError,
+  openChecked,
+} from "../input/checked_file.ts";
 
 /** Options of {@linkcode createHandler}. */
 export interface HandlerOptions {
@@ -172,7 +178,7 @@ class Slots {
  * path that leads outside `root` by `..` or through a symlink (the real path is checked), 404
  * one that does not exist. An absolute path is taken when its real path lies under `root`.
  */
-async function resolveUnder(root: string, rel: unknown): Promise<Checked> {
+async function resolveUnder(root: string, rel: unknown): Promise<CheckedFile> {
   if (typeof rel !== "string" || rel === "" || rel.includes("\0")) {
     throw new Refusal(400, 'the body must be {"path": "<file under the root>"}', "bad_request");
   }
@@ -194,53 +200,32 @@ async function resolveUnder(root: string, rel: unknown): Promise<Checked> {
   return await underRoot(root, `${root}/${parts.join("/")}`, rel);
 }
 
-/** A file the handler checked: its real path, and which file that was (device and inode). */
-interface Checked {
-  path: string;
-  identity: FileIdentity;
-}
-
 /**
  * The file `path` leads to, when it lies under `root`; else 403 (404 when it does not exist).
- * The file is opened first, and what is checked is the file opened: its real path must lie under
- * the root and lead to the same device and inode. A symlink swapped in or out meanwhile makes
- * them differ (403). The decoder later opens the real path and refuses a file of another inode,
- * so no check-then-open window is left.
+ * The file is opened first, and what is checked is the file opened (`checked_file.ts`); the
+ * decoder later opens the real path and refuses a file of another inode, so no check-then-open
+ * window is left.
  */
-async function underRoot(root: string, path: string, rel: string): Promise<Checked> {
-  const refuse = (e: unknown): never => {
-    if (e instanceof Refusal) throw e;
-    if (e instanceof Deno.errors.NotFound) {
-      throw new Refusal(404, `${rel}: no such file`, "not_found", true);
-    }
-    throw new Refusal(403, `${rel}: not readable`, "forbidden", true);
-  };
-  let file: Deno.FsFile;
+async function underRoot(root: string, path: string, rel: string): Promise<CheckedFile> {
+  const under = root.endsWith("/") ? root : root + "/";
   try {
-    // Only regular files: opening a FIFO would wait for a writer.
-    if (!(await Deno.stat(path)).isFile) {
-      throw new Refusal(403, `${rel}: not a regular file`, "forbidden", true);
-    }
-    file = await Deno.open(path, { read: true });
+    return await openChecked(path, (real) => real === root || real.startsWith(under));
   } catch (e) {
-    return refuse(e);
-  }
-  try {
-    const opened = await file.stat();
-    const real = await Deno.realPath(path);
-    if (real !== root && !real.startsWith(root.endsWith("/") ? root : root + "/")) {
-      throw new Refusal(403, `${rel}: leads outside the root`, "forbidden", true);
-    }
-    const there = await Deno.stat(real);
-    if (opened.dev === null || opened.ino === null) throw new Error("no inode numbers");
-    if (there.dev !== opened.dev || there.ino !== opened.ino) {
-      throw new Refusal(403, `${rel}: changed while it was checked`, "forbidden", true);
-    }
-    return { path: real, identity: { dev: opened.dev, ino: opened.ino } };
-  } catch (e) {
-    return refuse(e);
-  } finally {
-    file.close();
+    if (!(e instanceof FileCheckError)) throw e;
+    const why: Record<CheckFailure, [number, string]> = {
+      missing: [404, "no such file"],
+      "not-file": [403, "not a regular file"],
+      unreadable: [403, "not readable"],
+      outside: [403, "leads outside the root"],
+      changed: [403, "changed while it was checked"],
+    };
+    const [status, reason] = why[e.kind];
+    throw new Refusal(
+      status,
+      `${rel}: ${reason}`,
+      status === 404 ? "not_found" : "forbidden",
+      true,
+    );
   }
 }
 

@@ -9,7 +9,7 @@
 
 import { loadLabels } from "./coco.ts";
 import { IMAGENET_LABELS } from "./imagenet.ts";
-import type { Classification, TaskOptions } from "./task.ts";
+import type { Classification, ReadFile, TaskOptions } from "./task.ts";
 import { TaskError } from "./task.ts";
 import { IMAGENET_DEFAULTS } from "./vision_input.ts";
 import { type OutputInfo, showDims, type VisionPlan, visionTask } from "./vision_task.ts";
@@ -61,7 +61,11 @@ export function toProbabilities(scores: ArrayLike<number>): number[] {
 }
 
 /** The labels for `classes`, from `--labels`; imagenet also fits 1001-class (background) models. */
-async function classLabels(spec: string | undefined, classes: number): Promise<readonly string[]> {
+async function classLabels(
+  spec: string | undefined,
+  classes: number,
+  read?: ReadFile,
+): Promise<readonly string[]> {
   if (spec === undefined) return Array.from({ length: classes }, (_, i) => String(i));
   if (spec === "imagenet") {
     if (classes === 1000) return IMAGENET_LABELS;
@@ -72,7 +76,7 @@ async function classLabels(spec: string | undefined, classes: number): Promise<r
         `pass --labels with a file of ${classes} lines`,
     );
   }
-  return await loadLabels(spec, classes);
+  return await loadLabels(spec, classes, read);
 }
 
 async function prepare(
@@ -80,6 +84,7 @@ async function prepare(
   outputs: readonly OutputInfo[],
   _input: unknown,
   options: TaskOptions,
+  read?: ReadFile,
 ): Promise<VisionPlan> {
   const out = outputs[0];
   const classes = classCount(out.dims);
@@ -92,7 +97,7 @@ async function prepare(
   if (!(Number.isInteger(top) && top >= 1)) {
     throw new TaskError(`${path}: --top ${top} is not a whole number of classes`);
   }
-  const labels = await classLabels(options.labels, classes);
+  const labels = await classLabels(options.labels, classes, read);
   const minScore = options.score ?? 0;
   return {
     describe: { output: out.name, classes, labels: options.labels ?? "index", top },

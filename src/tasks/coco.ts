@@ -4,7 +4,7 @@
  * @module
  */
 
-import { TaskError } from "./task.ts";
+import { type ReadFile, TaskError } from "./task.ts";
 
 /**
  * The 80 COCO class names in the order YOLOX and Ultralytics models index them.
@@ -100,10 +100,12 @@ export const COCO_LABELS: readonly string[] = Object.freeze([
 
 /**
  * Resolves the labels for a detector with `classes` classes: `undefined` or `"coco"` gives
- * {@linkcode COCO_LABELS}; anything else is read as a UTF-8 file with one label a line.
+ * {@linkcode COCO_LABELS}; anything else is read (with `read`) as a UTF-8 file with one label a
+ * line.
  *
- * Throws a {@linkcode TaskError} when the file cannot be read, or when the number of labels
- * differs from `classes` (a label file for another model would silently mislabel everything).
+ * Throws a {@linkcode TaskError} when the file cannot be read (or `read` refuses it), or when the
+ * number of labels differs from `classes` (a label file for another model would silently
+ * mislabel everything).
  *
  * @example
  * ```ts
@@ -115,6 +117,7 @@ export const COCO_LABELS: readonly string[] = Object.freeze([
 export async function loadLabels(
   spec: string | undefined,
   classes: number,
+  read: ReadFile = Deno.readFile,
 ): Promise<readonly string[]> {
   let labels: readonly string[];
   let source: string;
@@ -124,8 +127,9 @@ export async function loadLabels(
   } else {
     let text: string;
     try {
-      text = await Deno.readTextFile(spec);
+      text = new TextDecoder().decode(await read(spec));
     } catch (e) {
+      if (e instanceof TaskError) throw e;
       throw new TaskError(`${spec}: cannot read labels: ${e instanceof Error ? e.message : e}`);
     }
     const lines = text.split(/\r?\n/).map((l) => l.trim());

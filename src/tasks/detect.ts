@@ -22,6 +22,7 @@ import {
   type Detection,
   type Frame,
   type FrameSpec,
+  type ReadFile,
   type StageTimings,
   type Task,
   type TaskDefinition,
@@ -62,10 +63,10 @@ const PAD = 114;
  * console.log(task.frameSpec); // { fit: { kind: "letterbox", width: 416, height: 416, pad: 114 }, pixFmt: "gbrp" }
  * ```
  */
-export const createDetectTask: TaskFactory = async (options, engine) => {
+export const createDetectTask: TaskFactory = async (options, engine, read = Deno.readFile) => {
   const path = options.model;
   if (path === undefined) throw new TaskError("detect needs --model PATH");
-  const header = await readHeader(path);
+  const header = await readHeader(path, read);
   // Without a readable header (a stub engine's model) the session says what the model declares.
   let first = header ? undefined : await engine.load(path);
   const inputShape = header?.inputs[0]?.shape ?? first?.inputShapes[0] ?? [];
@@ -154,7 +155,7 @@ export const createDetectTask: TaskFactory = async (options, engine) => {
         `export it with decode_in_inference=False`,
     );
   }
-  const labels = await loadLabels(options.labels, classes);
+  const labels = await loadLabels(options.labels, classes, read);
   const threshold = options.score ?? DEFAULT_SCORE;
   const frameSpec = letterbox(width, height);
   // gbrp planes are G, B, R. YOLOX takes BGR planes, raw 0–255; Ultralytics RGB scaled to 0–1.
@@ -301,9 +302,9 @@ function showSize([w, h]: readonly number[]): string {
 }
 
 /** The declared shapes, or undefined when the file cannot be read as a model (load says why). */
-async function readHeader(path: string) {
+async function readHeader(path: string, read: ReadFile) {
   try {
-    const shapes = readModelShapes(await Deno.readFile(path));
+    const shapes = readModelShapes(await read(path));
     return shapes.inputs.length > 0 && shapes.outputs.length > 0 ? shapes : undefined;
   } catch {
     return undefined;
@@ -330,10 +331,10 @@ function letterbox(width: number, height: number): FrameSpec {
 /** The `detect` task for the registry; its frames follow from the model's declared input. */
 export const DETECT: TaskDefinition = {
   create: createDetectTask,
-  async frameSpec(options) {
+  async frameSpec(options, read = Deno.readFile) {
     if (options.model === undefined) return undefined;
     try {
-      const [input] = readModelShapes(await Deno.readFile(options.model)).inputs;
+      const [input] = readModelShapes(await read(options.model)).inputs;
       const [width, height] = imageSize(options.model, input?.shape ?? [], options.size);
       return letterbox(width, height);
     } catch {

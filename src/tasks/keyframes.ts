@@ -7,8 +7,11 @@
 
 import type { FrameSpec, TaskDefinition, TaskFactory } from "./task.ts";
 
-/** Its frames are tiny: nothing reads their pixels. */
-const SPEC: FrameSpec = { fit: { kind: "stretch", width: 2, height: 2 }, pixFmt: "rgb24" };
+/** Its frames are tiny and unfiltered: nothing reads their pixels. */
+const SPEC: FrameSpec = {
+  fit: { kind: "stretch", width: 2, height: 2, nearest: true },
+  pixFmt: "rgb24",
+};
 
 /** Creates the `keyframes` task. */
 export const createKeyframesTask: TaskFactory = () =>

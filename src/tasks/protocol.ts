@@ -21,6 +21,12 @@ export type InferCommand =
     warm?: boolean;
     /** onnxruntime-web's wasm as another worker compiled it (see `ort_wasm.ts`). */
     wasmModule?: WebAssembly.Module;
+    /**
+     * The files of `task` the main thread checked (`vx serve --models`: its model, its label
+     * file), by real path, with the device and inode each had: the worker reads each from that
+     * file only, from the handle it compared (`checked_file.ts`), and fails to set up on another.
+     */
+    checked?: Readonly<Record<string, { dev: number; ino: number }>>;
   }
   | { type: "frame"; seq: number; frame: Frame; sent: number }
   /** Tests only: destroy the WebGPU device, as a GPU reset would (after set-up, in order). */

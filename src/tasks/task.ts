@@ -13,8 +13,11 @@ import type { OptimisedUse } from "../infer/optimised.ts";
 export type FrameFit =
   /** Scale to fit inside `width`×`height` keeping aspect, pad right/bottom with `pad`. */
   | { kind: "letterbox"; width: number; height: number; pad: number }
-  /** Scale to exactly `width`×`height`, ignoring aspect. */
-  | { kind: "stretch"; width: number; height: number }
+  /**
+   * Scale to exactly `width`×`height`, ignoring aspect; `nearest` takes the source pixel nearest
+   * each output one, unfiltered, for a task that reads no pixels (`keyframes`).
+   */
+  | { kind: "stretch"; width: number; height: number; nearest?: boolean }
   /** Keep aspect; scale down so the longer side is at most `maxSide` (never up). */
   | { kind: "contain"; maxSide: number }
   /** Scale to cover `width`×`height` keeping aspect, then cut the centre out. */
@@ -193,8 +196,18 @@ export interface StageTimings {
   note?: string;
 }
 
-/** Creates a task. Tasks that run models get their sessions from `engine`. */
-export type TaskFactory = (options: TaskOptions, engine: Engine) => Promise<Task>;
+/**
+ * How a task reads the files its options name (a model's header, a label file): by default
+ * `Deno.readFile`; `vx serve` passes one that reads a file it checked from that file only
+ * (`src/input/checked_file.ts`).
+ */
+export type ReadFile = (path: string) => Promise<Uint8Array>;
+
+/**
+ * Creates a task. Tasks that run models get their sessions from `engine`, and read other files
+ * their options name with `read`.
+ */
+export type TaskFactory = (options: TaskOptions, engine: Engine, read?: ReadFile) => Promise<Task>;
 
 /**
  * A task as the registry knows it: how to create it, and, where that can be known without
@@ -209,7 +222,7 @@ export interface TaskDefinition {
    * only take start-up time from the decoder (bench/keyframes.ts).
    */
   runsModel?: false;
-  frameSpec?: (options: TaskOptions) => Promise<FrameSpec | undefined>;
+  frameSpec?: (options: TaskOptions, read?: ReadFile) => Promise<FrameSpec | undefined>;
 }
 
 /** Error a user can cause with a task's inputs; defined below both tasks and inference. */

@@ -10,6 +10,7 @@ import type { TensorData } from "../infer/engine.ts";
 import { readModelShapes } from "../infer/onnx_header.ts";
 import {
   type Frame,
+  type ReadFile,
   type StageTimings,
   type Task,
   type TaskDefinition,
@@ -46,14 +47,16 @@ export interface VisionTaskSpec {
   name: TaskName;
   defaults: VisionDefaults;
   /**
-   * Checks that the outputs fit the task and prepares the post-processing. Throws a
-   * {@linkcode TaskError} with one line naming `path` when they do not.
+   * Checks that the outputs fit the task and prepares the post-processing, reading any file its
+   * options name (a label file) with `read`. Throws a {@linkcode TaskError} with one line naming
+   * `path` when they do not fit.
    */
   prepare(
     path: string,
     outputs: readonly OutputInfo[],
     input: VisionInput,
     options: TaskOptions,
+    read?: ReadFile,
   ): Promise<VisionPlan>;
 }
 
@@ -70,7 +73,7 @@ export interface VisionTaskSpec {
  */
 export function visionTask(spec: VisionTaskSpec): TaskDefinition {
   return {
-    async create(options, engine): Promise<Task> {
+    async create(options, engine, read = Deno.readFile): Promise<Task> {
       const path = options.model;
       if (path === undefined) throw new TaskError(`${spec.name} needs --model PATH`);
       const model = await engine.load(path);
@@ -82,7 +85,7 @@ export function visionTask(spec: VisionTaskSpec): TaskDefinition {
       const input = resolveVisionInput(path, spec.name, declared, options, spec.defaults);
       const dims = await outputDims(model, input);
       const outputs = model.outputNames.map((name, i) => ({ name, dims: dims[i] }));
-      const plan = await spec.prepare(path, outputs, input, options);
+      const plan = await spec.prepare(path, outputs, input, options, read);
       const scratch = new Float32Array(input.dims.reduce((a, b) => a * b, 1));
       return {
         name: spec.name,
@@ -113,10 +116,10 @@ export function visionTask(spec: VisionTaskSpec): TaskDefinition {
         },
       };
     },
-    async frameSpec(options) {
+    async frameSpec(options, read = Deno.readFile) {
       if (options.model === undefined) return undefined;
       try {
-        const shapes = readModelShapes(await Deno.readFile(options.model));
+        const shapes = readModelShapes(await read(options.model));
         const input = resolveVisionInput(
           options.model,
           spec.name,
@@ -127,7 +130,7 @@ export function visionTask(spec: VisionTaskSpec): TaskDefinition {
         const dims = knownDims(shapes.outputs.map((o) => o.shape));
         if (!dims) return undefined; // known only from a run: the session decides
         const outputs = shapes.outputs.map((o, i) => ({ name: o.name, dims: dims[i] }));
-        await spec.prepare(options.model, outputs, input, options);
+        await spec.prepare(options.model, outputs, input, options, read);
         return input.frameSpec;
       } catch {
         return undefined; // creating the task says what is wrong
