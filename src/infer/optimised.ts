@@ -2,7 +2,7 @@
  * Models optimised once, ahead of time. onnxruntime-web optimises a model's graph each time it
  * creates a session (fusions, constant folding). Native onnxruntime can save the optimised graph
  * in ORT format, and a session made from that with optimisation disabled skips the work: a cold
- * `vx fast` of the demo took 0.77–0.85× as long, with the same outputs to the bit
+ * `vx fast` of the demo took 0.89× as long on two cores, with the same outputs to the bit
  * (BENCHMARKS.md, `bench/ort_models.ts`).
  * `models/optimise.ts` makes such `.ort` files for the embedded models, at the 'extended' level,
  * and lists them in a manifest with the onnxruntime-web version they are for, the sha256 of the
