@@ -1,13 +1,14 @@
 /**
  * The index path's runs: consecutive IDR key samples share one ffmpeg run, and give exactly what
  * one run a sample gives (the same keyframes, at the same pts, with the same pixels, and the same
- * notes for damaged samples). One run a sample is what a decoder sharing a file's keys makes, so
- * each file is decoded both ways here by one decode worker, with and without a claim cell.
+ * notes for damaged samples). Each file is decoded three ways by one decode worker: alone (runs
+ * of up to 16 samples), through a claim cell as when workers share it (runs of a claimed chunk at
+ * most), and writing JPEGs (one run a sample).
  */
 
 import assert from "node:assert/strict";
 import type { DecodeEvent } from "../src/decode/protocol.ts";
-import type { CorruptKeyframe, DecodedFrame } from "../src/decode/keyframes.ts";
+import { type CorruptKeyframe, type DecodedFrame, KeyClaims } from "../src/decode/keyframes.ts";
 import { readMp4Index } from "../src/decode/mp4_index.ts";
 import { isIdrSample, nalLayout } from "../src/decode/nal.ts";
 import { InflightGate } from "../src/pipeline/gate.ts";
@@ -17,6 +18,9 @@ import { decodeWorker, fixture, WORKERS } from "./_helpers.ts";
 const spec = { codec: "h264", width: 96, height: 64, frames: 80, keyint: 4, fps: 8 } as const;
 const frameSpec = { fit: { kind: "stretch", width: 24, height: 16 }, pixFmt: "rgb24" } as const;
 
+/** Alone, sharing the keys through a claim cell, or writing JPEGs (one run a sample). */
+type Way = "alone" | "shared" | "jpegs";
+
 interface Decoded {
   frames: { index: number; pts: number; data: number[] }[];
   corrupt: CorruptKeyframe[];
@@ -25,13 +29,14 @@ interface Decoded {
 }
 
 async function withDecoder<T>(
-  fn: (decode: (path: string, shared: boolean) => Promise<Decoded>) => Promise<T>,
+  fn: (decode: (path: string, way: Way) => Promise<Decoded>) => Promise<T>,
 ): Promise<T> {
   const gate = InflightGate.create(1024, 1 << 30);
   let on: (e: DecodeEvent | CrashEvent) => void = () => {};
   const handle = await decodeWorker(gate, (e) => on(e));
   let id = 0;
-  const decode = (path: string, shared: boolean) =>
+  const jpegDir = await Deno.makeTempDir();
+  const decode = (path: string, way: Way) =>
     new Promise<Decoded>((resolve, reject) => {
       const frames: DecodedFrame[] = [];
       const mine = ++id;
@@ -49,13 +54,15 @@ async function withDecoder<T>(
           });
         } else if (e.type === "error" || e.type === "crash") reject(new Error(e.message));
       };
-      const claim = shared ? new SharedArrayBuffer(4) : undefined;
-      handle.post({ type: "decode", id: mine, req: { path, spec: frameSpec, claim } });
+      const claim = way === "shared" ? new SharedArrayBuffer(4) : undefined;
+      const jpegs = way === "jpegs" ? { jpegDir, jpegPrefix: `k${mine}` } : {};
+      handle.post({ type: "decode", id: mine, req: { path, spec: frameSpec, claim, ...jpegs } });
     });
   try {
     return await fn(decode);
   } finally {
     handle.terminate();
+    await Deno.remove(jpegDir, { recursive: true });
   }
 }
 
@@ -82,15 +89,18 @@ Deno.test({
       assert.ok(isIdrSample(bytes.subarray(k.offset, k.offset + k.size), layout));
     }
     await withDecoder(async (decode) => {
-      const batched = await decode(path, false);
-      const alone = await decode(path, true);
+      const batched = await decode(path, "alone");
+      const shared = await decode(path, "shared");
+      const single = await decode(path, "jpegs");
       assert.equal(batched.path, "index");
       assert.equal(batched.frames.length, 20);
-      // 20 keys: runs of at most 16 samples.
+      // 20 keys: runs of at most 16 samples; shared, of a claimed chunk; with JPEGs, one each.
       assert.equal(batched.runs, 2);
-      assert.equal(alone.runs, 20);
+      assert.equal(shared.runs, 20 / KeyClaims.CHUNK);
+      assert.equal(single.runs, 20);
       assert.deepEqual(batched.frames.map((f) => f.index), keys.map((_, i) => i));
-      assert.deepEqual(batched, { ...alone, runs: batched.runs });
+      assert.deepEqual(batched, { ...single, runs: batched.runs });
+      assert.deepEqual(shared, { ...single, runs: shared.runs });
     });
   },
 });
@@ -113,13 +123,17 @@ Deno.test({
     try {
       await Deno.writeFile(copy, damaged);
       await withDecoder(async (decode) => {
-        const batched = await decode(copy, false);
-        const alone = await decode(copy, true);
+        const batched = await decode(copy, "alone");
+        const shared = await decode(copy, "shared");
+        const single = await decode(copy, "jpegs");
         const noted = batched.corrupt.map((c) => c.index);
         assert.ok(noted.includes(3) && noted.includes(7), JSON.stringify(batched.corrupt));
         assert.ok(batched.frames.length >= 16, `${batched.frames.length} frames`);
-        assert.ok(batched.runs! < alone.runs!, `${batched.runs} runs`);
-        assert.deepEqual(batched, { ...alone, runs: batched.runs });
+        // Alone: 0-15 gives 0-2, 3 runs alone, 4-15 gives 4-6, 7 alone, 8-15, then 16-19. Shared,
+        // by chunks of 4: 0-3 and 3 alone, 4-7 and 7 alone, then three chunks.
+        assert.deepEqual([batched.runs, shared.runs, single.runs], [6, 7, 20]);
+        assert.deepEqual(batched, { ...single, runs: batched.runs });
+        assert.deepEqual(shared, { ...single, runs: shared.runs });
       });
     } finally {
       await Deno.remove(copy);

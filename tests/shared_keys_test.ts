@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import type { DecodeEvent } from "../src/decode/protocol.ts";
-import type { DecodedFrame } from "../src/decode/keyframes.ts";
+import { type DecodedFrame, KeyClaims } from "../src/decode/keyframes.ts";
 import { InflightGate } from "../src/pipeline/gate.ts";
 import { createScheduler } from "../src/pipeline/modes.ts";
 import { probeFile } from "../src/pipeline/probe_file.ts";
@@ -24,8 +24,8 @@ Deno.test({
     const path = await fixture("shared.mp4", spec);
     const keys = (await probeFile(path)).keyframes!.map((k) => k.pts);
     assert.equal(keys.length, 12);
-    // One frame in flight at a time: a worker claims a key, decodes it, then waits for room. So
-    // once the cell reads 3, the second worker holds a key (the first holds at most two).
+    // One frame in flight at a time: a worker claims a chunk of keys, decodes its first, then
+    // waits for room. So once the cell reads two chunks, the second worker holds one.
     const gate = InflightGate.create(1, 1 << 30);
     const claim = new SharedArrayBuffer(4);
     const cell = new Int32Array(claim);
@@ -44,10 +44,10 @@ Deno.test({
         w.post({ type: "decode", id: i, req: { path, spec: frameSpec, claim, help: i === 1 } })
       );
       const deadline = Date.now() + 60_000;
-      while (Atomics.load(cell, 0) < 3 && Date.now() < deadline) {
+      while (Atomics.load(cell, 0) < 2 * KeyClaims.CHUNK && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 5));
       }
-      assert.ok(Atomics.load(cell, 0) >= 3, "both workers claimed keys");
+      assert.ok(Atomics.load(cell, 0) >= 2 * KeyClaims.CHUNK, "both workers claimed keys");
       // Let every frame through, one at a time.
       let released = 0;
       while (done.length < 2 && failures.length === 0 && Date.now() < deadline) {

@@ -71,14 +71,19 @@ export interface DecodeRequest {
 /**
  * Which key samples of an index-path file a decode worker takes next. Alone, it takes them in
  * order from the first on each attempt (a retry after a trap starts over; the caller skips keys
- * it sent). Sharing a file, it takes the next key no worker has taken, from the shared cell, and
- * a retry first takes again the key its trapped attempt had not finished.
+ * it sent). Sharing a file, it takes {@linkcode KeyClaims.CHUNK} keys at a time from the shared
+ * cell, so that consecutive IDR keys can still share an ffmpeg run; a retry first takes again the
+ * keys it was handed and had not sent.
  */
 export class KeyClaims {
+  /** Keys a shared worker claims at once: four 720p keys are ~50 ms of decoding. */
+  static readonly CHUNK = 4;
   readonly #cell: Int32Array | undefined;
   #own = 0;
-  #last = -1;
-  #again: number | undefined;
+  /** Shared: the rest of the chunk claimed last, keys to take again, and keys handed out. */
+  #chunk: number[] = [];
+  #again: number[] = [];
+  #handed: number[] = [];
 
   constructor(cell?: SharedArrayBuffer) {
     this.#cell = cell ? new Int32Array(cell) : undefined;
@@ -91,19 +96,36 @@ export class KeyClaims {
 
   /** A new attempt at the file; keys below `sent` are done. */
   restart(sent: number): void {
-    if (!this.#cell) this.#own = 0;
-    else if (this.#last >= sent) this.#again = this.#last;
+    if (!this.#cell) {
+      this.#own = 0;
+      return;
+    }
+    this.#again = [...this.#again, ...this.#handed.filter((k) => k >= sent)].sort((a, b) => a - b);
+    this.#handed = [];
   }
 
   /** The next key's index (at or past the key count: none left). */
   next(): number {
-    if (this.#again !== undefined) {
-      const again = this.#again;
-      this.#again = undefined;
-      return again;
-    }
-    this.#last = this.#cell ? Atomics.add(this.#cell, 0, 1) : this.#own++;
-    return this.#last;
+    if (!this.#cell) return this.#own++;
+    const key = this.#again.shift() ?? this.#chunk.shift() ?? this.#claim();
+    this.#handed.push(key);
+    return key;
+  }
+
+  /** Takes `index` when it is the next key this worker has (without claiming more); else false. */
+  nextIf(index: number): boolean {
+    if (!this.#cell) return this.#own === index && (this.#own++, true);
+    const from = this.#again.length > 0 ? this.#again : this.#chunk;
+    if (from[0] !== index) return false;
+    from.shift();
+    this.#handed.push(index);
+    return true;
+  }
+
+  #claim(): number {
+    const first = Atomics.add(this.#cell!, 0, KeyClaims.CHUNK);
+    for (let k = 1; k < KeyClaims.CHUNK; k++) this.#chunk.push(first + k);
+    return first;
   }
 }
 
@@ -762,12 +784,13 @@ interface Taken {
  *   Measured on the 2-core bench machine (2026-11-30, the 20-keyframe 720p clip, a cold worker):
  *   ~110 ms less than a run each.
  * - Any other key sample (an open-GOP H.264 I-picture with a recovery point, an HEVC CRA) gets a
- *   run of its own, where it decodes on its own; so do all samples when decode workers share the
- *   file (they take keys one at a time), when JPEGs are written, and for a URL (where a run's
- *   samples would all be fetched before its first picture).
+ *   run of its own, where it decodes on its own; so do all samples when JPEGs are written, and for
+ *   a URL (where a run's samples would all be fetched before its first picture). Decode workers
+ *   sharing the file run the keys of one {@linkcode KeyClaims.CHUNK} at most.
  *
  * A shared run that does not give each of its pictures in order, undamaged, is not trusted past
- * the first that it did not give: the samples from there are decoded again, a run each.
+ * the first that it did not give: that sample is decoded again in a run of its own, where it is
+ * given or noted as it would be alone, and the samples after it share a run again.
  */
 async function runIndexed(
   ctx: RunContext,
@@ -785,7 +808,7 @@ async function runIndexed(
   const rawPath = `/raw_${run}`;
   const jpgPath = `/jpg_${run}`;
   const decoderLine = new RegExp(`^\\[${stream.codec}\\w* @ `);
-  const layout = claims.shared || req.jpegDir !== undefined || file.network !== undefined
+  const layout = req.jpegDir !== undefined || file.network !== undefined
     ? undefined
     : nalLayout(plan.track.boxes.stsd);
   const seconds = (ticks: number) => ticksToSeconds(ticks, stream.timeBase);
@@ -972,13 +995,13 @@ async function runIndexed(
         first = take(index);
       }
       const batch = [first];
-      // Alone, the keys come in order: the next IDR samples join this run.
+      // The IDR samples this worker has next, in order, join this run.
       if (layout && isIdrSample(first.bytes, layout)) {
         let bytes = first.bytes.length;
-        while (batch.length < RUN_SAMPLES && first.index + batch.length < plan.keys.length) {
-          const key = plan.keys[first.index + batch.length];
-          if (bytes + key.size > RUN_BYTES) break;
-          const t = take(claims.next());
+        for (let index = first.index + 1; batch.length < RUN_SAMPLES; index++) {
+          const key = plan.keys[index];
+          if (!key || bytes + key.size > RUN_BYTES || !claims.nextIf(index)) break;
+          const t = take(index);
           if (!isIdrSample(t.bytes, layout)) {
             carried = t;
             break;
@@ -988,9 +1011,15 @@ async function runIndexed(
         }
       }
       await renew();
-      for (const t of decode(batch)) {
+      // What a shared run did not give: its first sample alone, then the others shared again.
+      for (let rest = decode(batch); rest.length > 0;) {
         await renew();
-        decode([t]);
+        decode(rest.slice(0, 1));
+        rest = rest.slice(1);
+        if (rest.length > 0) {
+          await renew();
+          rest = decode(rest);
+        }
       }
     }
   } finally {

@@ -114,10 +114,12 @@ const fastWorkers = (task: TaskOptions, asked?: number) =>
 
 /**
  * Decode workers for `fast`: one. A second one sharing an MP4's key samples (see `KeyClaims`)
- * was measured on the 2-core bench machine for `--task keyframes` on the 720p clip (2026-11-30):
- * the same wall time (1.24-1.37 s against 1.24-1.35 s) for 15% more CPU, as both decoders run
- * V8's baseline code while it tiers the core up and its compiler threads take the cores. Pools
- * with more decoders (the engine, `bulk`) still lend an idle one to a file being decoded.
+ * was measured on the 2-core bench machine for `--task keyframes` on the 720p clip (2026-11-30,
+ * machine quiet, 6 interleaved runs each): 1080 ms against 1080 ms (median wall), with the key
+ * samples claimed 4 at a time and each claim decoded in one ffmpeg run; with one run a key it
+ * was 1104 against 1076. Both decoders run V8's baseline code while it tiers the core up and its
+ * compiler threads take the cores. Pools with more decoders (the engine, `bulk`) still lend an
+ * idle one to a file being decoded.
  */
 export const FAST_DECODERS = 1;
 
