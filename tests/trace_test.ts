@@ -175,8 +175,17 @@ Deno.test({
     assert.deepEqual(vx.inputs, { "416x320": 3 });
     const sessions = traceEvents.filter((e) => e.name === SPAN.createSession);
     // One session per inference worker that set up: the first always; the others start once it
-    // is ready, and a run of 3 keyframes may end before they are.
+    // has run a keyframe (its kernels compiled), and a run of 3 keyframes may end before they do.
     assert.ok(sessions.every((e) => e.args!.model === model));
+    const firstRun = Math.min(
+      ...traceEvents.filter((e) => e.name === SPAN.infer).map((e) => e.ts + e.dur!),
+    );
+    for (const e of sessions.filter((e) => e.ts > sessions[0].ts)) {
+      assert.ok(
+        e.ts >= firstRun,
+        `a later session began at ${e.ts}, the first run ended ${firstRun}`,
+      );
+    }
     const names = new Map(
       traceEvents.filter((e) => e.name === "thread_name").map((e) => [e.tid, e.args!.name]),
     );

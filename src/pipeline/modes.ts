@@ -106,6 +106,8 @@ interface ModeDefaults {
   modelFirst?: boolean;
   /** Each session runs once on a blank frame when created. */
   warm?: boolean;
+  /** The inference workers after the first set up once it has run a keyframe. */
+  afterFirstRun?: boolean;
 }
 
 /** A task that runs no model needs one inference worker; more take start-up from the decoder. */
@@ -123,12 +125,24 @@ const fastWorkers = (task: TaskOptions, asked?: number) =>
  */
 export const FAST_DECODERS = 1;
 
+/**
+ * `fast`'s second inference worker sets up once the first has run a keyframe, not once it has
+ * created its session: that first run compiles onnxruntime's kernels lazily, and the second
+ * worker's session then runs on them, where before both ran their first keyframes on V8's
+ * baseline code at once, splitting two cores with the compiler and the decoder. Measured on the
+ * 2-core bench machine (2026-11-30, machine quiet, `bench:rect`, YOLOX-Nano, the 20-keyframe 720p
+ * clip, 5 runs each): see BENCHMARKS.md's rect section for the inference per keyframe and wall.
+ * `bulk` keeps setting up at once: over many files, a worker started later is lost throughput.
+ */
+const FAST_AFTER_FIRST_RUN = true;
+
 const FAST: ModeDefaults = {
   inferrers: fastWorkers,
   decoders: () => FAST_DECODERS,
   threads: () => FAST_THREADS,
   maxInflightFrames: (n) => Math.max(DEFAULT_INFLIGHT_FRAMES, 4 * n),
   maxInflightBytes: DEFAULT_INFLIGHT_BYTES,
+  afterFirstRun: FAST_AFTER_FIRST_RUN,
 };
 
 /** Every mode's defaults. */
@@ -193,6 +207,7 @@ export function createScheduler(mode: Mode, task: TaskOptions, options: PoolOpti
     decodeFirst: m.decodeFirst,
     modelFirst: m.modelFirst,
     warm: m.warm,
+    afterFirstRun: m.afterFirstRun,
     mode,
     tracer: options.tracer,
     onNotice: options.onNotice,

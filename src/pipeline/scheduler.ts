@@ -82,6 +82,11 @@ export interface SchedulerOptions {
   /** Each model session runs once on a blank frame when created (the resident engine). */
   warm?: boolean;
   /**
+   * The inference workers after the first set up once it has run a keyframe, not once it is
+   * ready: its first run compiles the kernels they then share (see `modes.ts`, `fast`).
+   */
+  afterFirstRun?: boolean;
+  /**
    * A file's frames wait until it is decoded whole, then go to the pool: `fast --decode-first`,
    * the bench's measure of what overlapping decoding with inference buys. The in-flight bound
    * must then hold every keyframe of a file, or decoding would wait for room that never frees.
@@ -733,8 +738,8 @@ export class Scheduler {
             stats.sessionsCreated += e.sessions.length;
             if (e.ortWasm === "own") stats.wasmCompiles++;
             wasmModule ??= e.wasmModule;
-            // Its code is compiled and hot now: the others set up on it.
-            for (const s of inferrers) initInferrer(s);
+            // Its code is compiled (and hot, when warmed): the others set up on it.
+            if (!o.afterFirstRun) { for (const s of inferrers) initInferrer(s); }
             if (!anyReady) noticeFallback(e, o); // once a run, not once a worker
             anyReady = true;
             spec ??= e.frameSpec;
@@ -748,6 +753,8 @@ export class Scheduler {
             leftGpu = true;
             break;
           case "result": {
+            // Its first run compiled the kernels: the others set up on them now.
+            if (o.afterFirstRun) { for (const s of inferrers) initInferrer(s); }
             const f = land(slot, e.seq);
             if (!f) break;
             if (tracer) {
@@ -780,6 +787,7 @@ export class Scheduler {
               const subject = task.model ?? task.task;
               throw new VxError(subject, e.message.replace(`${subject}: `, ""), "model");
             }
+            if (o.afterFirstRun) { for (const s of inferrers) initInferrer(s); }
             const f = land(slot, e.seq);
             if (!f) break;
             fileFailed(f.file, `inference failed on keyframe ${f.index}: ${e.message}`);
