@@ -268,3 +268,16 @@ Deno.test("trace: spans that overlap partially on a lane get a row of their own"
   ]]);
   assert.ok(traceEvents.some((e) => e.ph === "i" && e.name === "fallback: inference threads"));
 });
+
+Deno.test("trace: work begun before the run (an early worker's set-up) is shown from its start", () => {
+  const t0 = 2_000_000;
+  const rec = new TraceRecorder(t0);
+  rec.span("run", "main", t0, t0 + 10, {});
+  // Began 300 ms before the run; the run waited 4 ms of it.
+  rec.span(SPAN.loadCore, "decode-0", t0 - 300, t0 + 4, { core: "st" });
+  rec.finish(t0 + 10);
+  const { traceEvents, vx } = rec.toJSON();
+  const load = traceEvents.find((e) => e.name === SPAN.loadCore)!;
+  assert.deepEqual([load.ts, load.dur], [0, 4000]);
+  assert.equal(vx.stagesMs[SPAN.loadCore], 4);
+});

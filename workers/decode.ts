@@ -26,7 +26,10 @@ reportCrashes();
 // Started before the command line had loaded (`src/pipeline/early.ts`): the first decoder of its
 // run, which compiles the core, so compile now; `init` then finds it compiled or compiling. A
 // failure here is reported by the `init` that awaits the same compile.
-if ((self as { name?: string }).name === EARLY_DECODER) compileCore("st").catch(() => {});
+const early = (self as { name?: string }).name === EARLY_DECODER;
+/** When an early worker began loading its core (the trace shows the load from there). */
+let earlyStart: number | undefined = early ? now() : undefined;
+if (early) compileCore("st").catch(() => {});
 
 const scope = self as unknown as {
   postMessage(msg: DecodeEvent, transfer?: Transferable[]): void;
@@ -58,7 +61,8 @@ scope.onmessage = async (e) => {
     return;
   }
   if (cmd.type === "init") {
-    const loadStart = now();
+    const loadStart = earlyStart ?? now();
+    earlyStart = undefined;
     try {
       gate = InflightGate.attach(cmd.gate.buffer, cmd.gate.maxFrames, cmd.gate.maxBytes);
       stop = cmd.stop ? new Int32Array(cmd.stop) : undefined;

@@ -21,7 +21,10 @@ reportCrashes();
 
 // Started before the command line had loaded (`src/pipeline/early.ts`), for a task that runs a
 // model: onnxruntime-web's code and wasm are loaded now, while the main thread still loads.
-if ((self as { name?: string }).name === EARLY_INFERRER) {
+const early = (self as { name?: string }).name === EARLY_INFERRER;
+/** When an early worker began setting up (the trace shows its set-up from there). */
+let earlyStart: number | undefined = early ? now() : undefined;
+if (early) {
   precompileOrtWasm();
   import("../src/infer/engine.ts").catch(() => {});
 }
@@ -97,7 +100,8 @@ function noModels(threads: number): Engine {
 scope.onmessage = (e) => {
   const cmd = e.data;
   if (cmd.type === "init") {
-    const loadStart = now();
+    const loadStart = earlyStart ?? now();
+    earlyStart = undefined;
     parking = false;
     queue = queue.then(async () => {
       try {

@@ -187,7 +187,10 @@ export class TraceRecorder implements Tracer {
   }
 
   span(name: string, lane: string, start: number, end: number, args: Record<string, unknown>) {
-    this.#spans.push({ name, lane, start, end, args });
+    // Work begun before the run (an early worker's set-up, `src/pipeline/early.ts`) is shown
+    // from the run's start: the part of it the run waited for.
+    const from = Math.min(Math.max(start, this.#origin), end);
+    this.#spans.push({ name, lane, start: from, end, args });
   }
 
   counter(name: string, levels: GateLevels): void {
