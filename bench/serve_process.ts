@@ -6,6 +6,7 @@
  */
 
 import { ROOT } from "./inputs.ts";
+import { streamLines } from "../src/fixtures/stderr_lines.ts";
 
 /** A running server. */
 export interface ServeProcess {
@@ -27,27 +28,8 @@ export async function startServe(args: string[]): Promise<ServeProcess> {
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  const lines: string[] = [];
-  const stderr = (async () => {
-    let buf = "";
-    for await (const c of server.stderr.pipeThrough(new TextDecoderStream())) {
-      buf += c;
-      const parts = buf.split("\n");
-      buf = parts.pop()!;
-      lines.push(...parts);
-    }
-  })();
-  const line = async (re: RegExp) => {
-    const end = Date.now() + 120_000;
-    while (Date.now() < end) {
-      for (const l of lines) {
-        const m = re.exec(l);
-        if (m) return m;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`server: no ${re}:\n${lines.join("\n")}`);
-  };
+  const err = streamLines(server.stderr, "server's stderr");
+  const line = (re: RegExp) => err.match(re, 120_000);
   const kb = (status: string, field: string) =>
     Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
   const rssMb = () => {
@@ -63,7 +45,7 @@ export async function startServe(args: string[]): Promise<ServeProcess> {
       server.kill("SIGTERM");
     } catch { /* already gone */ }
     const status = await server.status;
-    await stderr;
+    await err.done;
     return status.code;
   };
   try {

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { fixture, runCli, runDeno, SHARED, sharedOrSkip, tempPath } from "./_helpers.ts";
+import { streamLines } from "../src/fixtures/stderr_lines.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MODEL = SHARED + "models/yolox_nano.onnx";
@@ -76,39 +77,15 @@ async function daemon(
     stderr: "piped",
     stdin: "null",
   }).spawn();
-  const lines: string[] = [];
-  let wake: (() => void) | undefined;
-  const reading = (async () => {
-    let buf = "";
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      buf += chunk;
-      const parts = buf.split("\n");
-      buf = parts.pop()!;
-      lines.push(...parts);
-      wake?.();
-    }
-    if (buf) lines.push(buf);
-    wake?.();
-  })();
+  const err = streamLines(child.stderr);
   const d: Daemon = {
     socket,
-    lines,
+    lines: err.lines,
     child,
-    async line(re) {
-      const end = Date.now() + 60_000;
-      for (;;) {
-        const found = lines.find((l) => re.test(l));
-        if (found) return found;
-        if (Date.now() > end) throw new Error(`no ${re} on stderr:\n${lines.join("\n")}`);
-        await new Promise<void>((r) => {
-          wake = r;
-          setTimeout(r, 250);
-        });
-      }
-    },
+    line: async (re) => (await err.match(re)).input,
     async exited() {
       const { code } = await child.status;
-      await reading;
+      await err.done;
       return code;
     },
     async stop() {
@@ -116,7 +93,7 @@ async function daemon(
         child.kill("SIGKILL");
       } catch { /* exited */ }
       await child.status;
-      await reading;
+      await err.done;
     },
   };
   try {

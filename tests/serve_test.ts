@@ -18,6 +18,7 @@ import {
 } from "../mod.ts";
 import { collect, fixture, runCli, tempPath, WORKERS } from "./_helpers.ts";
 import { blockMeanModel } from "./_models.ts";
+import { streamLines } from "../src/fixtures/stderr_lines.ts";
 import { EnginePool, type EngineSettings, PoolRefusal } from "../src/serve/engines.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -588,35 +589,10 @@ async function startServer(root: string, extra: string[]) {
     stderr: "piped",
     stdin: "null",
   }).spawn();
-  const lines: string[] = [];
-  let waiter: (() => void) | undefined;
-  const reading = (async () => {
-    let buf = "";
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      buf += chunk;
-      const parts = buf.split("\n");
-      buf = parts.pop()!;
-      lines.push(...parts);
-      waiter?.();
-    }
-    if (buf) lines.push(buf);
-    waiter?.();
-  })();
+  const err = streamLines(child.stderr);
+  const lines = err.lines;
   const stdout = new Response(child.stdout).text();
-  const line = async (re: RegExp): Promise<RegExpExecArray> => {
-    const end = Date.now() + 60_000;
-    for (;;) {
-      for (const l of lines) {
-        const m = re.exec(l);
-        if (m) return m;
-      }
-      if (Date.now() > end) throw new Error(`no ${re} on stderr:\n${lines.join("\n")}`);
-      await new Promise<void>((r) => {
-        waiter = r;
-        setTimeout(r, 500);
-      });
-    }
-  };
+  const line = (re: RegExp) => err.match(re);
   const stop = async () => {
     try {
       child.kill("SIGKILL");
@@ -629,7 +605,7 @@ async function startServer(root: string, extra: string[]) {
     /** The exit code, once stderr has been read to its end. */
     const exited = async () => {
       const { code } = await child.status;
-      await reading;
+      await err.done;
       return code;
     };
     return { child, base, line, lines, tmp, stdout, exited, stop };
