@@ -851,7 +851,7 @@ async function runIndexed(
 
   /**
    * One ffmpeg run over `batch`. Alone, a sample that gives no picture is noted; shared, the
-   * samples from the first one the run did not give in order are returned, to be run alone.
+   * samples from the first one the run did not give in order, undamaged, are returned.
    */
   const decode = (batch: Taken[]): Taken[] => {
     let left = -1;
@@ -863,9 +863,10 @@ async function runIndexed(
     core.FS.writeFile(kfPath, samplesMp4(plan.track, batch.map((t) => t.bytes), plan.ftyp));
     /** What `showinfo` said of each picture, in order: its place in `batch` and its size. */
     const shown: { at: number; w: number; h: number; time: number }[] = [];
-    /** Decoder complaints by the sample being decoded (its pts in the run's file). */
-    const damaged = new Map<number, string>();
-    let packet = alone ? 0 : -1;
+    /** Alone: the decoder's first complaint. */
+    let damage: string | undefined;
+    /** Shared: the sample being decoded (its pts in the run's file, from `-debug_ts`). */
+    let packet = -1;
     let given = 0;
     let broken = false;
     /** Shared: the first sample a decoder complaint was put down to (`-debug_ts`). */
@@ -891,10 +892,10 @@ async function runIndexed(
       }
       if (!alone && /^(demuxer|decoder|filter|encoder|muxer) /.test(m)) return;
       if (decoderLine.test(m) && DECODE_ERROR.test(m)) {
-        if (!damaged.has(packet)) damaged.set(packet, `decoder error: ${lastError([m]) ?? m}`);
         // Shared, a damaged sample's concealment can reach the next picture (seen with H.264):
-        // from the sample being decoded on, the samples run again, one run each.
-        if (!alone) firstDamaged = Math.min(firstDamaged, packet);
+        // the run is trusted only up to the sample being decoded, which runs again alone.
+        if (alone) damage ??= `decoder error: ${lastError([m]) ?? m}`;
+        else firstDamaged = Math.min(firstDamaged, packet);
       }
       logs.push(m);
       if (logs.length > 200) logs.splice(0, 100);
@@ -959,7 +960,7 @@ async function runIndexed(
     }
     if (last !== undefined) {
       last.image = jpeg ?? undefined;
-      out.frame(last, damaged.get(0));
+      out.frame(last, damage);
     }
     if (given === batch.length) return [];
     if (!alone) return batch.slice(given);
@@ -969,7 +970,7 @@ async function runIndexed(
     out.note({
       index: t.index,
       pts: t.pts,
-      reason: damaged.get(0) ?? (why ? `decoder error: ${plainReason(why)}` : NO_PICTURE),
+      reason: damage ?? (why ? `decoder error: ${plainReason(why)}` : NO_PICTURE),
     });
     return [];
   };

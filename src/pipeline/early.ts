@@ -46,7 +46,7 @@ export function setRef(worker: Worker, ref: boolean): boolean {
 }
 
 /** Whether the run `args` describe decodes here: `fast` or `bulk`, not through a server. */
-export function decodesHere(args: readonly string[]): boolean {
+function decodesHere(args: readonly string[]): boolean {
   const command = args[0];
   if (command !== "fast" && command !== "bulk") return false;
   if (
