@@ -5,7 +5,6 @@
  */
 
 import type { TaskName, TaskResult } from "./tasks/task.ts";
-import { VxError } from "./errors.ts";
 
 /** The results of one keyframe. `pts` in seconds; `width`/`height` of the decoded frame. */
 export interface FrameRecord {
@@ -30,24 +29,25 @@ export type VxRecord = FrameRecord | StatusRecord;
 
 /**
  * Checks, where records are written, that a file's keyframe records leave in pts order: `record`
- * must come after `previous` (the file's record before it, if any). Throws an internal
- * {@linkcode VxError} naming the file otherwise, so a bug shows as an error, not as disorder.
+ * must come after `previous` (the file's record before it, if any). Returns why not, as a reason
+ * for that file's error status (a bug in vx, or a decoder that misread a damaged file), so
+ * disorder shows as one failed file, never as silent disorder or a stopped run.
  *
  * @example
  * ```ts
- * import { checkPtsOrder } from "./records.ts";
+ * import { ptsOrderProblem } from "./records.ts";
  * const a = { file: "a.mp4", index: 0, pts: 0, width: 2, height: 2, task: "keyframes" as const, results: [] };
- * checkPtsOrder(undefined, a);
- * checkPtsOrder(a, { ...a, index: 1, pts: 2 });
+ * console.assert(ptsOrderProblem(undefined, a) === undefined);
+ * console.assert(ptsOrderProblem(a, { ...a, index: 1, pts: 2 }) === undefined);
+ * console.assert(ptsOrderProblem(a, { ...a, index: 1, pts: 0 }) !== undefined);
  * ```
  */
-export function checkPtsOrder(previous: FrameRecord | undefined, record: FrameRecord): void {
-  if (previous === undefined || previous.file !== record.file) return;
-  if (record.pts > previous.pts && record.index > previous.index) return;
-  throw new VxError(
-    record.file,
-    `keyframe ${record.index} at ${record.pts} s would be written after keyframe ` +
-      `${previous.index} at ${previous.pts} s: records out of pts order (a bug in vx)`,
-    "internal",
-  );
+export function ptsOrderProblem(
+  previous: FrameRecord | undefined,
+  record: FrameRecord,
+): string | undefined {
+  if (previous === undefined || previous.file !== record.file) return undefined;
+  if (record.pts > previous.pts && record.index > previous.index) return undefined;
+  return `keyframe ${record.index} at ${record.pts} s would be written after keyframe ` +
+    `${previous.index} at ${previous.pts} s: records out of pts order (a bug in vx)`;
 }

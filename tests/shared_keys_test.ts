@@ -120,3 +120,43 @@ Deno.test({
     assert.deepEqual(await run(2), one);
   },
 });
+
+Deno.test({
+  name: "a decoder trap is retried on a fresh core: same records, one decoder or two sharing keys",
+  ...WORKERS,
+  async fn() {
+    const mp4 = await fixture("shared.mp4", spec);
+    // Matroska takes the skipping way: a retry there starts the file over.
+    const mkv = await fixture("shared.mkv", { ...spec, frames: 16 });
+    const run = async (decoders: number, trapDecoderOn?: string) => {
+      const s = createScheduler("bulk", { task: "keyframes" }, { decoders });
+      const out: VxRecord[] = [];
+      const call = { streaming: false, timeoutMs: 60_000, jpegPrefix: () => "k", trapDecoderOn };
+      try {
+        // Bounded: before, a trap on a file whose keys two decoders could share never ended.
+        const ends = new Promise<never>((_, reject) => {
+          const t = setTimeout(() => reject(new Error("the run did not end in 60 s")), 60_000);
+          Deno.unrefTimer(t);
+        });
+        const all = (async () => {
+          for await (const r of s.run([mp4, mkv], call)) out.push("ms" in r ? { ...r, ms: 0 } : r);
+        })();
+        await Promise.race([all, ends]);
+      } finally {
+        await s.close();
+      }
+      return out;
+    };
+    const clean = await run(1);
+    assert.equal(clean.filter((r) => "index" in r).length, 12 + 4);
+    assert.deepEqual(
+      clean.filter((r) => "status" in r).map((r) => "status" in r && r.status),
+      ["ok", "ok"],
+    );
+    for (const decoders of [1, 2]) {
+      for (const trapped of [mp4, mkv]) {
+        assert.deepEqual(await run(decoders, trapped), clean, `${decoders} decoders, ${trapped}`);
+      }
+    }
+  },
+});

@@ -5,9 +5,18 @@
  */
 
 import assert from "node:assert/strict";
-import { extract, probeFile, VxError } from "../mod.ts";
+import { extract, probeFile } from "../mod.ts";
 import { makeVideo, runFFmpeg } from "../src/fixtures/video.ts";
-import { checkPtsOrder, type FrameRecord } from "../src/records.ts";
+import { type FrameRecord, ptsOrderProblem } from "../src/records.ts";
+import { byPts } from "../src/decode/key_order.ts";
+import {
+  type Call,
+  type FileState,
+  finishFile,
+  newFile,
+  writeReady,
+} from "../src/pipeline/file_output.ts";
+import { Channel } from "../src/pipeline/channel.ts";
 import { collect, fixture, runCli, tempPath, WORKERS } from "./_helpers.ts";
 
 /** An MKV with a small video stream first and a larger one second (2 and 3 keyframes). */
@@ -97,7 +106,7 @@ Deno.test({
   },
 });
 
-Deno.test("records: one out of pts order is an error naming the file, not silent disorder", () => {
+Deno.test("records: one out of pts order is a reason for its file's error, not silent disorder", () => {
   const a: FrameRecord = {
     file: "a.mp4",
     index: 0,
@@ -107,16 +116,83 @@ Deno.test("records: one out of pts order is an error naming the file, not silent
     task: "keyframes",
     results: [],
   };
-  checkPtsOrder(undefined, a);
-  checkPtsOrder(a, { ...a, index: 1, pts: 4 });
-  checkPtsOrder(a, { ...a, file: "b.mp4", index: 0, pts: 0 });
-  const e = (() => {
-    try {
-      checkPtsOrder(a, { ...a, index: 1, pts: 0 });
-    } catch (e) {
-      return e;
-    }
-  })();
-  assert.ok(e instanceof VxError && e.file === "a.mp4" && e.kind === "internal", `${e}`);
-  assert.match(e.reason, /out of pts order/);
+  assert.equal(ptsOrderProblem(undefined, a), undefined);
+  assert.equal(ptsOrderProblem(a, { ...a, index: 1, pts: 4 }), undefined);
+  assert.equal(ptsOrderProblem(a, { ...a, file: "b.mp4", index: 0, pts: 0 }), undefined);
+  assert.match(ptsOrderProblem(a, { ...a, index: 1, pts: 0 }) ?? "", /out of pts order/);
+  assert.match(ptsOrderProblem(a, { ...a, index: 1, pts: 2 }) ?? "", /keyframe 1 at 2 s/);
+});
+
+/** A call of one file, as the scheduler keeps it, for the output functions alone. */
+function oneFileCall(streaming: boolean): { file: FileState; written: FrameRecord[] } {
+  const call: Call = {
+    streaming,
+    jpegPrefix: () => "k",
+    timeoutMs: 0,
+    out: new Channel(),
+    left: 1,
+    progress: { total: 1, done: 0, failed: 0, keyframes: 0, elapsedMs: 0 },
+    t0: 0,
+    cancelled: false,
+    ended: false,
+  };
+  return { file: newFile(0, "a.mp4", call), written: [] };
+}
+
+const rec = (index: number, pts: number): FrameRecord => ({
+  file: "a.mp4",
+  index,
+  pts,
+  width: 2,
+  height: 2,
+  task: "keyframes",
+  results: [],
+});
+
+Deno.test("records out of pts order fail their file's status; none of them is written", () => {
+  const { file, written } = oneFileCall(false);
+  file.records.push(rec(1, 0), rec(0, 0), rec(2, 1));
+  file.decoded = 3;
+  const status = finishFile(file, (_, r) => written.push(r));
+  assert.equal(status.status, "error");
+  assert.match(
+    status.status === "error" ? status.error : "",
+    /keyframe 1 at 0 s .*out of pts order/,
+  );
+  assert.deepEqual(written, []);
+  assert.equal(file.call.progress.failed, 1);
+  // In order, they are written and the file is ok.
+  const ok = oneFileCall(false);
+  ok.file.records.push(rec(1, 0.5), rec(0, 0));
+  ok.file.decoded = 2;
+  assert.equal(finishFile(ok.file, (_, r) => ok.written.push(r)).status, "ok");
+  assert.deepEqual(ok.written.map((r) => r.index), [0, 1]);
+});
+
+Deno.test("streaming: the first record out of pts order stops the file's output and says why", () => {
+  const { file, written } = oneFileCall(true);
+  const write = (_: Call, r: FrameRecord) => written.push(r);
+  file.ready.set(0, rec(0, 0));
+  file.ready.set(1, rec(1, 0));
+  file.ready.set(2, rec(2, 1));
+  assert.match(writeReady(file, write) ?? "", /keyframe 1 at 0 s/);
+  assert.deepEqual(written.map((r) => r.index), [0]);
+  file.ready.set(3, rec(3, 2));
+  assert.equal(writeReady(file, write), undefined);
+  assert.deepEqual(written.map((r) => r.index), [0], "nothing more of the file is written");
+});
+
+Deno.test("key packets sharing a pts count once, the first in file order; pts order otherwise", () => {
+  const keys = [
+    { ticks: 30, offset: 3 },
+    { ticks: 0, offset: 0 },
+    { ticks: 30, offset: 4 },
+    { ticks: 10, offset: 1 },
+    { ticks: 0, offset: 2 },
+  ];
+  assert.deepEqual(byPts(keys), [
+    { ticks: 0, offset: 0 },
+    { ticks: 10, offset: 1 },
+    { ticks: 30, offset: 3 },
+  ]);
 });

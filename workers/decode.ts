@@ -12,7 +12,13 @@ import {
   mountInput,
   RUNS_PER_CORE,
 } from "../wasm/ffmpeg.ts";
-import { DecodeError, decodeKeyframes, KeyClaims, openInput } from "../src/decode/keyframes.ts";
+import {
+  type CorruptKeyframe,
+  DecodeError,
+  decodeKeyframes,
+  KeyClaims,
+  openInput,
+} from "../src/decode/keyframes.ts";
 import type { ByteSource } from "../src/input/source.ts";
 import { probe, ProbeError } from "../src/decode/probe.ts";
 import type { DecodeCommand, DecodeEvent } from "../src/decode/protocol.ts";
@@ -84,8 +90,12 @@ scope.onmessage = async (e) => {
     const g = gate;
     const start = now();
     let ffmpegNow = ffmpeg;
-    // Frames and notes already sent survive a retry: a second attempt skips them.
+    // Frames and notes already sent survive a retry: a second attempt skips them. What was sent
+    // is counted here, across attempts: sharing a file's keys, a retry takes again only the keys
+    // it had not sent, so its own count would miss those sent before the trap.
     let sent = 0;
+    let frames = 0;
+    const notes: CorruptKeyframe[] = [];
     let retried: string | undefined;
     const cell = stop;
     const dropped = () => cell !== undefined && Atomics.load(cell, 0) === cmd.id + 1;
@@ -113,11 +123,16 @@ scope.onmessage = async (e) => {
               [frame.data.buffer],
             );
             sent = frame.index + 1;
+            frames++;
+            if (retried === undefined && frames === cmd.req.trapAfter) {
+              throw new WebAssembly.RuntimeError("unreachable (a trap tests asked for)");
+            }
           },
           (note) => {
             if (note.index < sent) return;
             scope.postMessage({ type: "corrupt", id: cmd.id, note });
             sent = note.index + 1;
+            notes.push(note);
           },
           fresh,
           claims,
@@ -126,8 +141,8 @@ scope.onmessage = async (e) => {
         scope.postMessage({
           type: "done",
           id: cmd.id,
-          keyframes: summary.keyframes,
-          corrupt: summary.corrupt,
+          keyframes: frames,
+          corrupt: notes,
           stream: summary.stream,
           start,
           end: now(),

@@ -66,6 +66,11 @@ export interface DecodeRequest {
   help?: boolean;
   /** The file `path` must be, by device and inode, when it is opened (see `vx serve`). */
   identity?: { dev: number; ino: number };
+  /**
+   * Tests only: the decode worker's first attempt traps (as wasm does) once it has sent this
+   * many frames, so that the retry on a fresh core is exercised.
+   */
+  trapAfter?: number;
 }
 
 /**

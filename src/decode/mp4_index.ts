@@ -21,6 +21,7 @@
 
 import { type ByteSource, readBytes } from "../input/source.ts";
 import type { StreamInfo } from "./probe.ts";
+import { byPts } from "./key_order.ts";
 import {
   ascii,
   type Box,
@@ -371,7 +372,7 @@ function keySamples(
     out.push({ ticks, offset: s.offset[i], size: s.size[i] });
   if (elst === undefined || elst.length === 0) {
     for (let i = 0; i < n; i++) if (isKey(i)) push(i, ct(i));
-    return { keys: out.sort((a, b) => a.ticks - b.ticks), startTicks: n > 0 ? ct(0) : 0 };
+    return { keys: byPts(out), startTicks: n > 0 ? ct(0) : 0 };
   }
   if (movieScale <= 0) return "the movie header has no time scale";
   let empty = 0;
@@ -420,7 +421,7 @@ function keySamples(
   const shift = Math.max(0, minShown - s.dts[first]);
   for (const i of kept) push(i, empty + ct(i) - s.dts[first] - shift);
   // The stream starts where its first shown picture does; samples before it are discarded.
-  return { keys: out.sort((a, b) => a.ticks - b.ticks), startTicks: empty };
+  return { keys: byPts(out), startTicks: empty };
 }
 
 /**

@@ -6,6 +6,7 @@
 
 import type { FFmpegCore, LogLine } from "../../wasm/ffmpeg.ts";
 import { indexPlan, readIndex } from "./mp4_index.ts";
+import { byPts } from "./key_order.ts";
 import type { ByteSource } from "../input/source.ts";
 
 /** One stream of a container. */
@@ -234,6 +235,7 @@ export function keyPacketTicks(core: FFmpegCore, fsPath: string, stream: StreamI
  * reference picture arrives, so it gets that packet's dts: the next packet whose pts is missing
  * or later than its dts (a B-picture's pts is its dts). Without B-frames, its own dts. That is
  * the pts ffmpeg's decoder gives the picture (measured with ffmpeg 5.1 on AVI and MPEG-PS).
+ * Key packets sharing a pts count once (see {@linkcode byPts}).
  */
 export function keyPackets(packets: readonly PacketJson[], stream: StreamInfo): KeyPacket[] {
   const out: KeyPacket[] = [];
@@ -255,7 +257,7 @@ export function keyPackets(packets: readonly PacketJson[], stream: StreamInfo): 
     if (stream.startPts !== undefined && ticks < stream.startPts) continue;
     out.push({ ticks, offset: p.pos !== undefined ? Number(p.pos) : null });
   }
-  return out.sort((a, b) => a.ticks - b.ticks);
+  return byPts(out);
 }
 
 /** The most telling error line of an ffmpeg/ffprobe log, without the `[x @ 0x..]` prefix. */

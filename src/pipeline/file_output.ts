@@ -9,7 +9,7 @@
  */
 
 import type { Channel } from "./channel.ts";
-import { checkPtsOrder, type FrameRecord, type StatusRecord, type VxRecord } from "../records.ts";
+import { type FrameRecord, ptsOrderProblem, type StatusRecord, type VxRecord } from "../records.ts";
 import { now } from "../clock.ts";
 import type { CorruptKeyframe } from "../decode/keyframes.ts";
 import { shownName } from "../input/source.ts";
@@ -25,6 +25,8 @@ export interface CallOptions {
   stream?: number;
   /** Tests only: the decode worker given a file whose path ends with this dies instead. */
   killDecoderOn?: string;
+  /** Tests only: the decode workers of a file whose path ends with this trap after 2 frames. */
+  trapDecoderOn?: string;
   onProgress?: (p: BulkProgress) => void;
   /**
    * Cancels the call when aborted, as ending its iteration does, but at once: an iteration
@@ -102,6 +104,8 @@ export interface FileState {
   /** Streaming: keyframes reported damaged, skipped in the order of output. */
   skip: Set<number>;
   written?: FrameRecord;
+  /** Streaming: why the file's next record could not be written (out of pts order). */
+  disorder?: string;
 }
 
 /** A file of `call`, queued. */
@@ -138,19 +142,28 @@ export function settled(file: FileState): boolean {
 
 /**
  * Streaming: hands `write` each record of `file` that is ready and whose earlier keyframes are
- * all written (or damaged, and skipped). Throws when records would leave out of pts order.
+ * all written (or damaged, and skipped). Returns why, when the next record would leave out of pts
+ * order: it and every later record of the file are held back, and the file is to fail.
  */
-export function writeReady(file: FileState, write: (call: Call, r: FrameRecord) => void): void {
+export function writeReady(
+  file: FileState,
+  write: (call: Call, r: FrameRecord) => void,
+): string | undefined {
   for (;;) {
+    if (file.disorder !== undefined) return undefined;
     if (file.skip.delete(file.nextOut)) {
       file.nextOut++;
       continue;
     }
     const r = file.ready.get(file.nextOut);
-    if (!r) return;
+    if (!r) return undefined;
+    file.disorder = ptsOrderProblem(file.written, r);
+    if (file.disorder !== undefined) {
+      file.ready.clear();
+      return file.disorder;
+    }
     file.ready.delete(file.nextOut);
     file.nextOut++;
-    checkPtsOrder(file.written, r);
     file.written = r;
     write(file.call, r);
   }
@@ -158,7 +171,8 @@ export function writeReady(file: FileState, write: (call: Call, r: FrameRecord) 
 
 /**
  * A settled file's end: its records, in pts order, go to `write` unless they streamed already,
- * its call's progress counts it, and its status record is returned.
+ * its call's progress counts it, and its status record is returned. Records that would leave
+ * out of pts order make it an error status, and none of them is written.
  */
 export function finishFile(
   file: FileState,
@@ -167,19 +181,19 @@ export function finishFile(
   const call = file.call;
   const ms = Math.round(now() - file.start);
   let status: StatusRecord;
+  file.records.sort((a, b) => a.index - b.index);
+  if (file.error === undefined && !call.streaming) {
+    file.error = file.records.map((r, i) => ptsOrderProblem(file.records[i - 1], r)).find((p) =>
+      p !== undefined
+    );
+  }
   if (file.error !== undefined) {
     call.progress.failed++;
     status = { file: file.name, status: "error", error: file.error };
   } else {
     if (file.damaged !== undefined) call.progress.failed++;
-    file.records.sort((a, b) => a.index - b.index);
-    let written: FrameRecord | undefined;
     // Streaming wrote them already.
-    for (const r of call.streaming ? [] : file.records) {
-      checkPtsOrder(written, r);
-      written = r;
-      write(call, r);
-    }
+    for (const r of call.streaming ? [] : file.records) write(call, r);
     call.progress.keyframes += file.records.length;
     status = file.damaged !== undefined
       ? { file: file.name, status: "error", error: file.damaged }

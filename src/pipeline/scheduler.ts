@@ -381,6 +381,7 @@ export class Scheduler {
           claim: file.claim,
           help,
           identity: call.identity,
+          trapAfter: call.trapDecoderOn && file.path.endsWith(call.trapDecoderOn) ? 2 : undefined,
         },
       };
     };
@@ -597,7 +598,10 @@ export class Scheduler {
         }
         dispatch();
         // Streaming: each record as soon as it and every earlier one of its file are done.
-        for (const file of streaming) writeReady(file, write);
+        for (const file of streaming) {
+          const disorder = writeReady(file, write);
+          if (disorder !== undefined) fileFailed(file, disorder);
+        }
         // Write out finished files.
         while (finished.length > 0) {
           const file = finished.shift()!;
