@@ -11,6 +11,8 @@ import { extractBulk, type StatusRecord } from "../mod.ts";
 import { fixture, tempPath } from "./_helpers.ts";
 
 const COUNT = 200;
+/** The whole run's bound: ~5 s here, and 20 s for any one file's watchdog. */
+const DEADLINE_S = 300;
 
 /** mulberry32: a small, fixed PRNG, so a seed always gives the same file. */
 function rng(seed: number): () => number {
@@ -92,16 +94,32 @@ Deno.test({
     }
     const statuses = new Map<string, StatusRecord>();
     const started = performance.now();
-    for await (
-      const r of extractBulk([dir], { task: "keyframes", timeoutMs: 20_000, decoders: 2 })
-    ) {
-      if ("status" in r) {
-        assert.ok(!statuses.has(r.file), `${bySeed.get(r.file)}: two status records`);
-        statuses.set(r.file, r);
-        if (r.status === "error") {
-          assert.ok(r.error.length > 0 && !r.error.includes("\n"), `${bySeed.get(r.file)}`);
+    const run = (async () => {
+      for await (
+        const r of extractBulk([dir], { task: "keyframes", timeoutMs: 20_000, decoders: 2 })
+      ) {
+        if ("status" in r) {
+          assert.ok(!statuses.has(r.file), `${bySeed.get(r.file)}: two status records`);
+          statuses.set(r.file, r);
+          if (r.status === "error") {
+            assert.ok(r.error.length > 0 && !r.error.includes("\n"), `${bySeed.get(r.file)}`);
+          }
         }
       }
+    })();
+    // Each file's watchdog ends its decoding after 20 s; a run that still has not ended after
+    // this is a hang, and the files it left are named (a hang once cost CI its whole time).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hung = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const left = [...bySeed].filter(([p]) => !statuses.has(p)).map(([, name]) => name);
+        reject(new Error(`bulk did not end in ${DEADLINE_S} s; no status for: ${left}`));
+      }, DEADLINE_S * 1000);
+    });
+    try {
+      await Promise.race([run, hung]);
+    } finally {
+      clearTimeout(timer);
     }
     for (const [path, name] of bySeed) {
       const s = statuses.get(path);
