@@ -49,5 +49,6 @@ export function ptsOrderProblem(
   if (previous === undefined || previous.file !== record.file) return undefined;
   if (record.pts > previous.pts && record.index > previous.index) return undefined;
   return `keyframe ${record.index} at ${record.pts} s would be written after keyframe ` +
-    `${previous.index} at ${previous.pts} s: records out of pts order (a bug in vx)`;
+    `${previous.index} at ${previous.pts} s: records out of pts order (a damaged file whose ` +
+    `key packets read differently twice, or a bug in vx)`;
 }

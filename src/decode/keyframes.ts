@@ -355,7 +355,12 @@ function runSkipping(ctx: RunContext, mount: (signal?: AbortSignal) => void): st
       if (e instanceof ProbeError) throw new DecodeError(plainReason(e.message));
       throw e;
     }
-    runOnce(ctx, { kind: "exact", keys: keys.map((k) => k.ticks) });
+    // It hands out the keys after the last one settled, numbered on from it: on a damaged file
+    // the fast run's listing (`-dump`) and this one can differ, and a keyframe's index must
+    // never go to two pictures, nor one time to two indices.
+    const after = ctx.out.lastPts;
+    const rest = keys.map((k) => k.ticks).filter((t) => ticksToSeconds(t, stream.timeBase) > after);
+    runOnce(ctx, { kind: "exact", keys: rest, base: ctx.out.next });
   }
   return fast.wrong;
 }
@@ -380,9 +385,12 @@ interface RunContext {
 /**
  * How a run picks keyframes. `fast`: the decoder skips non-key frames and each frame is checked
  * against the key packets demuxed so far; the first wrong one aborts the run. `exact`: every
- * frame is decoded and those at `keys` (pts in the stream's time base, sorted) are kept.
+ * frame is decoded and those at `keys` (pts in the stream's time base, sorted) are kept, as
+ * keyframes `base` on.
  */
-type Plan = { kind: "fast"; abort: AbortController } | { kind: "exact"; keys: number[] };
+type Plan =
+  | { kind: "fast"; abort: AbortController }
+  | { kind: "exact"; keys: number[]; base: number };
 
 /** What one selected frame will become, decided when `showinfo` reports it. */
 interface Meta {
@@ -402,6 +410,8 @@ interface Meta {
 class Output {
   /** Indices below this are settled: emitted, or noted as corrupt. */
   next = 0;
+  /** The pts of the last keyframe settled, in seconds. */
+  lastPts = -Infinity;
   emitted = 0;
   corrupt: CorruptKeyframe[] = [];
 
@@ -417,6 +427,7 @@ class Output {
       return;
     }
     this.next = f.index + 1;
+    this.lastPts = f.pts;
     if (damage !== undefined) {
       // A damaged keyframe is reported, never inferred: its pixels are concealment guesses.
       if (f.image !== undefined) Deno.removeSync(f.image);
@@ -430,6 +441,7 @@ class Output {
   note(n: CorruptKeyframe): void {
     if (n.index < this.next) return;
     this.next = n.index + 1;
+    this.lastPts = n.pts;
     this.#noted(n);
   }
 
@@ -485,7 +497,7 @@ function runOnce(ctx: RunContext, plan: Plan): RunResult {
       for (; nextKey < upTo; nextKey++) {
         pending.push({
           note: {
-            index: nextKey,
+            index: plan.base + nextKey,
             pts: seconds(plan.keys[nextKey]),
             reason: NO_PICTURE,
           },
@@ -525,7 +537,7 @@ function runOnce(ctx: RunContext, plan: Plan): RunResult {
             if (k !== undefined && k >= nextKey) {
               missing(k);
               nextKey = k + 1;
-              meta.index = k;
+              meta.index = plan.base + k;
               meta.pts = seconds(ticks);
             }
           }
