@@ -14,6 +14,7 @@ import {
   type FileState,
   finishFile,
   newFile,
+  settled,
   writeReady,
 } from "../src/pipeline/file_output.ts";
 import { Channel } from "../src/pipeline/channel.ts";
@@ -195,4 +196,35 @@ Deno.test("key packets sharing a pts count once, the first in file order; pts or
     { ticks: 10, offset: 1 },
     { ticks: 30, offset: 3 },
   ]);
+});
+
+Deno.test("a decoded file settles with every record in and nothing in flight; a count that can never match fails it", () => {
+  // Whole: three keyframes, three records, nothing in flight.
+  const { file } = oneFileCall(false);
+  file.decoded = 3;
+  file.records.push(rec(0, 0), rec(1, 1));
+  file.outstanding = 1;
+  assert.equal(settled(file), false, "a frame is still in flight");
+  file.records.push(rec(2, 2));
+  file.outstanding = 0;
+  assert.equal(settled(file), true);
+  assert.equal(file.error, undefined);
+  assert.equal(settled(file), false, "true the first time only");
+  // Records all in, yet a frame still in flight: more records than keyframes are coming.
+  const more = oneFileCall(false).file;
+  more.decoded = 2;
+  more.records.push(rec(0, 0), rec(1, 1));
+  more.outstanding = 1;
+  assert.equal(settled(more), false, "it does not leave before its last frame lands");
+  more.records.push(rec(2, 2));
+  more.outstanding = 0;
+  assert.equal(settled(more), true);
+  assert.match(more.error ?? "", /3 keyframe records for the 2 keyframes decoded/);
+  // Too few, and nothing left to come: it fails now instead of waiting for ever.
+  const fewer = oneFileCall(false).file;
+  fewer.decoded = 3;
+  fewer.records.push(rec(0, 0));
+  assert.equal(settled(fewer), true);
+  assert.match(fewer.error ?? "", /1 keyframe records for the 3 keyframes decoded/);
+  assert.equal(finishFile(fewer, () => {}).status, "error");
 });

@@ -128,14 +128,24 @@ export function newFile(id: number, path: string, call: Call): FileState {
 }
 
 /**
- * Marks `file` settled when nothing more will come of it: every keyframe decoded has its record,
- * or, after an error, no frame of it is still in flight. True the first time only.
+ * Marks `file` settled when nothing more will come of it: every keyframe decoded has its record
+ * and no frame of it is in flight, or, after an error, no frame of it is in flight. True the
+ * first time only. Decoded, with nothing in flight, and another number of records than of
+ * keyframes, it can never be whole: it fails, naming both counts, rather than waiting for ever
+ * (too few) or leaving with records missing (too many); a bookkeeping bug costs one file, never the
+ * run.
  */
 export function settled(file: FileState): boolean {
   if (file.settled) return false;
-  const complete = file.error !== undefined
-    ? file.outstanding === 0
-    : file.decoded !== undefined && file.records.length === file.decoded;
+  if (
+    file.error === undefined && file.decoded !== undefined && file.outstanding === 0 &&
+    file.records.length !== file.decoded
+  ) {
+    file.error = `${file.records.length} keyframe records for the ${file.decoded} keyframes ` +
+      `decoded (a bug in vx)`;
+  }
+  const complete = file.outstanding === 0 &&
+    (file.error !== undefined || file.records.length === file.decoded);
   if (complete) file.settled = true;
   return complete;
 }
