@@ -198,32 +198,36 @@ Deno.test("key packets sharing a pts count once, the first in file order; pts or
   ]);
 });
 
-Deno.test("a decoded file settles with every record in and nothing in flight; a count that can never match fails it", () => {
-  // Whole: three keyframes, three records, nothing in flight.
+/** A file of `decoded` keyframes with the records of `have` of them and `inFlight` frames out. */
+function decodedFile(decoded: number, have: number, inFlight: number): FileState {
   const { file } = oneFileCall(false);
-  file.decoded = 3;
-  file.records.push(rec(0, 0), rec(1, 1));
-  file.outstanding = 1;
-  assert.equal(settled(file), false, "a frame is still in flight");
-  file.records.push(rec(2, 2));
-  file.outstanding = 0;
-  assert.equal(settled(file), true);
-  assert.equal(file.error, undefined);
-  assert.equal(settled(file), false, "true the first time only");
+  file.decoded = decoded;
+  for (let i = 0; i < have; i++) file.records.push(rec(i, i));
+  file.outstanding = inFlight;
+  return file;
+}
+
+/** One frame in flight lands, with its record. */
+function lands(file: FileState): void {
+  file.records.push(rec(file.records.length, file.records.length));
+  file.outstanding--;
+}
+
+Deno.test("a decoded file settles with every record in and nothing in flight; a count that can never match fails it", () => {
+  const whole = decodedFile(3, 2, 1);
+  assert.equal(settled(whole), false, "a frame is still in flight");
+  lands(whole);
+  assert.equal(settled(whole), true);
+  assert.equal(whole.error, undefined);
+  assert.equal(settled(whole), false, "true the first time only");
   // Records all in, yet a frame still in flight: more records than keyframes are coming.
-  const more = oneFileCall(false).file;
-  more.decoded = 2;
-  more.records.push(rec(0, 0), rec(1, 1));
-  more.outstanding = 1;
+  const more = decodedFile(2, 2, 1);
   assert.equal(settled(more), false, "it does not leave before its last frame lands");
-  more.records.push(rec(2, 2));
-  more.outstanding = 0;
+  lands(more);
   assert.equal(settled(more), true);
   assert.match(more.error ?? "", /3 keyframe records for the 2 keyframes decoded/);
   // Too few, and nothing left to come: it fails now instead of waiting for ever.
-  const fewer = oneFileCall(false).file;
-  fewer.decoded = 3;
-  fewer.records.push(rec(0, 0));
+  const fewer = decodedFile(3, 1, 0);
   assert.equal(settled(fewer), true);
   assert.match(fewer.error ?? "", /1 keyframe records for the 3 keyframes decoded/);
   assert.equal(finishFile(fewer, () => {}).status, "error");
