@@ -165,12 +165,11 @@ export interface CorruptKeyframe {
   reason: string;
 }
 
-/** How a decode went. */
+/**
+ * How a decode went. What it handed out is what `emit` and `onCorrupt` were given: the caller
+ * counts those (a decode worker counts them across a retry, which hands out only the rest).
+ */
 export interface DecodeSummary {
-  /** Keyframes emitted. */
-  keyframes: number;
-  /** Keyframes found corrupt, in order; their indices are absent from the emitted ones. */
-  corrupt: CorruptKeyframe[];
   stream: StreamInfo;
   probe: ProbeInfo;
   /** {@linkcode clock} times of the probe that precedes decoding. */
@@ -312,8 +311,6 @@ export async function decodeKeyframes(
       throw new DecodeError(`every keyframe is damaged (${out.corrupt[0].reason})`);
     }
     return {
-      keyframes: out.emitted,
-      corrupt: out.corrupt,
       stream,
       probe: info,
       probeStart,
