@@ -99,6 +99,22 @@ export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
+/**
+ * `work`, or a rejection with `why()` once `ms` have passed without it settling: a run that hangs
+ * fails the test, saying what it left, instead of holding the suite (and CI) for ever.
+ */
+export async function within<T>(work: Promise<T>, ms: number, why: () => string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(why())), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Options for tests that spawn workers: they outlive a test's op sanitizer. */
 export const WORKERS = { sanitizeOps: false, sanitizeResources: false } as const;
 

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { extractBulk, type StatusRecord } from "../mod.ts";
-import { fixture, tempPath } from "./_helpers.ts";
+import { fixture, tempPath, within } from "./_helpers.ts";
 
 const COUNT = 200;
 /** The whole run's bound: ~5 s here, and 20 s for any one file's watchdog. */
@@ -109,18 +109,10 @@ Deno.test({
     })();
     // Each file's watchdog ends its decoding after 20 s; a run that still has not ended after
     // this is a hang, and the files it left are named (a hang once cost CI its whole time).
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const hung = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const left = [...bySeed].filter(([p]) => !statuses.has(p)).map(([, name]) => name);
-        reject(new Error(`bulk did not end in ${DEADLINE_S} s; no status for: ${left}`));
-      }, DEADLINE_S * 1000);
+    await within(run, DEADLINE_S * 1000, () => {
+      const left = [...bySeed].filter(([p]) => !statuses.has(p)).map(([, name]) => name);
+      return `bulk did not end in ${DEADLINE_S} s; no status for: ${left}`;
     });
-    try {
-      await Promise.race([run, hung]);
-    } finally {
-      clearTimeout(timer);
-    }
     for (const [path, name] of bySeed) {
       const s = statuses.get(path);
       assert.ok(s && (s.status === "ok" || s.status === "error"), `${name}: no status`);

@@ -12,7 +12,7 @@ import { InflightGate } from "../src/pipeline/gate.ts";
 import { createScheduler } from "../src/pipeline/modes.ts";
 import { probeFile } from "../src/pipeline/probe_file.ts";
 import type { VxRecord } from "../src/records.ts";
-import { decodeWorker, fixture, WORKERS } from "./_helpers.ts";
+import { decodeWorker, fixture, within, WORKERS } from "./_helpers.ts";
 
 const spec = { codec: "h264", width: 96, height: 64, frames: 48, keyint: 4, fps: 8 } as const;
 const frameSpec = { fit: { kind: "stretch", width: 2, height: 2 }, pixFmt: "rgb24" } as const;
@@ -134,14 +134,10 @@ Deno.test({
       const call = { streaming: false, timeoutMs: 60_000, jpegPrefix: () => "k", trapDecoderOn };
       try {
         // Bounded: before, a trap on a file whose keys two decoders could share never ended.
-        const ends = new Promise<never>((_, reject) => {
-          const t = setTimeout(() => reject(new Error("the run did not end in 60 s")), 60_000);
-          Deno.unrefTimer(t);
-        });
         const all = (async () => {
           for await (const r of s.run([mp4, mkv], call)) out.push("ms" in r ? { ...r, ms: 0 } : r);
         })();
-        await Promise.race([all, ends]);
+        await within(all, 60_000, () => "the run did not end in 60 s");
       } finally {
         await s.close();
       }
