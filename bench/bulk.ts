@@ -79,7 +79,8 @@ const table = [
   `Machine: ${cores} cores, ${cpu}; Deno ${Deno.version.deno}. Date: ${
     new Date().toISOString().slice(0, 10)
   }.`,
-  "Files: 640x360 H.264, 5 keyframes each; YOLOX-Nano 416². One run each.",
+  "Files: 640x360 H.264, 5 keyframes each; YOLOX-Nano at its default input (416×256 for these " +
+  "16:9 files). One run each.",
   "",
   "| run | files | wall s | files/s | keyframes/s | CPU (of all cores) | peak RSS MB |",
   "| --- | --- | --- | --- | --- | --- | --- |",

@@ -149,7 +149,7 @@ const text = `## daemon (\`deno task bench:daemon\`)
 
 Machine: 2 cores, AMD EPYC; Deno ${v.deno}, V8 ${v.v8}. Date: ${
   new Date().toISOString().slice(0, 10)
-}. Input: 20 s 720p H.264, 20 keyframes; YOLOX-Nano 416²; vx on wasm. One run of the bench: ${RUNS} runs
+}. Input: 20 s 720p H.264, 20 keyframes; YOLOX-Nano at its default input (416×256 for this 16:9 clip); vx on wasm. One run of the bench: ${RUNS} runs
 of each, interleaved, after ${WARM} client runs that warmed the daemon; median (min–max); times from
 the process's start; ratios of medians against the native anchor of the same run. Load average
 (1 min) ${loadBefore} when the bench started and ${loadAfter} when it ended (other work shared the

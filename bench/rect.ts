@@ -9,6 +9,10 @@
  *   `inference` total ÷ keyframes: the issue's measure, cold first runs included) and the median
  *   keyframe's inference span (the steady state). Ratios are taken per pair of runs, then the
  *   median of those.
+ * - The same pairs through a warm engine: one `vx serve --debug` (started once, warmed by a round
+ *   that is left out), and `vx fast --server` clients interleaved with the pools above. The
+ *   inference per keyframe comes from the server's trace (its `inference` spans, a request's
+ *   keyframes in order, the requests one at a time), the wall time from the client.
  * - The model alone, in this process: one session at each shape, run alternately (rect, square,
  *   …) on the same letterboxed keyframe after three warm-up runs each, so both see the same load.
  * - Agreement with the square on that clip and on holdout clips of other shapes (Big Buck Bunny
@@ -28,6 +32,7 @@ import { makeVideo } from "../src/fixtures/video.ts";
 import { createEngine } from "../src/infer/engine.ts";
 import { yoloxAnchorCount } from "../src/tasks/detect_decode.ts";
 import { measure, stats, writeSection } from "./measure.ts";
+import { startServe } from "./serve_process.ts";
 import { CACHE, clip720p, MODEL, requireShared, ROOT, runsFlag, SHARED } from "./inputs.ts";
 
 const RUNS = runsFlag(3);
@@ -109,6 +114,30 @@ function agree(a: Rec[], b: Rec[], min: number) {
   return { worst, boxes, misses };
 }
 
+// The warm engine: one server for the whole run, its trace read once it has stopped.
+const WARM = "vx fast --server (warm engine)";
+const serverTrace = `${CACHE}rect-serve-trace.json`;
+const server = await startServe([
+  ...["--root", "/", "--models", SHARED + "models", "--backend", "wasm", "--max-engines", "3"],
+  `--debug=${serverTrace}`,
+]);
+/** Each request's shape, client wall time and keyframes, in order; warm-ups are not counted. */
+const warmRequests: {
+  shape: "rect" | "square";
+  warmUp: boolean;
+  wallMs: number;
+  keyframes: number;
+}[] = [];
+const viaServer = async (shape: "rect" | "square", warmUp = false) => {
+  const args = ["run", "-A", ROOT + "cli.ts", "fast", video, "--server", server.base];
+  const flags = ["--task", "detect", "--model", MODEL, ...(shape === "square" ? SQUARE : [])];
+  const r = await measure(deno, [...args, ...flags]);
+  warmRequests.push({ shape, warmUp, wallMs: r.wallMs, keyframes: r.lines.length });
+};
+// Each shape is an engine of its own, made on its first request.
+await viaServer("rect", true);
+await viaServer("square", true);
+
 // Timing, interleaved.
 const runs: Record<string, { rect: Traced; square: Traced }[]> = {};
 for (let i = 0; i < RUNS; i++) {
@@ -122,6 +151,45 @@ for (let i = 0; i < RUNS; i++) {
       } ms a keyframe`,
     );
   }
+  await viaServer("rect");
+  await viaServer("square");
+}
+await server.stop();
+runs[WARM] = warmPairs(JSON.parse(await Deno.readTextFile(serverTrace)));
+
+/**
+ * The warm engine's pairs: the server's `inference` spans in order, split by request (each
+ * request's keyframes), the warm-up requests left out.
+ */
+function warmPairs(
+  trace: { traceEvents: { name: string; ph: string; ts: number; dur: number }[] },
+) {
+  const spans = trace.traceEvents
+    .filter((e) => e.name === "inference" && e.ph === "X")
+    .sort((a, b) => a.ts - b.ts)
+    .map((e) => e.dur / 1000);
+  const total = warmRequests.reduce((n, r) => n + r.keyframes, 0);
+  if (spans.length !== total) {
+    throw new Error(`the server traced ${spans.length} inference spans for ${total} keyframes`);
+  }
+  const traced: Traced[] = [];
+  let at = 0;
+  for (const r of warmRequests) {
+    const mine = spans.slice(at, at += r.keyframes);
+    if (r.warmUp) continue;
+    traced.push({
+      perKeyframe: mine.reduce((a, b) => a + b, 0) / mine.length,
+      steady: stats(mine).median,
+      wallMs: r.wallMs,
+      inputs: {},
+      records: [],
+    });
+  }
+  const pairs: { rect: Traced; square: Traced }[] = [];
+  for (let i = 0; i + 1 < traced.length; i += 2) {
+    pairs.push({ rect: traced[i], square: traced[i + 1] });
+  }
+  return pairs;
 }
 
 const fmt = (xs: number[], digits = 0) => {
@@ -136,7 +204,13 @@ for (const [pool, pairs] of Object.entries(runs)) {
         fmt(pairs.map((p) => f(p.square)), digits)
       } | ${fmt(pairs.map((p) => f(p.rect) / f(p.square)), 2)} |`,
     );
-  row("inference ms a keyframe (`--debug` total ÷ keyframes)", (t) => t.perKeyframe, 1);
+  row(
+    pool === WARM
+      ? "inference ms a keyframe (the server's spans ÷ keyframes)"
+      : "inference ms a keyframe (`--debug` total ÷ keyframes)",
+    (t) => t.perKeyframe,
+    1,
+  );
   row("median keyframe's inference, ms", (t) => t.steady, 1);
   row("wall, ms", (t) => t.wallMs);
 }

@@ -154,7 +154,7 @@ const table = [
     new Date().toISOString().slice(0, 10)
   }. Load average ${loadStart} at the start, ${load()} at the end. One server (default pool, ` +
   "`--concurrency 2`), requests by path over loopback.",
-  `Files: the bulk set (640x360 H.264, ${KEYFRAMES} keyframes each); YOLOX-Nano 416², wasm. ` +
+  `Files: the bulk set (640x360 H.264, ${KEYFRAMES} keyframes each); YOLOX-Nano at its default input (416×256 for these 16:9 files), wasm. ` +
   `${REQUESTS} requests a round after one warm-up request; peak RSS is the server's so far.`,
   "",
   "| clients | requests | keyframes/s | first record ms p50 / p95 / p99 | request ms p50 / p95 / p99 | peak RSS MB | errors |",

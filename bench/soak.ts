@@ -29,10 +29,11 @@ const MAX_UPLOAD_MB = 1;
 
 // The root holds a good clip (2 keyframes), a truncated copy, junk, and the swapped link; the
 // file outside it has 3 keyframes, so an answer with 3 is the outside file served.
-const dir = CACHE + "soak/";
+// A directory of this run's own: a second soak at the same time must not delete it.
+await Deno.mkdir(CACHE, { recursive: true });
+const dir = (await Deno.makeTempDir({ dir: CACHE, prefix: "soak-" })) + "/";
 const root = dir + "root/";
 const spool = dir + "spool/";
-await Deno.remove(dir, { recursive: true }).catch(() => {});
 for (const d of [root, spool, dir + "outside/"]) await Deno.mkdir(d, { recursive: true });
 const small = { codec: "h264", width: 320, height: 240, fps: 10 } as const;
 await makeVideo(root + "good.mp4", { ...small, frames: 20, keyint: 10 });
@@ -297,4 +298,5 @@ const table = [
 ].join("\n");
 console.log(table);
 await writeSection(ROOT, "soak", table);
+await Deno.remove(dir, { recursive: true });
 if (leaks > 0 || wrong > 0 || spoolLeft > 0 || exit !== 0) Deno.exit(1);
