@@ -25,17 +25,15 @@ import type { DecodeCommand, DecodeEvent } from "../src/decode/protocol.ts";
 import { InflightGate } from "../src/pipeline/gate.ts";
 import { now } from "../src/clock.ts";
 import { reportCrashes } from "../src/pipeline/workers.ts";
-import { EARLY_DECODER } from "../src/pipeline/early.ts";
+import { EARLY_DECODER, earlyStart } from "../src/pipeline/early.ts";
 
 reportCrashes();
 
 // Started before the command line had loaded (`src/pipeline/early.ts`): the first decoder of its
 // run, which compiles the core, so compile now; `init` then finds it compiled or compiling. A
 // failure here is reported by the `init` that awaits the same compile.
-const early = (self as { name?: string }).name === EARLY_DECODER;
-/** When an early worker began loading its core (the trace shows the load from there). */
-let earlyStart: number | undefined = early ? now() : undefined;
-if (early) compileCore("st").catch(() => {});
+const launch = earlyStart(EARLY_DECODER);
+if (launch.early) compileCore("st").catch(() => {});
 
 const scope = self as unknown as {
   postMessage(msg: DecodeEvent, transfer?: Transferable[]): void;
@@ -67,8 +65,7 @@ scope.onmessage = async (e) => {
     return;
   }
   if (cmd.type === "init") {
-    const loadStart = earlyStart ?? now();
-    earlyStart = undefined;
+    const loadStart = launch.setUpSince();
     try {
       gate = InflightGate.attach(cmd.gate.buffer, cmd.gate.maxFrames, cmd.gate.maxBytes);
       stop = cmd.stop ? new Int32Array(cmd.stop) : undefined;

@@ -11,7 +11,7 @@ import { loadWebGpuOrt } from "../src/infer/ort_webgpu.ts";
 import { loadingOnly } from "../src/infer/checked_model.ts";
 import { checkedReader } from "../src/input/checked_file.ts";
 import { ortWasm, precompileOrtWasm } from "../src/infer/ort_wasm.ts";
-import { EARLY_INFERRER } from "../src/pipeline/early.ts";
+import { EARLY_INFERRER, earlyStart } from "../src/pipeline/early.ts";
 import { TASKS } from "../src/tasks/registry.ts";
 import { type Frame, type FrameSpec, type Task, TaskError } from "../src/tasks/task.ts";
 import { now } from "../src/clock.ts";
@@ -21,10 +21,8 @@ reportCrashes();
 
 // Started before the command line had loaded (`src/pipeline/early.ts`), for a task that runs a
 // model: onnxruntime-web's code and wasm are loaded now, while the main thread still loads.
-const early = (self as { name?: string }).name === EARLY_INFERRER;
-/** When an early worker began setting up (the trace shows its set-up from there). */
-let earlyStart: number | undefined = early ? now() : undefined;
-if (early) {
+const launch = earlyStart(EARLY_INFERRER);
+if (launch.early) {
   precompileOrtWasm();
   import("../src/infer/engine.ts").catch(() => {});
 }
@@ -100,8 +98,7 @@ function noModels(threads: number): Engine {
 scope.onmessage = (e) => {
   const cmd = e.data;
   if (cmd.type === "init") {
-    const loadStart = earlyStart ?? now();
-    earlyStart = undefined;
+    const loadStart = launch.setUpSince();
     parking = false;
     queue = queue.then(async () => {
       try {
