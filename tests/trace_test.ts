@@ -142,6 +142,13 @@ function checkTrace(path: string, records: FrameRecord[], trace: TraceFile): voi
   const decoders = sequential ? 1 : FAST_DECODERS;
   assert.deepEqual([vx.threads.decodeWorkers, vx.threads.inferenceWorkers], [decoders, workers]);
   assert.ok(vx.peakRssBytes! > 0);
+  // The process's own figures (getrusage): its peak holds every sampled RSS; it has run, and
+  // has read and compiled a 32 MB ffmpeg core (a page fault at least for each of its 4 KiB pages).
+  assert.ok(vx.processPeakRssBytes! >= vx.peakRssBytes!, `${vx.processPeakRssBytes}`);
+  assert.ok(vx.process!.cpuMs > 0);
+  if (Deno.build.os === "linux") {
+    assert.ok(vx.process!.minorFaults > (32 << 20) / 4096, `${vx.process!.minorFaults} faults`);
+  }
   assert.ok(vx.queue.peakFrames >= 1 && vx.queue.peakFrames <= vx.queue.maxFrames!);
   assert.ok(vx.queue.peakBytes > 0 && vx.queue.peakBytes <= vx.queue.maxBytes!);
   assert.deepEqual(vx.fallbacks, []);

@@ -6,6 +6,7 @@
  * @module
  */
 
+import process from "node:process";
 import { CORE_PACKAGE, type CoreKind } from "../../wasm/ffmpeg.ts";
 import { now } from "../clock.ts";
 import type { InferTiming } from "../tasks/protocol.ts";
@@ -96,8 +97,14 @@ export interface TraceSummary {
   firstRecordMs: number | null;
   /** The largest resident memory sampled (at each record). */
   peakRssBytes: number | null;
-  /** The process's own high-water mark (`VmHWM`), where the system tells it. */
+  /** The process's own high-water mark (`getrusage`'s maxrss), where the system tells it. */
   processPeakRssBytes: number | null;
+  /**
+   * What the process has cost so far, where the system tells it (`getrusage`): CPU time over all
+   * its threads, in ms, and minor page faults. A cold run's faults are
+   * most of its fixed cost on some virtual machines (BENCHMARKS.md, "Cold start in page faults").
+   */
+  process: { cpuMs: number; minorFaults: number } | null;
   /** The in-flight bound and the most it held at once. */
   queue: {
     maxFrames: number | null;
@@ -406,6 +413,7 @@ export class TraceRecorder implements Tracer {
       firstRecordMs: firstRecord === null ? null : firstRecord / 1e6,
       peakRssBytes: this.#peakRss,
       processPeakRssBytes: processPeakRss(),
+      process: processCost(),
       queue: {
         maxFrames: this.#facts.maxInflightFrames ?? null,
         maxBytes: this.#facts.maxInflightBytes ?? null,
@@ -443,11 +451,24 @@ function orderRows(rows: Set<string>): string[] {
   });
 }
 
-/** The process's peak resident memory from `/proc/self/status`, or null off Linux. */
+/**
+ * The process's CPU time over all its threads and its minor page faults (`getrusage`, through
+ * `node:process`, which needs no permission: Deno asks for `--allow-all` to read `/proc/self`).
+ */
+function processCost(): { cpuMs: number; minorFaults: number } | null {
+  try {
+    const u = process.resourceUsage();
+    return { cpuMs: (u.userCPUTime + u.systemCPUTime) / 1000, minorFaults: u.minorPageFault };
+  } catch {
+    return null;
+  }
+}
+
+/** The process's peak resident memory (`getrusage`'s maxrss, in KiB), or null where unknown. */
 function processPeakRss(): number | null {
   try {
-    const kb = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync("/proc/self/status"))?.[1];
-    return kb === undefined ? null : Number(kb) * 1024;
+    const kb = process.resourceUsage().maxRSS;
+    return kb > 0 ? kb * 1024 : null;
   } catch {
     return null;
   }
