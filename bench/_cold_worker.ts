@@ -1,7 +1,8 @@
 /**
  * Worker for `bench/cold.ts`: one cold decode worker's stages, as `workers/decode.ts` runs them
  * (read and compile the ffmpeg core, instantiate it, decode), each with the minor page faults
- * the process took and the wall time. Posts one {@linkcode Stage} list.
+ * the process took and the wall time. Posts one {@linkcode Stage} list. With `small`, the same
+ * for the decode-only core `bench/small_core.sh` builds (one decode: one run an instance).
  *
  * @module
  */
@@ -23,9 +24,44 @@ export function minorFaults(): number {
 
 const scope = self as unknown as {
   postMessage(msg: unknown): void;
-  onmessage: ((e: MessageEvent<{ input: string }>) => void) | null;
+  onmessage: ((e: MessageEvent<{ input: string; small?: boolean }>) => void) | null;
 };
 
+/** The decode-only core `bench/small_core.sh` builds, where it has been built. */
+export const SMALL_CORE = new URL("../.cache/bench/small-core/", import.meta.url);
+
+/** Stages of the small core: its read and compile, an instance, one decode (one run an instance). */
+async function smallCore(
+  input: string,
+  mark: (name: string) => void,
+): Promise<{ callMain(args: string[]): number }> {
+  // Read as `compileCore` reads the npm core: one buffer of the file's size.
+  const file = Deno.openSync(new URL("ffmpeg.wasm", SMALL_CORE));
+  const bytes = new Uint8Array(file.statSync().size);
+  for (let at = 0; at < bytes.length;) {
+    const n = file.readSync(bytes.subarray(at));
+    if (n === null) throw new Error("small core: cut short");
+    at += n;
+  }
+  file.close();
+  const module = new WebAssembly.Module(bytes);
+  mark("read + compile the core");
+  const factory = (await import(new URL("ffmpeg.mjs", SMALL_CORE).href)).default;
+  const core = await factory({
+    instantiateWasm(
+      imports: WebAssembly.Imports,
+      done: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
+    ) {
+      WebAssembly.instantiate(module, imports).then((instance) => done(instance, module));
+      return {};
+    },
+    print() {},
+    printErr() {},
+  });
+  mark("instantiate it");
+  core.FS.writeFile("/in.mp4", await Deno.readFile(input));
+  return core;
+}
 scope.onmessage = async (e) => {
   const stages: Stage[] = [];
   let faults = minorFaults();
@@ -37,16 +73,27 @@ scope.onmessage = async (e) => {
     faults = f;
     t = u;
   };
+  // The first 3 keyframes scaled to 2×2, as `--task keyframes` does.
+  const args = ["-hide_banner", "-nostats", "-skip_frame", "nokey", "-i", "/in.mp4"]
+    .concat(["-frames:v", "3", "-vf", "scale=2:2:flags=neighbor,format=rgb24"])
+    .concat(["-f", "rawvideo", "-y", "/out.raw"]);
+  if (e.data.small) {
+    const core = await smallCore(e.data.input, mark);
+    t = performance.now();
+    faults = minorFaults();
+    const rc = core.callMain(args);
+    if (rc !== 0) throw new Error(`ffmpeg exited with ${rc}`);
+    mark("first decode (3 keyframes)");
+    scope.postMessage(stages);
+    return;
+  }
   const module = await compileCore("st");
   mark("read + compile the core");
   const core = await loadCore(module);
   mark("instantiate it");
   core.setLogger(() => {});
   core.FS.writeFile("/in.mp4", await Deno.readFile(e.data.input));
-  // The first 3 keyframes scaled to 2×2, as `--task keyframes` does; then the same again.
-  const args = ["-hide_banner", "-nostats", "-skip_frame", "nokey", "-i", "/in.mp4"]
-    .concat(["-frames:v", "3", "-vf", "scale=2:2:flags=neighbor,format=rgb24"])
-    .concat(["-f", "rawvideo", "-y", "/out.raw"]);
+  // Then the same again.
   t = performance.now();
   faults = minorFaults();
   for (const name of ["first decode (3 keyframes)", "second decode (the same)"]) {

@@ -10,6 +10,9 @@
  * 2. **The decode worker's stages** (`bench/_cold_worker.ts`): reading and compiling the 32 MB
  *    ffmpeg core, instantiating it, a first decode of 3 keyframes and a second one; the minor
  *    page faults of each and its wall time.
+ *    Where `bench/small_core.sh` has built its decode-only core, the same stages with it (one
+ *    decode: that build runs once an instance), to show how much of the chain is the npm
+ *    core's size.
  * 3. **The whole run**: `vx fast --task keyframes` on the clip against native
  *    `ffmpeg -discard:v nokey`, with their wall time, and with `perf stat` (when installed) their
  *    CPU time and minor page faults; and vx again with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`
@@ -26,7 +29,7 @@
 
 import { stats, writeSection } from "./measure.ts";
 import { clip720p, ROOT, runsFlag } from "./inputs.ts";
-import type { Stage } from "./_cold_worker.ts";
+import { SMALL_CORE, type Stage } from "./_cold_worker.ts";
 
 const DENO = Deno.execPath();
 const SELF = new URL(import.meta.url).pathname;
@@ -57,7 +60,7 @@ if (Deno.args[0] === "--child") {
     const stages = await new Promise((resolve, reject) => {
       worker.onmessage = (e) => resolve(e.data);
       worker.onerror = (e) => reject(new Error(e.message));
-      worker.postMessage({ input: Deno.args[2] });
+      worker.postMessage({ input: Deno.args[2], small: Deno.args[1] === "small" });
     });
     console.log(JSON.stringify(stages));
   }
@@ -130,12 +133,26 @@ const WHOLE: { name: string; cmd: string; args: string[]; env?: Record<string, s
   { name: "vx, GLIBC_TUNABLES=glibc.malloc.hugetlb=1", cmd: DENO, args: vx, env: HUGE },
 ];
 
+/** Whether `bench/small_core.sh` has built its decode-only core. */
+const hasSmall = (() => {
+  try {
+    return Deno.statSync(new URL("ffmpeg.wasm", SMALL_CORE)).size;
+  } catch {
+    return 0;
+  }
+})();
+const npmCoreBytes = Deno.statSync(
+  new URL(import.meta.resolve("@ffmpeg/core/wasm")).pathname,
+).size;
+
 const touches: { ms: number; faults: number }[] = [];
 const stageRuns: Stage[][] = [];
+const smallRuns: Stage[][] = [];
 const wholes = new Map<string, Whole[]>(WHOLE.map((w) => [w.name, []]));
 for (let i = 0; i < RUNS; i++) {
   touches.push(...(await child("touch") as { ms: number; faults: number }[]));
   stageRuns.push(await child("stages") as Stage[]);
+  if (hasSmall) smallRuns.push(await child("small") as Stage[]);
   for (const w of WHOLE) wholes.get(w.name)!.push(await whole(w.cmd, w.args, w.env));
   console.error(
     `run ${i + 1}/${RUNS}: ${WHOLE.map((w) => wholes.get(w.name)!.at(-1)!.ms.toFixed(0))}`,
@@ -172,6 +189,23 @@ for (const [k, stage] of stageRuns[0].entries()) {
   lines.push(
     `| ${stage.name} | ${fmt(all.map((s) => s.faults))} | ${fmt(all.map((s) => s.ms))} |`,
   );
+}
+if (hasSmall) {
+  const mb = (n: number) => (n / 1e6).toFixed(1);
+  lines.push(
+    "",
+    `The same stages with the decode-only core of \`bench/small_core.sh\` (${mb(hasSmall)} MB ` +
+      `against the npm core's ${mb(npmCoreBytes)} MB; measurement only, vx does not use it):`,
+    "",
+    "| the decode worker's stage, small core | minor page faults | ms |",
+    "| --- | --- | --- |",
+  );
+  for (const [k, stage] of smallRuns[0].entries()) {
+    const all = smallRuns.map((r) => r[k]);
+    lines.push(
+      `| ${stage.name} | ${fmt(all.map((s) => s.faults))} | ${fmt(all.map((s) => s.ms))} |`,
+    );
+  }
 }
 lines.push(
   "",
