@@ -7,7 +7,7 @@
  * @module
  */
 
-import { compileCore, loadCore } from "../wasm/ffmpeg.ts";
+import { compileCore, instantiateFrom, loadCore } from "../wasm/ffmpeg.ts";
 
 /** A stage's cost: the process's minor page faults during it, and its wall time. */
 export interface Stage {
@@ -48,13 +48,7 @@ async function smallCore(
   mark("read + compile the core");
   const factory = (await import(new URL("ffmpeg.mjs", SMALL_CORE).href)).default;
   const core = await factory({
-    instantiateWasm(
-      imports: WebAssembly.Imports,
-      done: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
-    ) {
-      WebAssembly.instantiate(module, imports).then((instance) => done(instance, module));
-      return {};
-    },
+    instantiateWasm: instantiateFrom(module),
     print() {},
     printErr() {},
   });

@@ -181,15 +181,17 @@ lines.push(
   `| minor faults a buffer | ${fmt(touches.map((t) => t.faults))} |`,
   `| µs a fault | ${fmt(touches.map((t) => (t.ms * 1000) / t.faults), 1)} |`,
   "",
-  "| the decode worker's stage | minor page faults | ms |",
-  "| --- | --- | --- |",
 );
-for (const [k, stage] of stageRuns[0].entries()) {
-  const all = stageRuns.map((r) => r[k]);
-  lines.push(
-    `| ${stage.name} | ${fmt(all.map((s) => s.faults))} | ${fmt(all.map((s) => s.ms))} |`,
-  );
-}
+/** A table of the decode worker's stages over `runs`: faults and ms of each, median (min–max). */
+const stageTable = (title: string, runs: Stage[][]) => [
+  `| ${title} | minor page faults | ms |`,
+  "| --- | --- | --- |",
+  ...runs[0].map((stage, k) => {
+    const all = runs.map((r) => r[k]);
+    return `| ${stage.name} | ${fmt(all.map((s) => s.faults))} | ${fmt(all.map((s) => s.ms))} |`;
+  }),
+];
+lines.push(...stageTable("the decode worker's stage", stageRuns));
 if (hasSmall) {
   const mb = (n: number) => (n / 1e6).toFixed(1);
   lines.push(
@@ -197,15 +199,8 @@ if (hasSmall) {
     `The same stages with the decode-only core of \`bench/small_core.sh\` (${mb(hasSmall)} MB ` +
       `against the npm core's ${mb(npmCoreBytes)} MB; measurement only, vx does not use it):`,
     "",
-    "| the decode worker's stage, small core | minor page faults | ms |",
-    "| --- | --- | --- |",
+    ...stageTable("the decode worker's stage, small core", smallRuns),
   );
-  for (const [k, stage] of smallRuns[0].entries()) {
-    const all = smallRuns.map((r) => r[k]);
-    lines.push(
-      `| ${stage.name} | ${fmt(all.map((s) => s.faults))} | ${fmt(all.map((s) => s.ms))} |`,
-    );
-  }
 }
 lines.push(
   "",

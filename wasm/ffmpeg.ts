@@ -109,6 +109,20 @@ export function compileCore(kind: CoreKind = "st"): Promise<WebAssembly.Module> 
   return compiled[kind];
 }
 
+/**
+ * An emscripten `instantiateWasm` hook that instantiates `module`, already compiled, instead of
+ * letting the glue fetch and compile the wasm itself.
+ */
+export function instantiateFrom(module: WebAssembly.Module) {
+  return (
+    imports: WebAssembly.Imports,
+    done: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
+  ) => {
+    WebAssembly.instantiate(module, imports).then((instance) => done(instance, module));
+    return {};
+  };
+}
+
 /** Loads a core instance from a compiled module (compiled here when not given). */
 export async function loadCore(
   module?: WebAssembly.Module,
@@ -118,15 +132,7 @@ export async function loadCore(
   if (kind === "mt") useModuleWorkers();
   // Only fixtures use the multithreaded core: decode workers do not load its glue code.
   const create = kind === "mt" ? (await import("@ffmpeg/core-mt")).default : createFFmpegCore;
-  const core = await create({
-    instantiateWasm(
-      imports: WebAssembly.Imports,
-      done: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
-    ) {
-      WebAssembly.instantiate(mod, imports).then((instance) => done(instance, mod));
-      return {};
-    },
-  });
+  const core = await create({ instantiateWasm: instantiateFrom(mod) });
   const counted = core as FFmpegCore;
   counted.runs = 0;
   counted.broken = false;
