@@ -21,7 +21,9 @@ fi
 cd "$WORK"
 if [ ! -d ffmpeg-5.1.9 ]; then
   printf 'deb-src http://deb.debian.org/debian bookworm main\n' >src.list
-  apt-get -o Dir::Etc::sourcelist="$WORK/src.list" -o Dir::Etc::sourceparts=- update -qq
+  # Only the source index, leaving the system's package lists as they are.
+  apt-get -o Dir::Etc::sourcelist="$WORK/src.list" -o Dir::Etc::sourceparts=- \
+    -o APT::Get::List-Cleanup=0 update -qq
   apt-get -o Dir::Etc::sourcelist="$WORK/src.list" -o Dir::Etc::sourceparts=- \
     source --download-only ffmpeg=7:5.1.9-0+deb12u1
   tar xf ffmpeg_5.1.9.orig.tar.xz
