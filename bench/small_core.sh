@@ -50,6 +50,6 @@ NODE_PATH=/usr/share/nodejs emcc -O3 -I. -I"$SRC" \
   libavdevice/libavdevice.a $LIBS -lm \
   -s MODULARIZE=1 -s EXPORT_ES6=1 -s ENVIRONMENT=web -s ALLOW_MEMORY_GROWTH=1 \
   -s INITIAL_MEMORY=33554432 -s INVOKE_RUN=0 -s EXIT_RUNTIME=0 \
-  -s EXPORTED_RUNTIME_METHODS=callMain,FS \
+  -s EXPORTED_RUNTIME_METHODS=callMain,FS,stackSave,stackRestore \
   -o "$OUT/ffmpeg.mjs"
 ls -l "$OUT"
