@@ -101,8 +101,8 @@ export interface TraceSummary {
   processPeakRssBytes: number | null;
   /**
    * What the process has cost so far, where the system tells it (`getrusage`): CPU time over all
-   * its threads, in ms, and minor page faults. A cold run's faults are
-   * most of its fixed cost on some virtual machines (BENCHMARKS.md, "Cold start in page faults").
+   * its threads, in ms, and minor page faults. On a virtual machine where a fault is slow, a cold
+   * run's faults are much of its fixed cost (BENCHMARKS.md, "Cold start in page faults").
    */
   process: { cpuMs: number; minorFaults: number } | null;
   /** The in-flight bound and the most it held at once. */

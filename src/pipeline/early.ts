@@ -112,7 +112,10 @@ export interface EarlyStart {
   setUpSince(): number;
 }
 
-/** In a worker: whether it was started early as `name` ({@linkcode EARLY_DECODER} or {@linkcode EARLY_INFERRER}). */
+/**
+ * In a worker: whether it was started early as `name` ({@linkcode EARLY_DECODER} or
+ * {@linkcode EARLY_INFERRER}), and when its set-up began.
+ */
 export function earlyStart(name: string): EarlyStart {
   const early = (self as { name?: string }).name === name;
   let since: number | undefined = early ? performance.timeOrigin + performance.now() : undefined;
