@@ -142,9 +142,13 @@ function checkTrace(path: string, records: FrameRecord[], trace: TraceFile): voi
   const decoders = sequential ? 1 : FAST_DECODERS;
   assert.deepEqual([vx.threads.decodeWorkers, vx.threads.inferenceWorkers], [decoders, workers]);
   assert.ok(vx.peakRssBytes! > 0);
-  // The process's own figures (getrusage): its peak holds every sampled RSS; it has run, and
-  // has read and compiled a 32 MB ffmpeg core (a page fault at least for each of its 4 KiB pages).
-  assert.ok(vx.processPeakRssBytes! >= vx.peakRssBytes!, `${vx.processPeakRssBytes}`);
+  // The process's own figures (getrusage): its peak holds every sampled RSS (within 1%: Linux
+  // keeps RSS in per-CPU counters that each read approximates); it has run, and has read and
+  // compiled a 32 MB ffmpeg core (a page fault at least for each of its 4 KiB pages).
+  assert.ok(
+    vx.processPeakRssBytes! >= 0.99 * vx.peakRssBytes!,
+    `${vx.processPeakRssBytes} against ${vx.peakRssBytes}`,
+  );
   assert.ok(vx.process!.cpuMs > 0);
   if (Deno.build.os === "linux") {
     assert.ok(vx.process!.minorFaults > (32 << 20) / 4096, `${vx.process!.minorFaults} faults`);
