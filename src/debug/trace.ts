@@ -412,8 +412,7 @@ export class TraceRecorder implements Tracer {
       wallMs: endNs / 1e6,
       firstRecordMs: firstRecord === null ? null : firstRecord / 1e6,
       peakRssBytes: this.#peakRss,
-      processPeakRssBytes: processPeakRss(),
-      process: processCost(),
+      ...processUsage(),
       queue: {
         maxFrames: this.#facts.maxInflightFrames ?? null,
         maxBytes: this.#facts.maxInflightBytes ?? null,
@@ -452,24 +451,19 @@ function orderRows(rows: Set<string>): string[] {
 }
 
 /**
- * The process's CPU time over all its threads and its minor page faults (`getrusage`, through
- * `node:process`, which needs no permission: Deno asks for `--allow-all` to read `/proc/self`).
+ * The process's peak resident memory, CPU time over all its threads and minor page faults, from
+ * one `getrusage` (through `node:process`, which needs no permission: Deno asks for `--allow-all`
+ * to read `/proc/self`); nulls where the system does not tell.
  */
-function processCost(): { cpuMs: number; minorFaults: number } | null {
+function processUsage(): Pick<TraceSummary, "processPeakRssBytes" | "process"> {
   try {
     const u = process.resourceUsage();
-    return { cpuMs: (u.userCPUTime + u.systemCPUTime) / 1000, minorFaults: u.minorPageFault };
+    return {
+      // maxRSS is in KiB.
+      processPeakRssBytes: u.maxRSS > 0 ? u.maxRSS * 1024 : null,
+      process: { cpuMs: (u.userCPUTime + u.systemCPUTime) / 1000, minorFaults: u.minorPageFault },
+    };
   } catch {
-    return null;
-  }
-}
-
-/** The process's peak resident memory (`getrusage`'s maxrss, in KiB), or null where unknown. */
-function processPeakRss(): number | null {
-  try {
-    const kb = process.resourceUsage().maxRSS;
-    return kb > 0 ? kb * 1024 : null;
-  } catch {
-    return null;
+    return { processPeakRssBytes: null, process: null };
   }
 }
