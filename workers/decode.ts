@@ -24,8 +24,8 @@ import { probe, ProbeError } from "../src/decode/probe.ts";
 import type { DecodeCommand, DecodeEvent } from "../src/decode/protocol.ts";
 import { InflightGate } from "../src/pipeline/gate.ts";
 import { now } from "../src/clock.ts";
-import { reportCrashes } from "../src/pipeline/workers.ts";
-import { EARLY_DECODER, earlyStart } from "../src/pipeline/early.ts";
+import { earlyStart, reportCrashes } from "../src/pipeline/workers.ts";
+import { EARLY_DECODER } from "../src/pipeline/early.ts";
 
 reportCrashes();
 

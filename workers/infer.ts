@@ -11,11 +11,11 @@ import { loadWebGpuOrt } from "../src/infer/ort_webgpu.ts";
 import { loadingOnly } from "../src/infer/checked_model.ts";
 import { checkedReader } from "../src/input/checked_file.ts";
 import { ortWasm, precompileOrtWasm } from "../src/infer/ort_wasm.ts";
-import { EARLY_INFERRER, earlyStart } from "../src/pipeline/early.ts";
+import { EARLY_INFERRER } from "../src/pipeline/early.ts";
 import { TASKS } from "../src/tasks/registry.ts";
 import { type Frame, type FrameSpec, type Task, TaskError } from "../src/tasks/task.ts";
 import { now } from "../src/clock.ts";
-import { reportCrashes } from "../src/pipeline/workers.ts";
+import { earlyStart, reportCrashes } from "../src/pipeline/workers.ts";
 
 reportCrashes();
 

@@ -100,31 +100,3 @@ export function newInferrer(): Worker {
   inferrer = undefined;
   return take(worker, INFERRER_URL);
 }
-
-/** What a worker knows of its own early start (see {@linkcode earlyStart}). */
-export interface EarlyStart {
-  /** Whether this worker was started early under the name asked about. */
-  early: boolean;
-  /**
-   * When its set-up began, for its first `init`'s trace span: the worker's own start when it was
-   * started early (it set up before being told to), else now. Later calls return now.
-   */
-  setUpSince(): number;
-}
-
-/**
- * In a worker: whether it was started early as `name` ({@linkcode EARLY_DECODER} or
- * {@linkcode EARLY_INFERRER}), and when its set-up began.
- */
-export function earlyStart(name: string): EarlyStart {
-  const early = (self as { name?: string }).name === name;
-  let since: number | undefined = early ? performance.timeOrigin + performance.now() : undefined;
-  return {
-    early,
-    setUpSince() {
-      const at = since ?? performance.timeOrigin + performance.now();
-      since = undefined;
-      return at;
-    },
-  };
-}

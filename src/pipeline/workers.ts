@@ -9,6 +9,7 @@ import type { DecodeCommand, DecodeEvent } from "../decode/protocol.ts";
 import type { InferCommand, InferEvent } from "../tasks/protocol.ts";
 import { preferVulkan } from "../infer/backend.ts";
 import { newDecoder, newInferrer, setRef } from "./early.ts";
+import { now } from "../clock.ts";
 
 /** A worker died; `message` is its uncaught error. */
 export interface CrashEvent {
@@ -166,6 +167,34 @@ export function reportCrashes(): void {
     const r = e.reason;
     crash(`Uncaught (in promise) ${r instanceof Error ? `${r.name}: ${r.message}` : String(r)}`);
   });
+}
+
+/** What a worker knows of its own early start (see {@linkcode earlyStart}). */
+export interface EarlyStart {
+  /** Whether this worker was started early under the name asked about. */
+  early: boolean;
+  /**
+   * When its set-up began, for its first `init`'s trace span: the worker's own start when it was
+   * started early (it set up before being told to), else now. Later calls return now.
+   */
+  setUpSince(): number;
+}
+
+/**
+ * Run inside a worker: whether it was started early as `name` (`EARLY_DECODER` or
+ * `EARLY_INFERRER` of `early.ts`), and when its set-up began.
+ */
+export function earlyStart(name: string): EarlyStart {
+  const early = (self as { name?: string }).name === name;
+  let since: number | undefined = early ? now() : undefined;
+  return {
+    early,
+    setUpSince() {
+      const at = since ?? now();
+      since = undefined;
+      return at;
+    },
+  };
 }
 
 /** Starts a decode worker. */
