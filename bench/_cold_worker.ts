@@ -7,55 +7,25 @@
  * @module
  */
 
-import { compileCore, instantiateFrom, loadCore } from "../wasm/ffmpeg.ts";
-
-/** A stage's cost: the process's minor page faults during it, and its wall time. */
-export interface Stage {
-  name: string;
-  faults: number;
-  ms: number;
-}
-
-/** The process's minor page faults so far (`/proc/self/stat`, field 10). */
-export function minorFaults(): number {
-  const stat = Deno.readTextFileSync("/proc/self/stat");
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
-}
+import { compileCore, loadCore } from "../wasm/ffmpeg.ts";
+import { minorFaults, type Stage } from "./measure.ts";
+import { compileSmallCore, instantiateSmallCore, type SmallCore } from "./_small_core.ts";
 
 const scope = self as unknown as {
-  postMessage(msg: unknown): void;
+  postMessage(msg: Stage[]): void;
   onmessage: ((e: MessageEvent<{ input: string; small?: boolean }>) => void) | null;
 };
 
-/** The decode-only core `bench/small_core.sh` builds, where it has been built. */
-export const SMALL_CORE = new URL("../.cache/bench/small-core/", import.meta.url);
-
-/** Stages of the small core: its read and compile, an instance, one decode (one run an instance). */
-async function smallCore(
-  input: string,
-  mark: (name: string) => void,
-): Promise<{ callMain(args: string[]): number }> {
-  // Read as `compileCore` reads the npm core: one buffer of the file's size.
-  const file = Deno.openSync(new URL("ffmpeg.wasm", SMALL_CORE));
-  const bytes = new Uint8Array(file.statSync().size);
-  for (let at = 0; at < bytes.length;) {
-    const n = file.readSync(bytes.subarray(at));
-    if (n === null) throw new Error("small core: cut short");
-    at += n;
-  }
-  file.close();
-  const module = new WebAssembly.Module(bytes);
+/** Stages of the small core: its read and compile, an instance, its input written. */
+async function smallCore(input: string, mark: (name: string) => void): Promise<SmallCore> {
+  const module = await compileSmallCore();
   mark("read + compile the core");
-  const factory = (await import(new URL("ffmpeg.mjs", SMALL_CORE).href)).default;
-  const core = await factory({
-    instantiateWasm: instantiateFrom(module),
-    print() {},
-    printErr() {},
-  });
+  const core = await instantiateSmallCore(module);
   mark("instantiate it");
   core.FS.writeFile("/in.mp4", await Deno.readFile(input));
   return core;
 }
+
 scope.onmessage = async (e) => {
   const stages: Stage[] = [];
   let faults = minorFaults();

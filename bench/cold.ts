@@ -27,9 +27,9 @@
  * @module
  */
 
-import { stats, writeSection } from "./measure.ts";
+import { minorFaults, type Stage, stats, writeSection } from "./measure.ts";
 import { clip720p, ROOT, runsFlag } from "./inputs.ts";
-import { SMALL_CORE, type Stage } from "./_cold_worker.ts";
+import { smallCoreBytes } from "./_small_core.ts";
 
 const DENO = Deno.execPath();
 const SELF = new URL(import.meta.url).pathname;
@@ -40,18 +40,14 @@ const BUFFER = 32 << 20;
 
 if (Deno.args[0] === "--child") {
   if (Deno.args[1] === "touch") {
-    const minor = () => {
-      const stat = Deno.readTextFileSync("/proc/self/stat");
-      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
-    };
     const out: { ms: number; faults: number }[] = [];
     for (let i = 0; i < 4; i++) {
       const buffer = new ArrayBuffer(BUFFER);
       const bytes = new Uint8Array(buffer);
-      const f = minor();
+      const f = minorFaults();
       const t = performance.now();
       for (let at = 0; at < bytes.length; at += PAGE) bytes[at] = 1;
-      out.push({ ms: performance.now() - t, faults: minor() - f });
+      out.push({ ms: performance.now() - t, faults: minorFaults() - f });
       buffer.transfer(0); // frees it: the next buffer is new memory again
     }
     console.log(JSON.stringify(out));
@@ -133,14 +129,8 @@ const WHOLE: { name: string; cmd: string; args: string[]; env?: Record<string, s
   { name: "vx, GLIBC_TUNABLES=glibc.malloc.hugetlb=1", cmd: DENO, args: vx, env: HUGE },
 ];
 
-/** Whether `bench/small_core.sh` has built its decode-only core. */
-const hasSmall = (() => {
-  try {
-    return Deno.statSync(new URL("ffmpeg.wasm", SMALL_CORE)).size;
-  } catch {
-    return 0;
-  }
-})();
+/** The size of `bench/small_core.sh`'s decode-only core, 0 where it has not been built. */
+const hasSmall = smallCoreBytes();
 const npmCoreBytes = Deno.statSync(
   new URL(import.meta.resolve("@ffmpeg/core/wasm")).pathname,
 ).size;

@@ -90,3 +90,16 @@ export async function writeSection(root: string, name: string, text: string): Pr
 export async function formatMarkdown(path: string): Promise<void> {
   await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", path] }).output();
 }
+
+/** A stage's cost: the process's minor page faults during it, and its wall time. */
+export interface Stage {
+  name: string;
+  faults: number;
+  ms: number;
+}
+
+/** The process's minor page faults so far (`/proc/self/stat`, field 10). */
+export function minorFaults(): number {
+  const stat = Deno.readTextFileSync("/proc/self/stat");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
+}

@@ -11,24 +11,17 @@
  */
 
 import { clip720p } from "./inputs.ts";
-import { SMALL_CORE } from "./_cold_worker.ts";
-import { instantiateFrom } from "../wasm/ffmpeg.ts";
+import { compileSmallCore, instantiateSmallCore } from "./_small_core.ts";
 
 if (Deno.args[0] === "--child") {
   const input = Deno.args[1];
-  const module = new WebAssembly.Module(await Deno.readFile(new URL("ffmpeg.wasm", SMALL_CORE)));
-  const factory = (await import(new URL("ffmpeg.mjs", SMALL_CORE).href)).default;
-  const core = await factory({
-    instantiateWasm: instantiateFrom(module),
-    print() {},
-    printErr() {},
-  });
+  const core = await instantiateSmallCore(await compileSmallCore());
   if (typeof core.stackSave !== "function") {
     console.error("bench: rebuild the small core (bench/small_core.sh exports stackSave now)");
     Deno.exit(1);
   }
   let t = performance.now();
-  const snapshot = (core.HEAPU8 as Uint8Array).slice();
+  const snapshot = core.HEAPU8.slice();
   const sp = core.stackSave();
   console.log(`snapshot of ${snapshot.length >> 20} MiB: ${(performance.now() - t).toFixed(0)} ms`);
   core.FS.writeFile("/in.mp4", await Deno.readFile(input));
@@ -44,7 +37,7 @@ if (Deno.args[0] === "--child") {
     const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", out));
     const digest = [...hash.slice(0, 6)].map((b) => b.toString(16).padStart(2, "0")).join("");
     t = performance.now();
-    const memory = core.HEAPU8 as Uint8Array;
+    const memory = core.HEAPU8;
     memory.set(snapshot);
     memory.fill(0, snapshot.length);
     core.stackRestore(sp);

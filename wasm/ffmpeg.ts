@@ -95,18 +95,22 @@ const compiled: Partial<Record<CoreKind, Promise<WebAssembly.Module>>> = {};
  * `WebAssembly.compile` 230 ms) to ~250 ms (`bench/keyframes.ts`, the 720p cold run).
  */
 export function compileCore(kind: CoreKind = "st"): Promise<WebAssembly.Module> {
-  compiled[kind] ??= (async () => {
-    const url = new URL(import.meta.resolve(`@ffmpeg/core${kind === "mt" ? "-mt" : ""}/wasm`));
-    const file = fileSource(url.pathname, await Deno.open(url));
-    try {
-      const bytes = new Uint8Array(file.size);
-      if (file.readAt(0, bytes) !== bytes.length) throw new Error(`${url.pathname}: cut short`);
-      return new WebAssembly.Module(bytes);
-    } finally {
-      file.close();
-    }
-  })();
+  compiled[kind] ??= compileWasmFile(
+    new URL(import.meta.resolve(`@ffmpeg/core${kind === "mt" ? "-mt" : ""}/wasm`)),
+  );
   return compiled[kind];
+}
+
+/** Reads the wasm file at `url` into one buffer of its size and compiles it synchronously. */
+export async function compileWasmFile(url: URL): Promise<WebAssembly.Module> {
+  const file = fileSource(url.pathname, await Deno.open(url));
+  try {
+    const bytes = new Uint8Array(file.size);
+    if (file.readAt(0, bytes) !== bytes.length) throw new Error(`${url.pathname}: cut short`);
+    return new WebAssembly.Module(bytes);
+  } finally {
+    file.close();
+  }
 }
 
 /**
