@@ -124,11 +124,6 @@ const CASES: Case[] = [
     reason: /no video stream/,
   },
   {
-    name: "AV1, which the build cannot decode",
-    path: () => Promise.resolve(new URL("./fixtures/av1_64x64.ivf", import.meta.url).pathname),
-    reason: /cannot decode av1/,
-  },
-  {
     name: "a header declaring absurd dimensions",
     path: async () => {
       const p = tempPath("huge.y4m");

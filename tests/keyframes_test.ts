@@ -58,7 +58,7 @@ Deno.test({
     assert.equal(mp4.path, "index");
     // The key samples are ~1% of the file; the probe before decoding reads the first frames.
     assert.ok(mp4.share < 0.15, `MP4: read ${(mp4.share * 100).toFixed(1)}% of the file`);
-    assert.equal(mkv.path, "skip");
+    assert.equal(mkv.path, "demux");
     assert.ok(mkv.share >= 0.99, `MKV: read ${(mkv.share * 100).toFixed(1)}% of the file`);
   },
 });

@@ -90,7 +90,7 @@ Deno.test({
       const done = events.find((e) => e.type === "done");
       assert.ok(done?.type === "done", JSON.stringify(events));
       assert.equal(done.keyframes, 0);
-      assert.equal(done.path, "skip");
+      assert.equal(done.path, "demux");
       assert.equal(events.filter((e) => e.type === "frame").length, 0);
     } finally {
       w.terminate();

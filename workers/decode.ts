@@ -1,17 +1,16 @@
 /**
- * Decode worker: hosts one ffmpeg.wasm core and speaks {@linkcode DecodeCommand}. The logic
- * lives in `src/decode/`.
+ * Decode worker: hosts one instance of vx's decoder core and speaks {@linkcode DecodeCommand}.
+ * The logic lives in `src/decode/`.
  *
  * @module
  */
 
 import {
-  compileCore,
-  type FFmpegCore,
-  loadCore,
-  mountInput,
-  RUNS_PER_CORE,
-} from "../wasm/ffmpeg.ts";
+  compileDecoder,
+  DECODER_MANIFEST,
+  type DecoderCore,
+  loadDecoder,
+} from "../wasm/decoder.ts";
 import {
   type CorruptKeyframe,
   DecodeError,
@@ -33,7 +32,7 @@ reportCrashes();
 // run, which compiles the core, so compile now; `init` then finds it compiled or compiling. A
 // failure here is reported by the `init` that awaits the same compile.
 const launch = earlyStart(EARLY_DECODER);
-if (launch.early) compileCore("st").catch(() => {});
+if (launch.early) compileDecoder().catch(() => {});
 
 const scope = self as unknown as {
   postMessage(msg: DecodeEvent, transfer?: Transferable[]): void;
@@ -41,7 +40,7 @@ const scope = self as unknown as {
 };
 
 /** The core, once loaded; replaced after a trap. Commands wait for it. */
-let core: Promise<FFmpegCore> | undefined;
+let core: Promise<DecoderCore> | undefined;
 let compiled: WebAssembly.Module | undefined;
 let gate: InflightGate | undefined;
 /** The main thread's stop cell (see `DecodeCommand` init). */
@@ -69,24 +68,32 @@ scope.onmessage = async (e) => {
     try {
       gate = InflightGate.attach(cmd.gate.buffer, cmd.gate.maxFrames, cmd.gate.maxBytes);
       stop = cmd.stop ? new Int32Array(cmd.stop) : undefined;
-      // The single-thread core: see `wasm/ffmpeg.ts` for why.
-      const kind = "st";
-      const module = cmd.module ?? await compileCore(kind);
+      const module = cmd.module ?? await compileDecoder();
       compiled = module;
-      core = loadCore(module, kind);
-      await core;
-      scope.postMessage({ type: "ready", loadStart, loadEnd: now(), module, core: kind });
+      core = loadDecoder(module);
+      const versions = (await core).versions();
+      scope.postMessage({
+        type: "ready",
+        loadStart,
+        loadEnd: now(),
+        module,
+        decoder: {
+          name: DECODER_MANIFEST.name,
+          ...versions,
+          wasmBytes: DECODER_MANIFEST.wasm.bytes,
+        },
+      });
     } catch (err) {
       fail(null, err);
     }
     return;
   }
   if (!core || !gate) return fail("id" in cmd ? cmd.id : null, new Error("worker not ready"));
-  const ffmpeg = await core;
+  const decoder = await core;
   if (cmd.type === "decode") {
     const g = gate;
     const start = now();
-    let ffmpegNow = ffmpeg;
+    let current = decoder;
     // Frames and notes already sent survive a retry: a second attempt skips them. What was sent
     // is counted here, across attempts: sharing a file's keys, a retry takes again only the keys
     // it had not sent, so its own count would miss those sent before the trap.
@@ -104,12 +111,8 @@ scope.onmessage = async (e) => {
     for (;;) {
       claims.restart(sent);
       try {
-        // A core that has made its share of runs is replaced before the file, and between its
-        // keyframes where each is a run of its own; so is one an error left from inside.
-        const fresh = () => (core = loadCore(compiled));
-        if (ffmpegNow.runs >= RUNS_PER_CORE || ffmpegNow.broken) ffmpegNow = await fresh();
-        const summary = await decodeKeyframes(
-          ffmpegNow,
+        const summary = decodeKeyframes(
+          current,
           cmd.req,
           (frame) => {
             if (frame.index < sent) return;
@@ -122,6 +125,7 @@ scope.onmessage = async (e) => {
             sent = frame.index + 1;
             frames++;
             if (retried === undefined && frames === cmd.req.trapAfter) {
+              current.broken = true;
               throw new WebAssembly.RuntimeError("unreachable (a trap tests asked for)");
             }
           },
@@ -131,7 +135,6 @@ scope.onmessage = async (e) => {
             sent = note.index + 1;
             notes.push(note);
           },
-          fresh,
           claims,
           onIndexed,
         );
@@ -146,50 +149,43 @@ scope.onmessage = async (e) => {
           probeStart: summary.probeStart,
           probeEnd: summary.probeEnd,
           retried,
-          exact: summary.exact,
           path: summary.path,
           pathReason: summary.pathReason,
           bytesRead: summary.bytesRead,
-          runs: summary.runs,
           network: summary.network,
         });
         break;
       } catch (err) {
+        // Calls into the core leave it whole when they return or throw an error of their own;
+        // a trap inside it does not.
+        if (current.broken) core = loadDecoder(compiled);
         if (err instanceof Stopped || err instanceof DecodeError || err instanceof ProbeError) {
-          // Left from inside a run (the frame callback of the skipping way), the core is not
-          // trusted again; left between runs (the index way hands out frames there), it is
-          // whole. A fresh core for each file left mid-run made most of a server's cores, and
-          // the dead ones' memory went only when V8 collected them (bench/soak.ts, BENCHMARKS).
-          if ((await core).broken) core = loadCore(compiled);
           fail(cmd.id, err instanceof Stopped ? new DecodeError("cancelled") : err);
           break;
         }
         // A trap leaves the core's memory in an unknown state: a fresh one, and one more try.
-        core = loadCore(compiled);
+        if (!current.broken) core = loadDecoder(compiled);
         if (retried !== undefined) {
           fail(cmd.id, err);
           break;
         }
         retried = `decoder trapped (${err instanceof Error ? err.message : err}); retried`;
-        ffmpegNow = await core;
+        current = await core;
       }
     }
   } else if (cmd.type === "probe") {
     let file: ByteSource | undefined;
-    let unmount: (() => void) | undefined;
     try {
       file = openInput(cmd.path);
-      unmount = mountInput(ffmpeg, "/probe", file);
       scope.postMessage({
         type: "probed",
         id: cmd.id,
-        info: probe(ffmpeg, "/probe", true, cmd.stream, file, cmd.anyStreams),
+        info: probe(decoder, file, true, cmd.stream, cmd.anyStreams),
       });
     } catch (err) {
-      if (ffmpeg.broken) core = loadCore(compiled);
+      if (decoder.broken) core = loadDecoder(compiled);
       fail(cmd.id, err);
     } finally {
-      unmount?.();
       file?.close();
     }
   }

@@ -7,7 +7,7 @@
  */
 
 import process from "node:process";
-import { CORE_PACKAGE, type CoreKind } from "../../wasm/ffmpeg.ts";
+import type { DecoderFacts } from "../decode/protocol.ts";
 import { now } from "../clock.ts";
 import type { InferTiming } from "../tasks/protocol.ts";
 import type { ModelInfo } from "../tasks/task.ts";
@@ -21,7 +21,7 @@ import {
   type Tracer,
   TRANSFER_LANE,
 } from "../pipeline/tracer.ts";
-import { pinned, VERSION } from "../version.ts";
+import { VERSION } from "../version.ts";
 
 /** One event of Chrome's Trace Event format, as far as we write it. */
 export interface TraceEvent {
@@ -74,8 +74,8 @@ export interface TraceSummary {
     decodeWorkers: number;
     inferenceWorkers: number;
   };
-  /** The ffmpeg core, as pinned in `deno.json`, and which build. */
-  ffmpegCore: string | null;
+  /** The decoder core: its name, the FFmpeg and dav1d versions inside, its wasm's bytes. */
+  decoder: DecoderFacts | null;
   /** Each model loaded, with how keyframes become its input where the task records it. */
   models: ModelInfo[];
   /**
@@ -85,7 +85,7 @@ export interface TraceSummary {
   inputs: Record<string, number>;
   /**
    * Per file: keyframes the decoder found, records handed out, bytes read from the input, and
-   * how its keyframes were found (`index`, `skip` or `exact`: see `DecodeSummary`) and why not
+   * how its keyframes were found (`index` or `demux`: see `DecodeSummary`) and why not
    * from the index.
    */
   files: FileSummary[];
@@ -123,8 +123,6 @@ export interface FileSummary {
   bytesRead: number | null;
   path: string | null;
   pathReason?: string;
-  /** ffmpeg runs the index path made for it (IDR key samples share runs). */
-  runs?: number;
   /** A URL's cost: HTTP range requests, bytes fetched, ms the decoders waited for them. */
   network?: { requests: number; bytesFetched: number; waitMs: number };
 }
@@ -156,8 +154,6 @@ interface Placed {
   startNs: number;
   endNs: number;
 }
-
-const CORE_BUILD: Record<CoreKind, string> = { st: "single-thread", mt: "multithreaded" };
 
 /**
  * Records a run for `--debug`: pass it as `tracer` to `extract`, then {@linkcode write} it.
@@ -373,7 +369,6 @@ export class TraceRecorder implements Tracer {
         }
         if (typeof args.path === "string") f.path = args.path;
         if (typeof args.pathReason === "string") f.pathReason = args.pathReason;
-        if (typeof args.runs === "number") f.runs = (f.runs ?? 0) + args.runs;
       } else if (name === SPAN.infer && typeof args.input === "string") {
         inputs[args.input] = (inputs[args.input] ?? 0) + 1;
       } else if (name === SPAN.output && typeof args.file === "string") {
@@ -381,7 +376,6 @@ export class TraceRecorder implements Tracer {
         if (firstRecord === null || p.startNs < firstRecord) firstRecord = p.startNs;
       }
     }
-    const core = this.#facts.ffmpegCore;
     const count = (prefix: string) =>
       [...lanes].filter((l) => new RegExp(`^${prefix}-\\d+$`).test(l)).length;
     return {
@@ -402,9 +396,7 @@ export class TraceRecorder implements Tracer {
         decodeWorkers: this.#facts.decodeWorkers ?? count("decode"),
         inferenceWorkers: this.#facts.inferenceWorkers ?? count("infer"),
       },
-      ffmpegCore: core
-        ? `${pinned(CORE_PACKAGE[core]) ?? CORE_PACKAGE[core]} (${CORE_BUILD[core]})`
-        : null,
+      decoder: this.#facts.decoder ?? null,
       models: [...this.#models.values()],
       inputs,
       files: [...files.values()],

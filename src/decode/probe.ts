@@ -1,10 +1,11 @@
 /**
- * What the demuxer says about a file before any pixel is decoded, through the core's ffprobe.
+ * What the demuxer says about a file before any pixel is decoded, through the decoder core.
  *
  * @module
  */
 
-import type { FFmpegCore, LogLine } from "../../wasm/ffmpeg.ts";
+import type { CoreInfo, CorePacket, DecoderCore, Input } from "../../wasm/decoder.ts";
+import { CoreError } from "../../wasm/decoder.ts";
 import { indexPlan, readIndex } from "./mp4_index.ts";
 import { byPts } from "./key_order.ts";
 import type { ByteSource } from "../input/source.ts";
@@ -53,7 +54,7 @@ export interface ProbeInfo {
   noVideo?: string;
 }
 
-/** A file ffprobe cannot read; `message` is ffprobe's own reason. */
+/** A file the demuxer cannot read; `message` is its reason. */
 export class ProbeError extends Error {
   constructor(message: string) {
     super(message);
@@ -73,92 +74,91 @@ export function ticksToSeconds(n: number, tb: string): number {
   return Math.round(((n * a) / b) * 1e6) / 1e6;
 }
 
-// deno-lint-ignore no-explicit-any
-function runProbe(core: FFmpegCore, fsPath: string, args: string[], need?: string): any {
-  const out: string[] = [];
-  const err: string[] = [];
-  core.setLogger((l: LogLine) => (l.type === "stdout" ? out : err).push(l.message));
-  try {
-    // The core's ffprobe never sets an exit code (it stays -1), so success is judged by output.
-    core.ffprobe("-v", "error", ...args, "-of", "json", fsPath);
-  } finally {
-    core.reset();
-  }
-  // deno-lint-ignore no-explicit-any
-  let json: any;
-  try {
-    json = JSON.parse(out.join("\n"));
-  } catch {
-    json = undefined;
-  }
-  if (!json || (need !== undefined && !json[need])) {
-    throw new ProbeError(plainReason(bestError(err) ?? "unreadable probe output"));
-  }
-  return json;
+/**
+ * The container and streams `input` describes, in the terms vx uses (ffprobe's: the rotation is
+ * clockwise, from the display matrix or the `rotate` tag).
+ */
+export function probeInfo(core: CoreInfo): ProbeInfo {
+  const streams = core.streams.map((s): StreamInfo => {
+    const video = s.type === "video";
+    // ffprobe prints the matrix's (counter-clockwise) angle as an integer.
+    const rot = s.displayRotation !== null
+      ? -Math.trunc(s.displayRotation)
+      : Number(s.rotateTag ?? 0) || 0;
+    return {
+      index: s.index,
+      type: s.type,
+      codec: s.codec,
+      width: video ? s.width : undefined,
+      height: video ? s.height : undefined,
+      rotation: video ? ((rot % 360) + 360) % 360 : undefined,
+      frameRate: ratio(s.avgFrameRate) ?? ratio(s.rFrameRate),
+      timeBase: s.timeBase,
+      attachedPic: video ? s.attachedPic === 1 : undefined,
+      reorderDepth: video ? s.hasBFrames : undefined,
+      startPts: video && s.startPts !== null ? s.startPts : undefined,
+    };
+  });
+  return { container: core.format, duration: core.duration, streams };
 }
 
 /**
- * Probes `fsPath` inside `core`. With `keyframes`, also picks the video stream to decode
+ * Opens `source` in `core` and reads its streams as ffprobe does (`findInfo`: the parameters
+ * completed by reading ahead). Throws {@linkcode ProbeError} with the demuxer's reason.
+ */
+export function openDemuxer(core: DecoderCore, source: ByteSource, findInfo = true): Input {
+  const logs: string[] = [];
+  core.setLogger((l) => l.level <= 16 && logs.push(l.line));
+  try {
+    return core.open(source, findInfo);
+  } catch (e) {
+    if (e instanceof CoreError) {
+      throw new ProbeError(plainReason(bestError([...logs, e.message]) ?? e.message));
+    }
+    throw e;
+  } finally {
+    core.setLogger(undefined);
+  }
+}
+
+/**
+ * Probes `source` with `core`. With `keyframes`, also picks the video stream to decode
  * ({@linkcode pickVideo}, or `stream` when given) and lists its key packets (no decoding): from
- * the index of an MP4/MOV `file` (the host file behind `fsPath`) when it has a usable one, which
- * reads no media data, else from the demuxer's packets. With `anyStreams`, a file without a video
- * stream is listed with `noVideo` saying why. Throws {@linkcode ProbeError} with ffprobe's reason,
- * or when `stream` is not a video stream of the file.
+ * the index of an MP4/MOV file when it has a usable one, which reads no media data, else from the
+ * demuxer's packets. With `anyStreams`, a file without a video stream is listed with `noVideo`
+ * saying why. Throws {@linkcode ProbeError} with the demuxer's reason, or when `stream` is not a
+ * video stream of the file.
  */
 export function probe(
-  core: FFmpegCore,
-  fsPath: string,
+  core: DecoderCore,
+  source: ByteSource,
   keyframes = false,
   stream?: number,
-  file?: ByteSource,
   anyStreams = false,
 ): ProbeInfo {
-  const json = runProbe(core, fsPath, ["-show_format", "-show_streams"], "format");
-  // deno-lint-ignore no-explicit-any
-  const streams: StreamInfo[] = (json.streams ?? []).map((s: any) => {
-    // deno-lint-ignore no-explicit-any
-    const matrix = (s.side_data_list ?? []).find((d: any) => d.rotation !== undefined);
-    const rot = matrix ? -Number(matrix.rotation) : Number(s.tags?.rotate ?? 0);
-    const video = s.codec_type === "video";
-    return {
-      index: s.index,
-      type: s.codec_type ?? "unknown",
-      codec: s.codec_name ?? "unknown",
-      width: s.width,
-      height: s.height,
-      rotation: video ? ((rot % 360) + 360) % 360 : undefined,
-      frameRate: ratio(s.avg_frame_rate) ?? ratio(s.r_frame_rate),
-      timeBase: s.time_base ?? "",
-      attachedPic: video ? s.disposition?.attached_pic === 1 : undefined,
-      reorderDepth: video ? s.has_b_frames ?? 0 : undefined,
-      startPts: video && typeof s.start_pts === "number" ? s.start_pts : undefined,
-    } satisfies StreamInfo;
-  });
-  const info: ProbeInfo = {
-    container: json.format.format_name ?? "unknown",
-    duration: json.format.duration ? Number(json.format.duration) : null,
-    streams,
-  };
-  if (keyframes) {
+  const input = openDemuxer(core, source);
+  try {
+    const info = probeInfo(input.info());
+    if (!keyframes) return info;
     let video: StreamInfo;
     try {
-      video = pickVideo(streams, stream);
+      video = pickVideo(info.streams, stream);
     } catch (e) {
       // Listing a file's streams: one without video still has them.
       if (!(anyStreams && e instanceof NoVideoError && stream === undefined)) throw e;
       return { ...info, noVideo: e.message };
     }
     info.videoStream = video.index;
-    const index = file
-      ? indexPlan(readIndex(file, { total: 0 }), info.container, video)
-      : "no file";
-    const keys = typeof index === "string" ? keyPacketTicks(core, fsPath, video) : index.keys;
+    const index = indexPlan(readIndex(source, { total: 0 }), info.container, video);
+    const keys = typeof index === "string" ? keyPacketTicks(core, input, video) : index.keys;
     info.keyframes = keys.map((k) => ({
       pts: ticksToSeconds(k.ticks, video.timeBase),
       offset: k.offset,
     }));
+    return info;
+  } finally {
+    input.close();
   }
-  return info;
 }
 
 /** Why a file has no stream vx can decode; the message is the reason a user reads. */
@@ -213,18 +213,36 @@ export interface KeyPacket {
 }
 
 /**
- * Lists the key packets of `stream` in `fsPath` (demuxer only), in pts order; see
- * {@linkcode keyPackets}. Throws {@linkcode ProbeError} with ffprobe's reason.
+ * Lists the key packets of `stream` in `input` (demuxer only, every packet read), in pts order;
+ * see {@linkcode keyPackets}. Throws {@linkcode ProbeError} with the demuxer's reason.
  */
-export function keyPacketTicks(core: FFmpegCore, fsPath: string, stream: StreamInfo): KeyPacket[] {
-  const json = runProbe(core, fsPath, [
-    "-select_streams",
-    String(stream.index),
-    "-show_packets",
-    "-show_entries",
-    "packet=pts,dts,pos,flags",
-  ]);
-  return keyPackets(json.packets ?? [], stream);
+export function keyPacketTicks(core: DecoderCore, input: Input, stream: StreamInfo): KeyPacket[] {
+  const packets: PacketJson[] = [];
+  input.select(stream.index, false);
+  const logs: string[] = [];
+  core.setLogger((l) => l.level <= 16 && logs.push(l.line));
+  try {
+    for (let p = input.read(); p !== null; p = input.read()) {
+      if (p.stream === stream.index) packets.push(packetJson(p));
+    }
+  } catch (e) {
+    if (!(e instanceof CoreError)) throw e;
+    // A file cut short lists the packets before the cut, as ffprobe does.
+    if (packets.length === 0) throw new ProbeError(plainReason(bestError(logs) ?? e.message));
+  } finally {
+    core.setLogger(undefined);
+  }
+  return keyPackets(packets, stream);
+}
+
+/** A packet in the terms of ffprobe's `-show_packets`. */
+export function packetJson(p: CorePacket): PacketJson {
+  return {
+    pts: Number.isNaN(p.pts) ? undefined : p.pts,
+    dts: Number.isNaN(p.dts) ? undefined : p.dts,
+    pos: Number.isNaN(p.pos) ? undefined : String(p.pos),
+    flags: (p.key ? "K" : "_") + (p.discard ? "D" : "_"),
+  };
 }
 
 /**
@@ -269,8 +287,8 @@ export function lastError(lines: readonly string[]): string | undefined {
       !/^(Conversion failed!|Exiting normally|Aborted\(\)|Error marking filters as finished|Cannot determine format of input stream)/
         .test(l)
     );
-  // ffmpeg prefixes some lines with the input's path inside the core (`/in_3`, `/probe`).
-  return cleaned.at(-1)?.replace(/^\/(?:in[_/]\d+|probe):\s*/, "");
+  // ffmpeg prefixes some lines with the input's name (`in`).
+  return cleaned.at(-1)?.replace(/^in:\s*/, "");
 }
 
 /** Lines that say more than ffmpeg's final summary line, most telling first. */
@@ -301,9 +319,7 @@ export function bestError(lines: readonly string[]): string | undefined {
 export function plainReason(message: string): string {
   const noDecoder = /Decoder \(codec (\w+)\) not found/.exec(message);
   if (noDecoder) {
-    return `cannot decode ${noDecoder[1]} video: this ffmpeg.wasm build has no ${
-      noDecoder[1]
-    } decoder`;
+    return `cannot decode ${noDecoder[1]} video: vx's decoder has no ${noDecoder[1]} decoder`;
   }
   if (/Invalid data found when processing input/.test(message)) {
     return "not a media file ffmpeg can read (invalid data)";

@@ -5,7 +5,6 @@
  * @module
  */
 
-import type { CoreKind } from "../../wasm/ffmpeg.ts";
 import type { CorruptKeyframe, DecodedFrame, DecodePath, DecodeRequest } from "./keyframes.ts";
 import type { StreamInfo } from "./probe.ts";
 import type { ProbeInfo } from "./probe.ts";
@@ -14,7 +13,7 @@ import type { ProbeInfo } from "./probe.ts";
 export type DecodeCommand =
   | {
     type: "init";
-    /** A compiled core to instantiate, so workers after the first skip compilation. */
+    /** A compiled decoder core to instantiate, so workers after the first skip compilation. */
     module?: WebAssembly.Module;
     /** The in-flight gate's shared buffer and bounds. */
     gate: { buffer: SharedArrayBuffer; maxFrames: number; maxBytes: number };
@@ -35,8 +34,18 @@ export type DecodeCommand =
   | { type: "die"; id: number };
 
 /**
+ * What a decode worker's core is: its name, the FFmpeg and dav1d versions inside, its wasm's size.
+ */
+export interface DecoderFacts {
+  name: string;
+  ffmpeg: string;
+  dav1d: string;
+  wasmBytes: number;
+}
+
+/**
  * Decode worker → main thread. Times are on the shared clock (`src/clock.ts`): `ready` spans
- * loading the core (`core` says which); a frame was `posted` after `waitedMs` blocked on the
+ * loading the core (`decoder` says which); a frame was `posted` after `waitedMs` blocked on the
  * in-flight gate; `done` spans the whole file, its probe included.
  */
 export type DecodeEvent =
@@ -45,7 +54,7 @@ export type DecodeEvent =
     loadStart: number;
     loadEnd: number;
     module: WebAssembly.Module;
-    core: CoreKind;
+    decoder: DecoderFacts;
   }
   | { type: "frame"; id: number; frame: DecodedFrame; waitedMs: number; posted: number }
   /**
@@ -68,15 +77,11 @@ export type DecodeEvent =
     probeEnd: number;
     /** Set when the decoder trapped and the file was decoded again on a fresh core. */
     retried?: string;
-    /** Set when skipping non-key frames was not exact: why the file was decoded whole. */
-    exact?: string;
     /** How the keyframes were found, and why not from the index when not. */
     path: DecodePath;
     pathReason?: string;
     /** Bytes read from the input file. */
     bytesRead: number;
-    /** ffmpeg runs of the index path (see `DecodeSummary.runs`). */
-    runs?: number;
     /** For a URL: HTTP requests, bytes fetched, ms waiting for the network. */
     network?: { requests: number; bytes: number; waitMs: number };
   }

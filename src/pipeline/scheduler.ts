@@ -716,7 +716,6 @@ export class Scheduler {
                 file.corrupt.push(...e.corrupt);
                 if (tracer) traceFileDecoded(tracer, slot.lane, file.name, e);
                 if (e.retried) tracer?.fallback?.("retry", `${file.name}: ${e.retried}`);
-                if (e.exact) tracer?.fallback?.("exact", `${file.name}: ${e.exact}`);
                 if (file.decoding === 0) fileDecoded(file);
               }
               break;

@@ -16,8 +16,8 @@ type Of<U, T> = Extract<U, { type: T }>;
 
 /** A decode worker's core finished loading. */
 export function traceCoreLoaded(tracer: Tracer, lane: string, ev: Of<DecodeEvent, "ready">) {
-  tracer.span(SPAN.loadCore, lane, ev.loadStart, ev.loadEnd, { core: ev.core });
-  tracer.meta({ ffmpegCore: ev.core });
+  tracer.span(SPAN.loadCore, lane, ev.loadStart, ev.loadEnd, { decoder: ev.decoder.name });
+  tracer.meta({ decoder: ev.decoder });
 }
 
 /** A keyframe left a decoder: its decode, filter and backpressure spans. */
@@ -54,7 +54,6 @@ export function traceFileDecoded(
     path: ev.path,
     ...(ev.pathReason === undefined ? {} : { pathReason: ev.pathReason }),
     bytesRead: ev.bytesRead,
-    ...(ev.runs === undefined ? {} : { runs: ev.runs }),
     ...(ev.network === undefined ? {} : {
       requests: ev.network.requests,
       bytesFetched: ev.network.bytes,

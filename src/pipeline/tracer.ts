@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { CoreKind } from "../../wasm/ffmpeg.ts";
+import type { DecoderFacts } from "../decode/protocol.ts";
 import type { InferTiming } from "../tasks/protocol.ts";
 import type { ModelInfo } from "../tasks/task.ts";
 import type { GateLevels } from "./gate.ts";
@@ -20,7 +20,7 @@ export const SPAN = {
   /** One `extract` call, on the main lane. */
   run: "run",
   /** Loading an ffmpeg core in a decode worker. */
-  loadCore: "load ffmpeg core",
+  loadCore: "load decoder core",
   /** A task's whole set-up in an inference worker (model sessions and warm-up). */
   setUpTask: "set up task",
   /** One model session's creation, inside `set up task`. */
@@ -102,8 +102,8 @@ export interface RunFacts {
   workerThreads: Record<string, number>;
   /** The models loaded, with their input shapes. */
   models: ModelInfo[];
-  /** The ffmpeg core the decoders loaded. */
-  ffmpegCore: CoreKind;
+  /** The decoder core the decode workers loaded. */
+  decoder: DecoderFacts;
   /**
    * The pool's workers. A run that ends while a worker still sets up leaves no span on its lane,
    * so the summary counts these rather than lanes.

@@ -1,16 +1,14 @@
 /**
- * The index path's runs: consecutive IDR key samples share one ffmpeg run, and give exactly what
- * one run a sample gives (the same keyframes, at the same pts, with the same pixels, and the same
- * notes for damaged samples). Each file is decoded three ways by one decode worker: alone (runs
- * of up to 16 samples), through a claim cell as when workers share it (runs of a claimed chunk at
- * most), and writing JPEGs (one run a sample).
+ * The index path's key samples, each handed to the decoder on its own: alone, through a claim
+ * cell as when workers share the file, and writing JPEGs, one decode worker gives exactly the
+ * same keyframes, at the same pts, with the same pixels, and the same notes for damaged samples;
+ * and the same pixels as the demuxing path gives the same stream in another container.
  */
 
 import assert from "node:assert/strict";
 import type { DecodeEvent } from "../src/decode/protocol.ts";
-import { type CorruptKeyframe, type DecodedFrame, KeyClaims } from "../src/decode/keyframes.ts";
+import type { CorruptKeyframe, DecodedFrame } from "../src/decode/keyframes.ts";
 import { readMp4Index } from "../src/decode/mp4_index.ts";
-import { isIdrSample, nalLayout } from "../src/decode/nal.ts";
 import { InflightGate } from "../src/pipeline/gate.ts";
 import type { CrashEvent } from "../src/pipeline/workers.ts";
 import { decodeWorker, fixture, WORKERS } from "./_helpers.ts";
@@ -18,13 +16,12 @@ import { decodeWorker, fixture, WORKERS } from "./_helpers.ts";
 const spec = { codec: "h264", width: 96, height: 64, frames: 80, keyint: 4, fps: 8 } as const;
 const frameSpec = { fit: { kind: "stretch", width: 24, height: 16 }, pixFmt: "rgb24" } as const;
 
-/** Alone, sharing the keys through a claim cell, or writing JPEGs (one run a sample). */
+/** Alone, sharing the keys through a claim cell, or writing JPEGs. */
 type Way = "alone" | "shared" | "jpegs";
 
 interface Decoded {
   frames: { index: number; pts: number; data: number[] }[];
   corrupt: CorruptKeyframe[];
-  runs?: number;
   path?: string;
 }
 
@@ -49,7 +46,6 @@ async function withDecoder<T>(
           resolve({
             frames: frames.map((f) => ({ index: f.index, pts: f.pts, data: [...f.data] })),
             corrupt: e.corrupt,
-            runs: e.runs,
             path: e.path,
           });
         } else if (e.type === "error" || e.type === "crash") reject(new Error(e.message));
@@ -77,36 +73,30 @@ async function keySamples(path: string) {
 }
 
 Deno.test({
-  name: "index runs: IDR key samples share runs and give what one run each gives",
+  name: "index path: alone, shared and with JPEGs, the same keyframes and pixels",
   ...WORKERS,
   async fn() {
     const path = await fixture("index_runs.mp4", spec);
-    const { bytes, track, keys } = await keySamples(path);
-    const layout = nalLayout(track.boxes.stsd);
-    assert.deepEqual(layout, { codec: "h264", lengthSize: 4 });
-    // libx264's keyframes with closed GOPs are IDR pictures: the shared runs apply.
-    for (const k of keys) {
-      assert.ok(isIdrSample(bytes.subarray(k.offset, k.offset + k.size), layout));
-    }
+    const { keys } = await keySamples(path);
     await withDecoder(async (decode) => {
       const batched = await decode(path, "alone");
       const shared = await decode(path, "shared");
       const single = await decode(path, "jpegs");
       assert.equal(batched.path, "index");
       assert.equal(batched.frames.length, 20);
-      // 20 keys: runs of at most 16 samples; shared, of a claimed chunk; with JPEGs, one each.
-      assert.equal(batched.runs, 2);
-      assert.equal(shared.runs, 20 / KeyClaims.CHUNK);
-      assert.equal(single.runs, 20);
       assert.deepEqual(batched.frames.map((f) => f.index), keys.map((_, i) => i));
-      assert.deepEqual(batched, { ...single, runs: batched.runs });
-      assert.deepEqual(shared, { ...single, runs: shared.runs });
+      assert.deepEqual(batched, single);
+      assert.deepEqual(shared, single);
+      // The same stream demuxed from Matroska: the same pictures at the same pts.
+      const mkv = await decode(await fixture("index_runs.mkv", spec), "alone");
+      assert.equal(mkv.path, "demux");
+      assert.deepEqual(mkv.frames, batched.frames);
     });
   },
 });
 
 Deno.test({
-  name: "index runs: a damaged sample inside a run is noted as it is alone, the rest decode",
+  name: "index path: a damaged sample is noted, the rest decode, whichever way",
   ...WORKERS,
   async fn() {
     const path = await fixture("index_runs.mp4", spec);
@@ -129,11 +119,8 @@ Deno.test({
         const noted = batched.corrupt.map((c) => c.index);
         assert.ok(noted.includes(3) && noted.includes(7), JSON.stringify(batched.corrupt));
         assert.ok(batched.frames.length >= 16, `${batched.frames.length} frames`);
-        // Alone: 0-15 gives 0-2, 3 runs alone, 4-15 gives 4-6, 7 alone, 8-15, then 16-19. Shared,
-        // by chunks of 4: 0-3 and 3 alone, 4-7 and 7 alone, then three chunks.
-        assert.deepEqual([batched.runs, shared.runs, single.runs], [6, 7, 20]);
-        assert.deepEqual(batched, { ...single, runs: batched.runs });
-        assert.deepEqual(shared, { ...single, runs: shared.runs });
+        assert.deepEqual(batched, single);
+        assert.deepEqual(shared, single);
       });
     } finally {
       await Deno.remove(copy);
