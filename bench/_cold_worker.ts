@@ -1,29 +1,44 @@
 /**
  * Worker for `bench/cold.ts`: one cold decode worker's stages, as `workers/decode.ts` runs them
  * (read and compile the ffmpeg core, instantiate it, decode), each with the minor page faults
- * the process took and the wall time. Posts one {@linkcode Stage} list. With `small`, the same
- * for the decode-only core `bench/small_core.sh` builds (one decode: one run an instance).
+ * the process took and the wall time. Posts one {@linkcode Stage} list. By default the stages of
+ * vx's decoder core (`wasm/decoder/`) as the decode worker runs them; with `npm`, those of the
+ * 32 MB `@ffmpeg/core` that vx decoded with before it.
  *
  * @module
  */
 
 import { compileCore, loadCore } from "../wasm/ffmpeg.ts";
+import { compileDecoder, loadDecoder } from "../wasm/decoder.ts";
+import { decodeKeyframes } from "../src/decode/keyframes.ts";
 import { minorFaults, type Stage } from "./measure.ts";
-import { compileSmallCore, instantiateSmallCore, type SmallCore } from "./_small_core.ts";
 
 const scope = self as unknown as {
   postMessage(msg: Stage[]): void;
-  onmessage: ((e: MessageEvent<{ input: string; small?: boolean }>) => void) | null;
+  onmessage: ((e: MessageEvent<{ input: string; npm?: boolean }>) => void) | null;
 };
 
-/** Stages of the small core: its read and compile, an instance, its input written. */
-async function smallCore(input: string, mark: (name: string) => void): Promise<SmallCore> {
-  const module = await compileSmallCore();
+/** Thrown to stop after the first keyframes. */
+class Enough extends Error {}
+
+/** The decoder core's stages: the first 3 keyframes of `input`, scaled to 2x2, twice. */
+async function vxdec(input: string, mark: (name: string) => void): Promise<void> {
+  const module = await compileDecoder();
   mark("read + compile the core");
-  const core = await instantiateSmallCore(module);
+  const core = await loadDecoder(module);
   mark("instantiate it");
-  core.FS.writeFile("/in.mp4", await Deno.readFile(input));
-  return core;
+  const spec = { fit: { kind: "stretch", width: 2, height: 2, nearest: true }, pixFmt: "rgb24" };
+  for (const name of ["first decode (3 keyframes)", "second decode (the same)"]) {
+    let n = 0;
+    try {
+      decodeKeyframes(core, { path: input, spec } as Parameters<typeof decodeKeyframes>[1], () => {
+        if (++n === 3) throw new Enough();
+      });
+    } catch (e) {
+      if (!(e instanceof Enough)) throw e;
+    }
+    mark(name);
+  }
 }
 
 scope.onmessage = async (e) => {
@@ -41,13 +56,8 @@ scope.onmessage = async (e) => {
   const args = ["-hide_banner", "-nostats", "-skip_frame", "nokey", "-i", "/in.mp4"]
     .concat(["-frames:v", "3", "-vf", "scale=2:2:flags=neighbor,format=rgb24"])
     .concat(["-f", "rawvideo", "-y", "/out.raw"]);
-  if (e.data.small) {
-    const core = await smallCore(e.data.input, mark);
-    t = performance.now();
-    faults = minorFaults();
-    const rc = core.callMain(args);
-    if (rc !== 0) throw new Error(`ffmpeg exited with ${rc}`);
-    mark("first decode (3 keyframes)");
+  if (!e.data.npm) {
+    await vxdec(e.data.input, mark);
     scope.postMessage(stages);
     return;
   }

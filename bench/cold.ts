@@ -7,12 +7,10 @@
  *
  * 1. **What a page fault costs here**: a fresh process touches a fresh 32 MiB buffer, one byte a
  *    4 KiB page, four times (each buffer freed before the next); ms per buffer and µs per fault.
- * 2. **The decode worker's stages** (`bench/_cold_worker.ts`): reading and compiling the 32 MB
- *    ffmpeg core, instantiating it, a first decode of 3 keyframes and a second one; the minor
- *    page faults of each and its wall time.
- *    Where `bench/small_core.sh` has built its decode-only core, the same stages with it (one
- *    decode: that build runs once an instance), to show how much of the chain is the npm
- *    core's size.
+ * 2. **The decode worker's stages** (`bench/_cold_worker.ts`): reading and compiling vx's
+ *    decoder core, instantiating it, a first decode of 3 keyframes and a second one; the minor
+ *    page faults of each and its wall time; and the same stages with the 32 MB `@ffmpeg/core`
+ *    vx decoded with before, to show what the core's size costs.
  * 3. **The whole run**: `vx fast --task keyframes` on the clip against native
  *    `ffmpeg -discard:v nokey`, with their wall time, and with `perf stat` (when installed) their
  *    CPU time and minor page faults; and vx again with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`
@@ -29,7 +27,7 @@
 
 import { minorFaults, type Stage, stats, writeSection } from "./measure.ts";
 import { clip720p, ROOT, runsFlag } from "./inputs.ts";
-import { smallCoreBytes } from "./_small_core.ts";
+import { DECODER_MANIFEST } from "../wasm/decoder.ts";
 
 const DENO = Deno.execPath();
 const SELF = new URL(import.meta.url).pathname;
@@ -56,7 +54,7 @@ if (Deno.args[0] === "--child") {
     const stages = await new Promise((resolve, reject) => {
       worker.onmessage = (e) => resolve(e.data);
       worker.onerror = (e) => reject(new Error(e.message));
-      worker.postMessage({ input: Deno.args[2], small: Deno.args[1] === "small" });
+      worker.postMessage({ input: Deno.args[2], npm: Deno.args[1] === "npm" });
     });
     console.log(JSON.stringify(stages));
   }
@@ -129,20 +127,19 @@ const WHOLE: { name: string; cmd: string; args: string[]; env?: Record<string, s
   { name: "vx, GLIBC_TUNABLES=glibc.malloc.hugetlb=1", cmd: DENO, args: vx, env: HUGE },
 ];
 
-/** The size of `bench/small_core.sh`'s decode-only core, 0 where it has not been built. */
-const hasSmall = smallCoreBytes();
+const vxdecBytes = DECODER_MANIFEST.wasm.bytes;
 const npmCoreBytes = Deno.statSync(
   new URL(import.meta.resolve("@ffmpeg/core/wasm")).pathname,
 ).size;
 
 const touches: { ms: number; faults: number }[] = [];
 const stageRuns: Stage[][] = [];
-const smallRuns: Stage[][] = [];
+const npmRuns: Stage[][] = [];
 const wholes = new Map<string, Whole[]>(WHOLE.map((w) => [w.name, []]));
 for (let i = 0; i < RUNS; i++) {
   touches.push(...(await child("touch") as { ms: number; faults: number }[]));
   stageRuns.push(await child("stages") as Stage[]);
-  if (hasSmall) smallRuns.push(await child("small") as Stage[]);
+  npmRuns.push(await child("npm") as Stage[]);
   for (const w of WHOLE) wholes.get(w.name)!.push(await whole(w.cmd, w.args, w.env));
   console.error(
     `run ${i + 1}/${RUNS}: ${WHOLE.map((w) => wholes.get(w.name)!.at(-1)!.ms.toFixed(0))}`,
@@ -181,17 +178,16 @@ const stageTable = (title: string, runs: Stage[][]) => [
     return `| ${stage.name} | ${fmt(all.map((s) => s.faults))} | ${fmt(all.map((s) => s.ms))} |`;
   }),
 ];
-lines.push(...stageTable("the decode worker's stage", stageRuns));
-if (hasSmall) {
-  const mb = (n: number) => (n / 1e6).toFixed(1);
-  lines.push(
-    "",
-    `The same stages with the decode-only core of \`bench/small_core.sh\` (${mb(hasSmall)} MB ` +
-      `against the npm core's ${mb(npmCoreBytes)} MB; measurement only, vx does not use it):`,
-    "",
-    ...stageTable("the decode worker's stage, small core", smallRuns),
-  );
-}
+const mb = (n: number) => (n / 1e6).toFixed(1);
+lines.push(
+  `vx's decoder core (${mb(vxdecBytes)} MB of wasm):`,
+  "",
+  ...stageTable("the decode worker's stage, vxdec", stageRuns),
+  "",
+  `The same stages with the \`@ffmpeg/core\` vx decoded with before (${mb(npmCoreBytes)} MB):`,
+  "",
+  ...stageTable("the decode worker's stage, @ffmpeg/core", npmRuns),
+);
 lines.push(
   "",
   "| whole run | wall ms | CPU ms | minor page faults |",
