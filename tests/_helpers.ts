@@ -168,3 +168,11 @@ export async function decodeWorker(
   await ready.promise;
   return handle;
 }
+
+/** Intersection over union of two `[x1, y1, x2, y2]` boxes. */
+export function iou(a: number[], b: number[]): number {
+  const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
+  const h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  const area = (r: number[]) => (r[2] - r[0]) * (r[3] - r[1]);
+  return (w * h) / (area(a) + area(b) - w * h);
+}

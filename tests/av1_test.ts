@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { extract, probeFile } from "../mod.ts";
 import { loadDecoder } from "../wasm/decoder.ts";
 import { fileSource } from "../src/input/source.ts";
-import { collect, hasShared, SHARED, tempPath, WORKERS } from "./_helpers.ts";
+import { collect, hasShared, iou, SHARED, tempPath, WORKERS } from "./_helpers.ts";
 
 const fixtureOf = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
 
@@ -91,14 +91,6 @@ const NATIVE = (() => {
 const DOG = hasShared("media/dog.jpg") && hasShared("models/yolox_nano.onnx");
 if (!NATIVE || !DOG) {
   console.warn("ignored: the AV1 dog check needs Debian's native ffmpeg and ../shared");
-}
-
-/** Intersection over union of two `[x1, y1, x2, y2]` boxes. */
-function iou(a: number[], b: number[]): number {
-  const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
-  const h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
-  const area = (r: number[]) => (r[2] - r[0]) * (r[3] - r[1]);
-  return (w * h) / (area(a) + area(b) - w * h);
 }
 
 Deno.test({

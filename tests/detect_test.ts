@@ -1,17 +1,9 @@
 import assert from "node:assert/strict";
 import { type Detection, extract } from "../mod.ts";
 import { TraceRecorder } from "../src/debug/trace.ts";
-import { collect, fixture, SHARED, sharedOrSkip, WORKERS } from "./_helpers.ts";
+import { collect, fixture, iou, SHARED, sharedOrSkip, WORKERS } from "./_helpers.ts";
 
 const ready = sharedOrSkip("models/yolox_nano.onnx") && sharedOrSkip("media/dog.jpg");
-
-function iou(a: number[], b: number[]): number {
-  const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
-  const h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
-  const inter = w * h;
-  const area = (r: number[]) => (r[2] - r[0]) * (r[3] - r[1]);
-  return inter / (area(a) + area(b) - inter);
-}
 
 // Where the objects of dog.jpg are, as published with the darknet YOLO demo (not our output).
 const EXPECTED: [string[], number[]][] = [

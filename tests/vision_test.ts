@@ -16,6 +16,7 @@ import type { ExtractOptions } from "../src/pipeline/fast.ts";
 import {
   collect,
   fixture,
+  iou,
   runCli,
   SHARED,
   sharedOrSkip,
@@ -110,13 +111,6 @@ Deno.test({
 });
 
 const ASTRONAUT_FACE = [180, 62, 268, 173];
-
-function iou(a: number[], b: number[]): number {
-  const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
-  const h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
-  const area = (r: number[]) => (r[2] - r[0]) * (r[3] - r[1]);
-  return (w * h) / (area(a) + area(b) - w * h);
-}
 
 Deno.test({
   name: "faces: UltraFace finds the astronaut's face in every keyframe, for each --fit",

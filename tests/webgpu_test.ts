@@ -10,7 +10,16 @@ import { createEngine } from "../src/infer/engine.ts";
 import { packagedAssets } from "../src/tasks/ocr.ts";
 import { TaskError } from "../src/tasks/task.ts";
 import type { TraceFile } from "../src/debug/trace.ts";
-import { fixture, runCli, runDeno, SHARED, sharedOrSkip, tempPath, WORKERS } from "./_helpers.ts";
+import {
+  fixture,
+  iou,
+  runCli,
+  runDeno,
+  SHARED,
+  sharedOrSkip,
+  tempPath,
+  WORKERS,
+} from "./_helpers.ts";
 import { tinyYolox } from "../src/fixtures/tiny_yolox.ts";
 
 // The pipeline tests run the CLI in child processes: once onnxruntime has created a session in
@@ -49,13 +58,6 @@ async function fast(args: string[], env: Record<string, string> = {}) {
   assert.equal(r.code, 0, r.stderr);
   const { vx } = JSON.parse(await Deno.readTextFile(trace)) as TraceFile;
   return { ...r, vx, results: r.records.map((x) => x.results as Result[]) };
-}
-
-function iou(a: number[], b: number[]): number {
-  const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
-  const h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
-  const area = (r: number[]) => (r[2] - r[0]) * (r[3] - r[1]);
-  return w * h / (area(a) + area(b) - w * h);
 }
 
 /** Same labels or texts, boxes within IoU 0.9, scores within 0.02, result for result. */

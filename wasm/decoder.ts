@@ -15,6 +15,7 @@
 
 import type { ByteSource } from "../src/input/source.ts";
 import manifest from "./decoder/manifest.json" with { type: "json" };
+import { compileWasmFile } from "./compile.ts";
 
 /** What the committed core is: its sources, their versions and its size (`manifest.json`). */
 export const DECODER_MANIFEST: typeof manifest = manifest;
@@ -414,22 +415,7 @@ export const DECODER_WASM: URL = new URL("./decoder/vxdec.wasm", import.meta.url
  * posted to other workers, which then skip compilation.
  */
 export function compileDecoder(): Promise<WebAssembly.Module> {
-  compiled.module ??= (async () => {
-    const file = await Deno.open(DECODER_WASM);
-    try {
-      const size = (await file.stat()).size;
-      const bytes = new Uint8Array(size);
-      let at = 0;
-      while (at < size) {
-        const n = file.readSync(bytes.subarray(at));
-        if (n === null) throw new Error(`${DECODER_WASM.pathname}: cut short`);
-        at += n;
-      }
-      return new WebAssembly.Module(bytes);
-    } finally {
-      file.close();
-    }
-  })();
+  compiled.module ??= compileWasmFile(DECODER_WASM);
   return compiled.module;
 }
 

@@ -29,7 +29,8 @@
  */
 
 import createFFmpegCore from "@ffmpeg/core";
-import { type ByteSource, fileSource } from "../src/input/source.ts";
+import { type ByteSource } from "../src/input/source.ts";
+import { compileWasmFile } from "./compile.ts";
 
 /**
  * Which core: `st` is `@ffmpeg/core`, `mt` is `@ffmpeg/core-mt`. Only the multithreaded core can
@@ -99,18 +100,6 @@ export function compileCore(kind: CoreKind = "st"): Promise<WebAssembly.Module> 
     new URL(import.meta.resolve(`@ffmpeg/core${kind === "mt" ? "-mt" : ""}/wasm`)),
   );
   return compiled[kind];
-}
-
-/** Reads the wasm file at `url` into one buffer of its size and compiles it synchronously. */
-export async function compileWasmFile(url: URL): Promise<WebAssembly.Module> {
-  const file = fileSource(url.pathname, await Deno.open(url));
-  try {
-    const bytes = new Uint8Array(file.size);
-    if (file.readAt(0, bytes) !== bytes.length) throw new Error(`${url.pathname}: cut short`);
-    return new WebAssembly.Module(bytes);
-  } finally {
-    file.close();
-  }
 }
 
 /**
