@@ -29,7 +29,7 @@
  */
 
 import createFFmpegCore from "@ffmpeg/core";
-import { type ByteSource } from "../src/input/source.ts";
+import type { ByteSource } from "../src/input/source.ts";
 import { compileWasmFile } from "./compile.ts";
 
 /**
