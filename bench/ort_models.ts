@@ -25,7 +25,7 @@
  * @module
  */
 
-import { DEMO_VIDEO } from "../src/demo.ts";
+import { DEMO_SPEC } from "../src/fixtures/demo_clip.ts";
 import { makeVideo, runFFmpeg } from "../src/fixtures/video.ts";
 import { ownManifest, vxWithManifest } from "../src/fixtures/vx_tree.ts";
 import { createEngine } from "../src/infer/engine.ts";
@@ -41,7 +41,7 @@ async function taskChild(root: string, raw: string): Promise<void> {
   const { createEngine, timeLoads } = await import(`${root}src/infer/engine.ts`);
   const { createOcrTask } = await import(`${root}src/tasks/ocr.ts`);
   const data = await Deno.readFile(raw);
-  const { width, height } = DEMO_VIDEO;
+  const { width, height } = DEMO_SPEC;
   const frame = { index: 0, pts: 0, srcWidth: width, srcHeight: height, width, height, data };
   const { engine, loads } = timeLoads(createEngine({ threads: 1 }));
   const out: Figures = {};
@@ -99,7 +99,7 @@ const loadBefore = loadavg();
 await Deno.mkdir(CACHE, { recursive: true });
 const video = `${CACHE}ort_demo.mp4`;
 const raw = `${CACHE}ort_demo_frame.rgb`;
-await makeVideo(video, DEMO_VIDEO);
+await makeVideo(video, DEMO_SPEC);
 await runFFmpeg({
   args: ["-i", "/in.mp4", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "/o.raw"],
   inputs: { "/in.mp4": video },

@@ -7,8 +7,8 @@ import { SPAN } from "../src/pipeline/tracer.ts";
 import { VERSION } from "../src/version.ts";
 import {
   type ExtractOptions,
-  FAST_DECODERS,
   FAST_THREADS,
+  fastDecoders,
   fastInferrers,
 } from "../src/pipeline/fast.ts";
 import { collect, fixture, SHARED, sharedOrSkip, tempPath, WORKERS } from "./_helpers.ts";
@@ -138,11 +138,13 @@ function checkTrace(path: string, records: FrameRecord[], trace: TraceFile): voi
   assert.equal(vx.decoder!.wasmBytes, Deno.statSync(DECODER_WASM).size);
   assert.equal(vx.backend, "wasm");
   assert.ok(vx.threads.inference! >= 1);
-  // fast: FAST_DECODERS decoders and fastInferrers() inference workers (one for a task without
+  // fast: fastDecoders() decoders and fastInferrers() inference workers (one for a task without
   // a model); the sequential baseline one of each.
   const sequential = vx.mode === "fast --sequential";
   const workers = sequential || vx.models.length === 0 ? 1 : fastInferrers();
-  const decoders = sequential ? 1 : FAST_DECODERS;
+  const decoders = sequential
+    ? 1
+    : fastDecoders({ task: vx.models.length === 0 ? "keyframes" : "detect" });
   assert.deepEqual([vx.threads.decodeWorkers, vx.threads.inferenceWorkers], [decoders, workers]);
   assert.ok(vx.peakRssBytes! > 0);
   // The process's own figures (getrusage): its peak holds every sampled RSS (within 1%: Linux

@@ -118,6 +118,21 @@ export class DecoderCore {
       this.#logger?.({ level, decoder: decoder !== 0, line: line.trimEnd() });
   }
 
+  /**
+   * Writes `data` at `path` in the core's in-memory file system, where filters read files (the
+   * font and the tags of `drawtext`).
+   */
+  writeFile(path: string, data: Uint8Array): void {
+    this.#m.FS.writeFile(path, data);
+  }
+
+  /** Removes `path` from the core's file system, if it is there. */
+  removeFile(path: string): void {
+    try {
+      this.#m.FS.unlink(path);
+    } catch { /* not there */ }
+  }
+
   /** FFmpeg's and dav1d's versions. */
   versions(): { ffmpeg: string; dav1d: string } {
     return JSON.parse(this.#string(this.#call("_vx_versions")));

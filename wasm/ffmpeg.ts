@@ -1,27 +1,13 @@
 /**
- * Loading the ffmpeg.wasm core, and the emscripten devices that connect it to the host.
+ * Loading the ffmpeg.wasm cores (`@ffmpeg/core`, `@ffmpeg/core-mt`) for the test fixtures and
+ * benchmarks, which encode their input videos with them (libx264, libx265, libvpx, drawtext).
+ * Nothing vx ships loads this module (`tests/product_test.ts`): vx decodes and draws with its own
+ * core, `wasm/decoder.ts`.
  *
- * We drive the core (`@ffmpeg/core`) directly rather than through `@ffmpeg/ffmpeg`: that wrapper
- * is file-based (`exec`, then `readFile` once ffmpeg is done), while we need frames as they are
- * decoded. A device file registered with the core's `FS` gets its `write` called synchronously
- * while `exec()` runs, so each finished frame can leave the worker at once; a second device reads
- * the input lazily from a host file, so a file of several GB is never copied into wasm memory.
- *
- * Which core: the single-thread `@ffmpeg/core`. Measured on our 2-core machines (see
- * `bench/README.md`): it starts in ~0.5 s against 2.4–3.4 s for `@ffmpeg/core-mt` (which
- * preallocates 32 pthread workers and 1 GiB), and decoded 20 keyframes of 720p H.264 in 0.42 s
- * against 0.68 s. Keyframe-only decoding has little intra-file parallelism to offer, so we scale
- * across files with one single-thread core per decode worker instead.
- *
- * With start-up paid once (a resident engine), `bench/ffmpeg_cores.ts` compared them warm
- * (2026-11-27, 2 cores, ms per keyframe, st / mt `-threads auto`): 4K H.264 29.6 / 22.3, 1080p
- * 10-bit HEVC 21.5 / 15.8, 1080p all-intra H.264 8.8 / 6.8, 640x360 H.264 2.6 / 3.0; core load
- * 0.23 s / 2.3 s. So mt decodes large frames ~25% faster when a core is free, and small ones
- * slower. vx keeps `st` for every workload: in `fast`, `bulk` and the engine the other cores run
- * inference (YOLOX-Nano 78 ms a keyframe against 3–30 ms of decoding), so decoding threads only
- * take time from it, and mt costs 1 GiB and 32 threads per decoder. Where decoding becomes the
- * bottleneck (large frames and more cores than inference needs, `bench/scale.ts` on 16 cores),
- * mt is the one to try.
+ * A device file registered with the core's `FS` gets its `write` called synchronously while
+ * `exec()` runs, and a second device reads the input lazily from a host file. `st` starts in
+ * ~0.5 s against 2.4–3.4 s for `mt` (which preallocates 32 pthread workers and 1 GiB); the
+ * fixtures use `mt` only for libx265, which `st` lacks.
  *
  * The core must run inside a worker: it reads `self.location`, which Deno's main thread lacks.
  *

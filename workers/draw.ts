@@ -1,12 +1,12 @@
 /**
- * Draw worker: hosts one ffmpeg.wasm core and speaks {@linkcode DrawCommand}: each command
- * draws on one JPEG and replaces it. The logic lives in `src/draw/`.
+ * Draw worker: hosts one instance of vx's decoder core and speaks {@linkcode DrawCommand}: each
+ * command draws on one JPEG and replaces it. The logic lives in `src/draw/`.
  *
  * @module
  */
 
-import { type FFmpegCore, loadCore } from "../wasm/ffmpeg.ts";
-import { DrawError, drawOnJpeg, FONT_URL } from "../src/draw/jpeg.ts";
+import { type DecoderCore, loadDecoder } from "../wasm/decoder.ts";
+import { DrawError, drawOnJpeg, FONT_PATH, FONT_URL } from "../src/draw/jpeg.ts";
 import type { DrawCommand, DrawEvent } from "../src/draw/protocol.ts";
 import { reportCrashes } from "../src/pipeline/workers.ts";
 
@@ -17,15 +17,12 @@ const scope = self as unknown as {
   onmessage: ((e: MessageEvent<DrawCommand>) => void) | null;
 };
 
-/**
- * Loaded as the worker starts, so it is ready by the first keyframe's results, then reused: a
- * core costs ~0.5 s to start.
- */
-let core: Promise<FFmpegCore> | undefined = ready();
+/** Loaded as the worker starts, so it is ready by the first keyframe's results, then reused. */
+let core: Promise<DecoderCore> | undefined = ready();
 
-async function ready(): Promise<FFmpegCore> {
-  const c = await loadCore();
-  c.FS.writeFile("/font.ttf", await Deno.readFile(FONT_URL));
+async function ready(): Promise<DecoderCore> {
+  const c = await loadDecoder();
+  c.writeFile(FONT_PATH, await Deno.readFile(FONT_URL));
   return c;
 }
 
@@ -46,7 +43,8 @@ scope.onmessage = (e) => {
       scope.postMessage({ type: "drawn", id: cmd.id, ms: performance.now() - start });
     } catch (err) {
       // A trap leaves the core unusable: the next command loads a fresh one.
-      if (!(err instanceof DrawError)) core = undefined;
+      const c = await core?.catch(() => undefined);
+      if (!(err instanceof DrawError) || c?.broken) core = undefined;
       scope.postMessage({
         type: "error",
         id: cmd.id,

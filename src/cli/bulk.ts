@@ -126,9 +126,14 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
   const enc = new TextEncoder();
   let last: BulkProgress | undefined;
   const failed: string[] = [];
+  /** Records are being written to the terminal the progress line is drawn on. */
+  let writing = false;
+  const draw = () => {
+    if (tty && last && !writing) Deno.stderr.writeSync(enc.encode(`\r\x1b[K${progressLine(last)}`));
+  };
   const onProgress = (p: BulkProgress) => {
     last = p;
-    if (tty) Deno.stderr.writeSync(enc.encode(`\r\x1b[K${progressLine(p)}`));
+    draw();
   };
   let close = () => {};
   try {
@@ -171,9 +176,17 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
     for await (const record of shown.wrap(records)) {
       block.push(record);
       if ("status" in record) {
-        // Records on the terminal the progress line is drawn on: clear it first.
-        if (tty && toTerminal) Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
-        await sink.writeAll(block);
+        // Records on the terminal the progress line is drawn on: clear it first, and draw it
+        // again only once they are written (progress arriving meanwhile would share their line).
+        if (tty && toTerminal) {
+          writing = true;
+          Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
+        }
+        try {
+          await sink.writeAll(block);
+        } finally {
+          writing = false;
+        }
         block = [];
         if (record.status === "error") {
           // One line per failed file, as `fast` gives, on a line of its own.
@@ -185,6 +198,7 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
             enc.encode(`${tty ? "\r\x1b[K" : ""}vx: ${record.file}: ${reason}\n`),
           );
         }
+        draw();
       }
     }
   } finally {

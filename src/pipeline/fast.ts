@@ -21,8 +21,8 @@ import type { CheckedFiles } from "../input/checked_file.ts";
 export {
   DEFAULT_INFLIGHT_BYTES,
   DEFAULT_INFLIGHT_FRAMES,
-  FAST_DECODERS,
   FAST_THREADS,
+  fastDecoders,
   fastInferrers,
 } from "./modes.ts";
 

@@ -96,7 +96,7 @@ export function defaultPool(
 /** One mode's defaults, from the task and the workers asked for. */
 interface ModeDefaults {
   inferrers(task: TaskOptions, asked?: number): number;
-  decoders(inferrers: number): number;
+  decoders(inferrers: number, task: TaskOptions): number;
   threads(inferrers: number): number;
   maxInflightFrames(inferrers: number): number;
   maxInflightBytes: number;
@@ -115,15 +115,17 @@ const fastWorkers = (task: TaskOptions, asked?: number) =>
   asked ?? (TASKS[task.task].runsModel === false ? 1 : fastInferrers());
 
 /**
- * Decode workers for `fast`: one. A second one sharing an MP4's key samples (see `KeyClaims`)
- * was measured on the 2-core bench machine for `--task keyframes` on the 720p clip (2026-11-30,
- * machine quiet, 6 interleaved runs each): 1080 ms against 1080 ms (median wall), with the key
- * samples claimed 4 at a time and each claim decoded in one ffmpeg run; with one run a key it
- * was 1104 against 1076. Both decoders run V8's baseline code while it tiers the core up and its
- * compiler threads take the cores. Pools with more decoders (the engine, `bulk`) still lend an
- * idle one to a file being decoded.
+ * Decode workers for `fast`: two (at most the cores) for a task that runs no model, whose run is
+ * all decoding, sharing the file's key packets (see `KeyClaims`); one beside a model, whose
+ * inference workers want the cores (a second decoder there gained nothing: BENCHMARKS.md,
+ * "decoder").
  */
-export const FAST_DECODERS = 1;
+export function fastDecoders(
+  task: TaskOptions,
+  cores = navigator.hardwareConcurrency ?? 1,
+): number {
+  return TASKS[task.task].runsModel === false ? Math.max(1, Math.min(2, cores)) : 1;
+}
 
 /**
  * `fast`'s second inference worker sets up once the first has run a keyframe, not once it has
@@ -139,7 +141,7 @@ const FAST_AFTER_FIRST_RUN = true;
 
 const FAST: ModeDefaults = {
   inferrers: fastWorkers,
-  decoders: () => FAST_DECODERS,
+  decoders: (_n, task) => fastDecoders(task),
   threads: () => FAST_THREADS,
   maxInflightFrames: (n) => Math.max(DEFAULT_INFLIGHT_FRAMES, 4 * n),
   maxInflightBytes: DEFAULT_INFLIGHT_BYTES,
@@ -199,7 +201,7 @@ export function createScheduler(mode: Mode, task: TaskOptions, options: PoolOpti
   const inferrers = m.inferrers(task, options.inferrers);
   return new Scheduler({
     task,
-    decoders: options.decoders ?? m.decoders(inferrers),
+    decoders: options.decoders ?? m.decoders(inferrers, task),
     inferrers,
     threads: options.threads ?? m.threads(inferrers),
     backend: options.backend,

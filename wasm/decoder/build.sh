@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Builds vx's decoder core, wasm/decoder/vxdec.{wasm,mjs}, from Debian 12's sources with Debian 12's
-# emscripten: dav1d 1.0.0 (AV1, 8 and 10 bit), zlib 1.2.13 and FFmpeg 5.1.9 (libavformat, libavcodec,
+# emscripten: dav1d 1.0.0 (AV1, 8 and 10 bit), zlib 1.2.13, FreeType 2.12.1 and FFmpeg 5.1.9 (libavformat, libavcodec,
 # libavfilter, libswscale, libavutil; LGPL, no --enable-gpl), linked with vxdec.c, the small C API
 # the TypeScript side speaks (wasm/decoder.ts).
 #
 # Every video decoder, demuxer, parser and bitstream filter; of the encoders only mjpeg (the
-# JPEGs of --frames-dir); of the filters only the ones geometry.ts's chains and the rotation use.
+# JPEGs of --frames-dir); of the filters only the ones geometry.ts's chains, the rotation and
+# --draw (drawbox, drawtext with FreeType) use.
 # No audio, no muxers, no network, no threads, no asm (wasm has none).
 #
 # The sources are pinned by sha256 (below, and in manifest.json). Run from anywhere; the work
-# happens in .cache/decoder-build. On 2 cores: dav1d ~2 min, configure ~9 min, build ~15 min.
+# happens in .cache/decoder-build. On 2 cores: about 6 minutes in all.
 #   bash wasm/decoder/build.sh            # builds and writes wasm/decoder/ and manifest.json
 #   bash wasm/decoder/build.sh --check    # builds in the cache and compares with what is committed
 set -euo pipefail
@@ -28,6 +29,9 @@ DAV1D_SHA256=51737db7e4897e599684f873a4725176dd3c779e639411d7c4fce134bb5ebb82
 ZLIB_VERSION=1.2.13
 ZLIB_DEB="1:1.2.13.dfsg-1"
 ZLIB_SHA256=71feb7947e3c00ef125f83b79a4e529bde31171e5babe48b391f06758d1ab0a1
+FREETYPE_VERSION=2.12.1
+FREETYPE_DEB="2.12.1+dfsg-5+deb12u4"
+FREETYPE_SHA256=7dedb6b9adf331559daea614a83b8de42a753e685ec8e1c4bdb4529eb880b0d1
 
 need() { command -v "$1" >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
@@ -53,11 +57,30 @@ fetch_source() { # package debian-version tarball sha256
 fetch_source ffmpeg "$FFMPEG_DEB" "ffmpeg_$FFMPEG_VERSION.orig.tar.xz" "$FFMPEG_SHA256"
 fetch_source dav1d "$DAV1D_DEB" "dav1d_$DAV1D_VERSION.orig.tar.xz" "$DAV1D_SHA256"
 fetch_source zlib "$ZLIB_DEB" "zlib_$ZLIB_VERSION.dfsg.orig.tar.bz2" "$ZLIB_SHA256"
+fetch_source freetype "$FREETYPE_DEB" "freetype_$FREETYPE_VERSION+dfsg.orig.tar.xz" "$FREETYPE_SHA256"
 
 # Paths compiled into the wasm (assertions' __FILE__) are made relative, so a rebuild elsewhere
 # gives the same bytes.
 PREFIX_MAP="-ffile-prefix-map=$WORK/="
-OPT="-O3 $PREFIX_MAP"
+# -msimd128: clang vectorises FFmpeg's and dav1d's C loops into wasm SIMD, which every engine vx
+# runs on has (onnxruntime-web needs it too).
+OPT="-O3 -msimd128 $PREFIX_MAP"
+
+# meson's cross file for emscripten, for dav1d and FreeType.
+cat >cross.txt <<CROSS
+[binaries]
+c = 'emcc'
+cpp = 'em++'
+ar = 'emar'
+ranlib = 'emranlib'
+[built-in options]
+c_args = ['-O3', '-msimd128', '$PREFIX_MAP']
+[host_machine]
+system = 'emscripten'
+cpu_family = 'wasm32'
+cpu = 'wasm32'
+endian = 'little'
+CROSS
 
 # --- zlib (PNG, TIFF, compressed MP4 headers and Matroska tracks) -----------------------------
 ZLIB_SRC="$WORK/zlib-$ZLIB_VERSION.dfsg"
@@ -81,25 +104,24 @@ if [ ! -f "$DAV1D_PREFIX/lib/libdav1d.a" ]; then
   # memory), which the single-thread core cannot link. dav1d creates no thread with n_threads=1.
   sed -i "s/thread_dependency = dependency('threads')/thread_dependency = declare_dependency()/" \
     "$DAV1D_SRC/meson.build"
-  cat >cross.txt <<CROSS
-[binaries]
-c = 'emcc'
-cpp = 'em++'
-ar = 'emar'
-ranlib = 'emranlib'
-[built-in options]
-c_args = ['-O3', '$PREFIX_MAP']
-[host_machine]
-system = 'emscripten'
-cpu_family = 'wasm32'
-cpu = 'wasm32'
-endian = 'little'
-CROSS
   meson setup dav1d-build "$DAV1D_SRC" --cross-file cross.txt --prefix="$DAV1D_PREFIX" \
     --libdir=lib --buildtype=release --default-library=static -Denable_asm=false \
     -Denable_tools=false -Denable_tests=false -Denable_examples=false -Dbitdepths=8,16 \
     -Dlogging=false >/dev/null
   ninja -C dav1d-build install >/dev/null
+fi
+
+# --- FreeType (drawtext, for --draw's tags) ---------------------------------------------------
+FREETYPE_SRC="$WORK/freetype-$FREETYPE_VERSION"
+FREETYPE_PREFIX="$WORK/freetype-install"
+if [ ! -f "$FREETYPE_PREFIX/lib/libfreetype.a" ]; then
+  rm -rf "$FREETYPE_SRC" freetype-build
+  tar xf "freetype_$FREETYPE_VERSION+dfsg.orig.tar.xz"
+  meson setup freetype-build "$FREETYPE_SRC" --cross-file cross.txt --prefix="$FREETYPE_PREFIX" \
+    --libdir=lib --buildtype=release --default-library=static -Dzlib=disabled -Dbzip2=disabled \
+    -Dpng=disabled -Dharfbuzz=disabled -Dbrotli=disabled -Dmmap=disabled -Dtests=disabled \
+    >/dev/null
+  ninja -C freetype-build install >/dev/null
 fi
 
 # --- FFmpeg -----------------------------------------------------------------------------------
@@ -118,13 +140,14 @@ CONFIGURE=(--cc=emcc --cxx=em++ --ar=emar --ranlib=emranlib --nm=emnm
   --enable-decoder="$VIDEO_DECODERS,libdav1d" --enable-libdav1d
   --enable-demuxers --enable-parsers --enable-bsfs
   --enable-encoder=mjpeg
-  --enable-filter=buffer,buffersink,scale,format,pad,crop,transpose,hflip,vflip,null
+  --enable-filter=buffer,buffersink,scale,format,pad,crop,transpose,hflip,vflip,null,drawbox,drawtext
+  --enable-libfreetype
   --enable-zlib --pkg-config=pkg-config --pkg-config-flags=--static
   --extra-cflags="$OPT -I$ZLIB_PREFIX/include" --extra-ldflags="-L$ZLIB_PREFIX/lib")
 mkdir -p ffmpeg-build
 cd ffmpeg-build
 if [ ! -f config.h ] || [ "$(cat configure.args 2>/dev/null)" != "${CONFIGURE[*]}" ]; then
-  PKG_CONFIG_PATH="$DAV1D_PREFIX/lib/pkgconfig" "$SRC/configure" "${CONFIGURE[@]}" >configure.log
+  PKG_CONFIG_PATH="$DAV1D_PREFIX/lib/pkgconfig:$FREETYPE_PREFIX/lib/pkgconfig" "$SRC/configure" "${CONFIGURE[@]}" >configure.log
   printf '%s' "${CONFIGURE[*]}" >configure.args
 fi
 LIBS="libavformat/libavformat.a libavfilter/libavfilter.a libavcodec/libavcodec.a"
@@ -136,11 +159,11 @@ OUT="$WORK/out"
 mkdir -p "$OUT"
 # Debian packages acorn (the glue's minifier) for node in /usr/share/nodejs.
 NODE_PATH=/usr/share/nodejs emcc $OPT -I. -I"$SRC" -I"$DAV1D_PREFIX/include" "$HERE/vxdec.c" $LIBS "$DAV1D_PREFIX/lib/libdav1d.a" \
-  "$ZLIB_PREFIX/lib/libz.a" -lm \
-  -s MODULARIZE=1 -s EXPORT_ES6=1 -s ENVIRONMENT=web,worker -s FILESYSTEM=0 \
+  "$FREETYPE_PREFIX/lib/libfreetype.a" "$ZLIB_PREFIX/lib/libz.a" -lm \
+  -s MODULARIZE=1 -s EXPORT_ES6=1 -s ENVIRONMENT=web,worker -s FORCE_FILESYSTEM=1 \
   -s ALLOW_MEMORY_GROWTH=1 -s INITIAL_MEMORY=16777216 \
   -s EXPORTED_FUNCTIONS=_malloc,_free \
-  -s EXPORTED_RUNTIME_METHODS=UTF8ToString \
+  -s EXPORTED_RUNTIME_METHODS=UTF8ToString,FS \
   -o "$OUT/vxdec.mjs"
 
 SHA=$(sha256sum "$OUT/vxdec.wasm" | cut -d' ' -f1)
@@ -156,6 +179,7 @@ cat >"$OUT/manifest.json" <<JSON
     "ffmpeg": { "version": "$FFMPEG_VERSION", "debian": "$FFMPEG_DEB", "sha256": "$FFMPEG_SHA256", "licence": "LGPL-2.1-or-later" },
     "dav1d": { "version": "$DAV1D_VERSION", "debian": "$DAV1D_DEB", "sha256": "$DAV1D_SHA256", "licence": "BSD-2-Clause" },
     "zlib": { "version": "$ZLIB_VERSION", "debian": "$ZLIB_DEB", "sha256": "$ZLIB_SHA256", "licence": "Zlib" },
+    "freetype": { "version": "$FREETYPE_VERSION", "debian": "$FREETYPE_DEB", "sha256": "$FREETYPE_SHA256", "licence": "FTL" },
     "vxdec.c": { "sha256": "$(sha256sum "$HERE/vxdec.c" | cut -d' ' -f1)" }
   },
   "toolchain": "$EMCC",
