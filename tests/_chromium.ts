@@ -1,6 +1,6 @@
 /**
  * Headless Chromium for the report tests: Debian's `chromium` package (CI installs it in
- * `.ci/run`). Tests that need it skip with a message when it is absent.
+ * `.ci/run`). Tests that need it are ignored when it is absent.
  *
  * @module
  */
@@ -16,14 +16,6 @@ export const CHROMIUM: string | undefined = (() => {
   }
   return undefined;
 })();
-
-/** Whether Chromium is there; logs why a test is skipped when it is not. */
-export function chromiumOrSkip(): boolean {
-  if (!CHROMIUM) {
-    console.warn("skipped: no chromium on PATH (apt-get install chromium; CI's .ci/run does)");
-  }
-  return CHROMIUM !== undefined;
-}
 
 /** What a headless Chromium run printed: its stderr log, and stdout (the DOM, for `dumpDom`). */
 export interface ChromiumRun {
