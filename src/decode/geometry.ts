@@ -60,8 +60,3 @@ export function outputGeometry(
   }
   return { width, height, filter, frameBytes: width * height * 3 };
 }
-
-/** Whether two specs ask the decoder for the same frames. */
-export function sameSpec(a: FrameSpec, b: FrameSpec): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
