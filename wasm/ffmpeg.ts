@@ -146,13 +146,6 @@ function useModuleWorkers(): void {
   };
 }
 
-/**
- * Encoder arguments for the JPEGs vx writes. The default "optimal" Huffman tables trap or hang
- * the wasm build on some pictures (seen with 0.12.10 on x264 High-profile input); the standard
- * tables do not.
- */
-export const MJPEG_ARGS: readonly string[] = ["-c:v", "mjpeg", "-huffman", "default", "-q:v", "3"];
-
 let nextMinor = 0;
 
 /**

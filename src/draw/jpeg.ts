@@ -7,8 +7,13 @@
  * @module
  */
 
-import { CoreError, type DecoderCore, type Input, memorySource } from "../../wasm/decoder.ts";
-import type { Decoder } from "../../wasm/decoder.ts";
+import {
+  CoreError,
+  type Decoder,
+  type DecoderCore,
+  type Input,
+  memorySource,
+} from "../../wasm/decoder.ts";
 import type { DrawPlan } from "./plan.ts";
 
 /** The font tags are drawn in: DejaVu Sans Bold, from npm, as the fixtures use. */
