@@ -14,6 +14,7 @@ import { ortWasm, precompileOrtWasm } from "../src/infer/ort_wasm.ts";
 import { EARLY_INFERRER } from "../src/pipeline/early.ts";
 import { TASKS } from "../src/tasks/registry.ts";
 import { type Frame, type FrameSpec, type Task, TaskError } from "../src/tasks/task.ts";
+import { noModels } from "../src/tasks/no_models.ts";
 import { now } from "../src/clock.ts";
 import { earlyStart, reportCrashes } from "../src/pipeline/workers.ts";
 
@@ -80,19 +81,6 @@ function blankFrame(spec: FrameSpec): Frame {
   // A 16:9 source, the common case: detect runs such a frame at its own (rectangular) size.
   const [srcWidth, srcHeight] = f.kind === "letterbox" ? [1920, 1080] : [width, height];
   return { index: -1, pts: 0, srcWidth, srcHeight, width, height, data };
-}
-
-/**
- * The engine of a task that runs no model (`keyframes`), with the threads it was given: the
- * JavaScript of onnxruntime-web, ~80 ms of CPU to load (2-core bench machine, 2026-11-30), is not
- * loaded for it.
- */
-function noModels(threads: number): Engine {
-  return {
-    backend: "wasm",
-    threads,
-    load: () => Promise.reject(new TaskError("this task runs no model")),
-  };
 }
 
 scope.onmessage = (e) => {

@@ -11,7 +11,6 @@
 
 import { CoreError, memorySource } from "../../wasm/decoder.ts";
 import type { ByteSource } from "../input/source.ts";
-import { readBytes } from "../input/source.ts";
 import type { KeyClaims } from "./key_claims.ts";
 import { checkDeadline, type DecodeContext, DecodeError } from "./keyframes.ts";
 import { type IndexPlan, samplesMp4 } from "./mp4_index.ts";
@@ -31,6 +30,7 @@ export function decodeIndexed(
 ): void {
   const { stream, out, read } = ctx;
   const pictures = openTrack(ctx, plan);
+  let scratch = new Uint8Array(0);
   try {
     for (;;) {
       const index = claims.next();
@@ -43,7 +43,12 @@ export function decodeIndexed(
           `truncated or damaged file (keyframe ${index} at ${pts} s lies past the end of the file)`,
         );
       }
-      const bytes = readBytes(source, key.offset, key.size);
+      // One buffer for every sample, grown as needed: a fresh one each time would fault in its
+      // pages again (a 720p key sample is ~80 of them). The decoder copies the bytes it is given.
+      if (scratch.length < key.size) {
+        scratch = new Uint8Array(Math.max(key.size, 2 * scratch.length));
+      }
+      const bytes = scratch.subarray(0, source.readAt(key.offset, scratch.subarray(0, key.size)));
       // The next key sample (this worker's, when it decodes the file alone) is fetched while this
       // one decodes: a URL's round trips hide behind the decoder.
       const next = claims.shared ? undefined : plan.keys[index + 1];

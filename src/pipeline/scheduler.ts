@@ -53,6 +53,7 @@ import {
   traceTaskReady,
 } from "./trace_events.ts";
 import { type CrashEvent, spawnDecoder, spawnInferrer, type WorkerHandle } from "./workers.ts";
+import { spawnInline } from "./inline_inferrer.ts";
 import type { Frame } from "../tasks/task.ts";
 
 /**
@@ -427,7 +428,11 @@ export class Scheduler {
         outstanding: new Set(),
         lane: inferLane(at),
       } as InferrerSlot;
-      slot.handle = spawnInferrer((e) => inbox.push({ from: "infer", slot, e }));
+      const onEvent = (e: InferEvent | CrashEvent) => inbox.push({ from: "infer", slot, e });
+      // A task that runs no model needs no worker to run it in.
+      slot.handle = TASKS[task.task].runsModel === false
+        ? spawnInline(onEvent)
+        : spawnInferrer(onEvent);
       inferrers[at] = slot;
       if (init) initInferrer(slot);
     };
