@@ -2,7 +2,7 @@
  * vx: the keyframes of video files, through ONNX models, entirely in WebAssembly.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { extract } from "./mod.ts";
  * for await (const record of extract("clip.mp4", { task: "detect", model: "yolox_nano.onnx" })) {
  *   console.log(record.pts, record.results);

@@ -99,7 +99,7 @@ export async function openOutput(path: string, existing: ExistingOutput): Promis
  * either way the file is left as it was.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { openSink } from "./output.ts";
  * const sink = await openSink("out.jsonl", "overwrite");
  * await sink.write({ file: "a.mp4", status: "ok", keyframes: 0, ms: 1 });

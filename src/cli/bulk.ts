@@ -65,9 +65,11 @@ async function startOutput(
   return earlier.done;
 }
 
-/** Runs `vx bulk INPUTS…`; resolves to the exit code (1 when a file failed). */
-export async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
-  const taskFrom = await prepareTask(flags);
+/** The checks of bulk's flags that need no file; returns the shard and the server asked for. */
+function checkBulkFlags(
+  inputs: string[],
+  flags: BulkFlags,
+): { shard: ReturnType<typeof parseShard> | undefined; server: string | undefined } {
   if (flags.resume && (!flags.out || flags.out === "-")) {
     throw new UsageError("--resume needs --out FILE");
   }
@@ -87,6 +89,13 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
       );
     }
   }
+  return { shard, server };
+}
+
+/** Runs `vx bulk INPUTS…`; resolves to the exit code (1 when a file failed). */
+export async function runBulk(inputs: string[], flags: BulkFlags): Promise<number> {
+  const taskFrom = await prepareTask(flags);
+  const { shard, server } = checkBulkFlags(inputs, flags);
   // Imported here, not above: a run through a server loads no decoder and no model runtime.
   const address = server === undefined
     ? undefined

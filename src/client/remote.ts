@@ -151,7 +151,7 @@ async function* lines(body: ReadableStream<Uint8Array>): AsyncGenerator<VxRecord
  * serve it or it does not load.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { serverAddress } from "./address.ts";
  * import { remoteFile, serverSettings } from "./remote.ts";
  * const { settings, names } = await serverSettings({ task: "ocr" });

@@ -162,7 +162,7 @@ interface Placed {
  * their own, `transfer (2)`, …, since a trace viewer needs each row's spans to nest.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { extract } from "../../mod.ts";
  * import { TraceRecorder } from "./trace.ts";
  * const tracer = new TraceRecorder();

@@ -48,10 +48,11 @@ const MP4A_CODECS: Record<number, string> = {
  * reason they cannot be derived without ffmpeg.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { readMp4Index } from "./mp4_index.ts";
  * import { probeMp4 } from "./mp4_probe.ts";
- * const index = readMp4Index(readAt, size);
+ * const bytes = await Deno.readFile("clip.mp4");
+ * const index = readMp4Index((at, n) => bytes.subarray(at, at + n), bytes.length);
  * if (typeof index !== "string") console.log(probeMp4(index)); // { container, duration, streams }
  * ```
  */

@@ -72,8 +72,9 @@ const HIGH_PROFILES = new Set([100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 13
  * reason when the record holds no SPS or one this reader cannot follow.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { avcSequence } from "./parameter_sets.ts";
+ * declare const avcCPayload: Uint8Array; // an avcC box's payload
  * avcSequence(avcCPayload); // { width: 1280, height: 720, reorder: 2 }
  * ```
  */

@@ -95,7 +95,7 @@ export class Drawer {
  * meanwhile, and drawing a keyframe takes a fraction of inferring one (`bench/draw.ts`).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { extract } from "../pipeline/fast.ts";
  * import { drawRecords } from "./drawer.ts";
  * const opts = { task: "detect" as const, model: "yolox_nano.onnx", framesDir: "frames" };

@@ -18,7 +18,7 @@ import type { Engine, LoadOptions } from "./engine.ts";
  * or out since the check) or cannot be read.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { createEngine } from "./engine.ts";
  * import { loadingOnly } from "./checked_model.ts";
  * const { dev, ino } = await Deno.stat("/srv/models/a.onnx");

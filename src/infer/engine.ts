@@ -142,7 +142,7 @@ let configuredThreads: number | undefined;
  * create runs on wasm, and so do the models after it (models loaded before stay on WebGPU).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { createEngine } from "./engine.ts";
  * const engine = createEngine({ backend: "auto" });
  * const model = await engine.load("yolox_nano.onnx");
@@ -375,7 +375,7 @@ export interface SessionLoad {
  * the debug trace. A load that fails is not noted; its error passes through unchanged.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { createEngine, timeLoads } from "./engine.ts";
  * const { engine, loads } = timeLoads(createEngine());
  * await engine.load("yolox_nano.onnx");

@@ -74,7 +74,7 @@ export interface DeclaredValue {
  * ONNX model.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { readInputShapes } from "./onnx_header.ts";
  * console.log(readInputShapes(await Deno.readFile("yolox_nano.onnx")));
  * // [{ name: "images", shape: [1, 3, 416, 416] }]
@@ -90,7 +90,7 @@ export function readInputShapes(model: Uint8Array): DeclaredValue[] {
  * model.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { readModelShapes } from "./onnx_header.ts";
  * const { outputs } = readModelShapes(await Deno.readFile("yolox_nano.onnx"));
  * console.log(outputs); // [{ name: "output", shape: [1, 3549, 85] }]

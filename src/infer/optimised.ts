@@ -64,7 +64,7 @@ interface Releasable {
  * and a session made from a mismatched file is released before this resolves.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import * as ort from "onnxruntime-web";
  * import { optimisedSession } from "./optimised.ts";
  * const path = "ch_PP-OCRv4_det_infer.onnx";
@@ -72,7 +72,7 @@ interface Releasable {
  *   new URL("../../models/manifest.json", import.meta.url),
  *   path,
  *   await Deno.readFile(path),
- *   ort.env.versions.web,
+ *   ort.env.versions.web ?? "",
  *   (bytes) => ort.InferenceSession.create(bytes, { graphOptimizationLevel: "disabled" }),
  * );
  * console.log("session" in made ? made.ort : made.fallback);

@@ -25,9 +25,10 @@ let loaded: Promise<OrtModule> | undefined;
  * heavy work.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { loadWebGpuOrt } from "./ort_webgpu.ts";
  * const ort = await loadWebGpuOrt();
+ * const bytes = await Deno.readFile("model.onnx");
  * const session = await ort.InferenceSession.create(bytes, { executionProviders: ["webgpu"] });
  * ```
  */

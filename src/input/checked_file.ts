@@ -37,7 +37,7 @@ export class FileCheckError extends Error {
  * refused the real path) or `changed`.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { openChecked } from "./checked_file.ts";
  * const { path, identity } = await openChecked("/srv/models/a.onnx",
  *   (real) => real.startsWith("/srv/models/"));
@@ -81,7 +81,7 @@ export async function openChecked(
  * handle. Throws {@linkcode FileCheckError} `changed` for another file; Deno's errors otherwise.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { openChecked, readChecked } from "./checked_file.ts";
  * const { path, identity } = await openChecked("a.onnx", () => true);
  * const bytes = await readChecked(path, identity);
@@ -111,7 +111,7 @@ export type CheckedFiles = Readonly<Record<string, FileIdentity>>;
  * rejects with a {@linkcode TaskError} that says so; other failures reject with Deno's errors.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { checkedReader, openChecked } from "./checked_file.ts";
  * const { path, identity } = await openChecked("/srv/models/labels.txt", () => true);
  * const read = checkedReader({ [path]: identity });

@@ -16,7 +16,7 @@ const TIMEOUT_MS = 30_000;
  * 200 to a range request (it ignores ranges) is an error: reading on would download the file.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { fetchRange } from "./fetch_range.ts";
  * const r = await fetchRange("http://127.0.0.1:8000/a.mp4", 0, 1024, new Uint8Array(1024));
  * ```

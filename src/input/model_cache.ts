@@ -46,7 +46,7 @@ export function modelCacheDir(flag?: string): string {
  * naming the model: it cannot be had, or its SHA-256 is not `sha256` (both hashes named).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { resolveModel } from "./model_cache.ts";
  * const path = await resolveModel("https://example.com/yolox_nano.onnx", {});
  * ```

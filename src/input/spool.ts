@@ -31,7 +31,7 @@ export function isPipe(input: string): boolean {
  * nothing; the temporary file is gone then.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { spoolPipe } from "./spool.ts";
  * const { path } = await spoolPipe("-", 4096 * 2 ** 20); // `cat clip.mp4 | vx fast -`
  * ```

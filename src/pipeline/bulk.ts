@@ -48,8 +48,8 @@ export { DEFAULT_BULK_INFLIGHT_BYTES, defaultPool } from "./modes.ts";
  * cannot be loaded); a bad input file only gets an error status.
  *
  * @example
- * ```ts ignore
- * import { extractBulk } from "./mod.ts";
+ * ```ts
+ * import { extractBulk } from "../../mod.ts";
  * for await (const r of extractBulk(["videos/"], { task: "keyframes" })) {
  *   if ("status" in r) console.log(r.file, r.status);
  * }

@@ -62,8 +62,8 @@ export interface Engine {
  * cancels its files. `close()` leaves no worker or timer behind.
  *
  * @example
- * ```ts ignore
- * import { createEngine } from "./mod.ts";
+ * ```ts
+ * import { createEngine } from "../../mod.ts";
  * const engine = createEngine({ task: "detect", model: "yolox_nano.onnx" });
  * await engine.ready;
  * for (const file of ["a.mp4", "b.mp4"]) {

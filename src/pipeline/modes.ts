@@ -191,7 +191,7 @@ const MODES: Record<Mode, ModeDefaults> = {
  * them. The only place a {@linkcode Scheduler} is made.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { createScheduler } from "./modes.ts";
  * const scheduler = createScheduler("bulk", { task: "keyframes" }, { inferrers: 2 });
  * ```

@@ -24,7 +24,7 @@ import { spawnDecoder } from "./workers.ts";
  * its streams are listed, with `noVideo` saying why none is decoded) or no keyframe.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { probeFile } from "./probe_file.ts";
  * const info = await probeFile("clip.mp4");
  * console.log(info.keyframes?.map((k) => k.pts)); // [0, 2.002, 4.004]

@@ -95,7 +95,7 @@ export interface SchedulerStats {
  * event loop. Workers start with the first run and serve every run until {@linkcode close}.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Scheduler } from "./scheduler.ts";
  * const s = new Scheduler({ task: { task: "keyframes" }, decoders: 1, inferrers: 1, threads: 1,
  *   maxInflightFrames: 8, maxInflightBytes: 64 << 20, mode: "bulk" });

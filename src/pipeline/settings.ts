@@ -36,7 +36,7 @@ const BUILTIN_LABELS = new Set(["coco", "imagenet"]);
  * labels file to hash them (one that cannot be read is recorded so; loading it reports why).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { runSettings } from "./settings.ts";
  * await runSettings({ task: "keyframes" }); // { task: "keyframes", model: null, … }
  * ```

@@ -162,7 +162,7 @@ interface FileSection {
  * run; {@linkcode HtmlReport.end} writes the totals and closes the document.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { extract } from "../pipeline/fast.ts";
  * import { HtmlReport } from "./html.ts";
  * const report = await HtmlReport.create("report.html", { title: "vx fast clip.mp4" });
@@ -399,7 +399,7 @@ export interface ReportRecordsOptions extends ReportOptions {
  * whose JPEG cannot be read.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { extract } from "../pipeline/fast.ts";
  * import { reportRecords } from "./html.ts";
  * const records = extract("clip.mp4", { task: "ocr", framesDir: "frames" });

@@ -169,7 +169,7 @@ function keyOf(s: EngineSettings): string {
  * and past the bound the least recently used idle one closes first.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { EnginePool } from "./engines.ts";
  * const pool = new EnginePool({ models: ["/srv/models"] });
  * const lease = await pool.acquire({ task: "detect", model: "/srv/models/yolox_nano.onnx" });

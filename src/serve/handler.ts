@@ -106,8 +106,8 @@ function routes(ctx: ServeContext): Record<string, Route> {
  * Records name the file as the request did (`upload` for an upload), never by a server path.
  *
  * @example
- * ```ts ignore
- * import { createEngine, createHandler } from "./mod.ts";
+ * ```ts
+ * import { createEngine, createHandler } from "../../mod.ts";
  * const engine = createEngine({ task: "detect", model: "yolox_nano.onnx" });
  * const server = Deno.serve({ hostname: "127.0.0.1", port: 8080 }, createHandler(engine, {
  *   root: "/srv/videos",

@@ -55,8 +55,8 @@ const SETTING_KEYS = ["backend", "threads"] as const;
  * Throws a `VxError` naming the address or socket when another server listens there.
  *
  * @example
- * ```ts ignore
- * import { serve } from "./mod.ts";
+ * ```ts
+ * import { serve } from "../../mod.ts";
  * Deno.exit(await serve({ task: "detect", model: "yolox_nano.onnx", root: "/srv/videos" }));
  * ```
  */

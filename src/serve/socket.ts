@@ -14,7 +14,7 @@ import { VxError } from "../errors.ts";
  * when it is something other than a socket.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { claimSocket } from "./socket.ts";
  * await claimSocket("/run/user/1000/vx.sock");
  * Deno.serve({ path: "/run/user/1000/vx.sock" }, () => new Response("ok"));

@@ -56,7 +56,7 @@ const PAD = 114;
  * class count.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { createEngine } from "../infer/engine.ts";
  * import { createDetectTask } from "./detect.ts";
  * const task = await createDetectTask({ task: "detect", model: "yolox_nano.onnx" }, createEngine());

@@ -126,7 +126,7 @@ export function ctcDecode(
  * cannot be loaded or does not have the shape of a detector or of the recogniser.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { createEngine } from "../infer/engine.ts";
  * import { createOcrTask } from "./ocr.ts";
  * const task = await createOcrTask({ task: "ocr" }, createEngine());

@@ -66,8 +66,10 @@ export interface VisionTaskSpec {
  * pipeline waits for the task's creation, which reports the misfit before anything is decoded.
  *
  * @example
- * ```ts ignore
- * import { visionTask } from "./vision_task.ts";
+ * ```ts
+ * import { visionTask, type VisionTaskSpec } from "./vision_task.ts";
+ * import { PLAIN_DEFAULTS } from "./vision_input.ts";
+ * declare const prepare: VisionTaskSpec["prepare"]; // reads the outputs, plans the results
  * export const TENSOR = visionTask({ name: "tensor", defaults: PLAIN_DEFAULTS, prepare });
  * ```
  */
