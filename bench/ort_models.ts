@@ -166,7 +166,7 @@ async function steady(path: string, dims: number[]): Promise<string> {
 }
 const STEADY_WARM = 4;
 const STEADY_RUNS = 20;
-const { det, rec } = packagedAssets();
+const { det, rec } = await packagedAssets();
 const steadyRows = [await steady(det, [1, 3, 384, 640]), await steady(rec, [4, 3, 48, 320])];
 
 if (series.task.ort.some((f) => f.ort !== 2) || series.task.onnx.some((f) => f.ort !== 0)) {

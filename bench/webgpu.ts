@@ -45,7 +45,7 @@ const adapter = decision?.adapter;
 const software = adapter !== undefined && isSoftwareAdapter(adapter);
 const device = adapter ? `${adapterName(adapter)}${software ? " (software)" : ""}` : "none";
 
-const det = packagedAssets().det;
+const det = (await packagedAssets()).det;
 const cases: Case[] = [];
 if (exists(YOLOX)) cases.push({ name: "YOLOX-Nano", path: YOLOX, dims: [1, 3, 416, 416] });
 else console.error(`bench: ${YOLOX} is absent; no YOLOX-Nano rows (--yolox PATH)`);

@@ -43,7 +43,7 @@ if (native !== web) {
   Deno.exit(1);
 }
 
-const assets = packagedAssets();
+const assets = await packagedAssets();
 const manifest: OptimisedManifest = {
   onnxruntimeWeb: web,
   madeWith: `onnxruntime-node ${native}, graphOptimizationLevel ${ORT_LEVEL}, models/optimise.ts`,

@@ -279,7 +279,9 @@ for (const [rotate, quarter] of [[90, 1], [180, 3], [270, 2]] as const) {
       const spec: VideoSpec = { codec: "h264", ...small, width: 96, height: 64, corner: true };
       const path = await fixture(`c-rot${rotate}.mp4`, { ...spec, rotate });
       const info = await probeFile(path);
-      assert.equal(info.streams.find((s) => s.type === "video")!.rotation, rotate);
+      // ffprobe's convention: counter-clockwise, so a picture turned clockwise is negative.
+      const ccw = { 90: -90, 180: -180, 270: 90 }[rotate];
+      assert.equal(info.streams.find((s) => s.type === "video")!.rotation, ccw);
       const dir = tempPath(`rot${rotate}`);
       const records = await collect(extract(path, { task: "keyframes", framesDir: dir }));
       assert.deepEqual(records.map((r) => r.pts), info.keyframes!.map((k) => k.pts));

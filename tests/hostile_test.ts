@@ -227,7 +227,7 @@ Deno.test({
     const notOnnx = tempPath("model.onnx");
     await Deno.writeTextFile(notOnnx, "not a model");
     // The OCR recogniser takes [N,3,48,W] strips, not a fixed [1,3,H,W] image.
-    const rec = packagedAssets().rec;
+    const rec = (await packagedAssets()).rec;
     const cases: [string, RegExp][] = [
       [tempPath("missing.onnx"), /cannot read model|no such file|not found/i],
       [notOnnx, /not a usable ONNX model/],

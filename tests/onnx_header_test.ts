@@ -4,7 +4,7 @@ import { packagedAssets } from "../src/tasks/ocr.ts";
 import { SHARED, sharedOrSkip } from "./_helpers.ts";
 
 Deno.test("onnx header: the OCR models' declared inputs, symbolic dimensions by name", async () => {
-  const { det, rec } = packagedAssets();
+  const { det, rec } = await packagedAssets();
   const d = readInputShapes(await Deno.readFile(det));
   assert.equal(d.length, 1);
   assert.equal(d[0].name, "x");

@@ -45,7 +45,7 @@ function assertSameReading(a: Rec[], b: Rec[], what: string): void {
 Deno.test("models/manifest.json pins the committed .ort files to this onnxruntime-web and these .onnx", async () => {
   const manifest = await ownManifest();
   assert.equal(manifest.onnxruntimeWeb, ort.env.versions.web, "remake them: deno task models");
-  const { det, rec } = packagedAssets();
+  const { det, rec } = await packagedAssets();
   assert.deepEqual(Object.keys(manifest.models).sort(), [name(det), name(rec)].sort());
   for (const source of [det, rec]) {
     const entry = manifest.models[name(source)];
@@ -153,7 +153,7 @@ Deno.test({
       for (const clip of clips) {
         const a = await fast(here, clip);
         const b = await fast(onnx, clip);
-        const { det, rec } = packagedAssets();
+        const { det, rec } = await packagedAssets();
         assert.deepEqual(forms(a.vx), {
           [name(det)]: { ort: `${here}models/ch_PP-OCRv4_det_infer.ort` },
           [name(rec)]: { ort: `${here}models/ch_PP-OCRv4_rec_infer.ort` },
@@ -176,7 +176,7 @@ Deno.test({
   ...WORKERS,
   async fn() {
     const manifest = await ownManifest();
-    const { det, rec } = packagedAssets();
+    const { det, rec } = await packagedAssets();
     const entry = manifest.models[name(det)];
     const other = [...entry.sourceSha256].reverse().join("");
     manifest.models[name(det)] = { ...entry, sourceSha256: other };

@@ -106,7 +106,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "vx probe: a phone-rotated clip says 90 (clockwise, as the rotate tag) and both sizes",
+  name: "vx probe: a phone-rotated clip says -90 (as ffprobe: counter-clockwise) and both sizes",
   ...WORKERS,
   async fn() {
     const path = await fixture("probe-rot90.mp4", {
@@ -123,13 +123,47 @@ Deno.test({
     const [video] = JSON.parse(r.stdout).streams;
     assert.deepEqual(
       [video.rotation, video.width, video.height, video.displayWidth, video.displayHeight],
-      [90, 160, 96, 96, 160],
+      [-90, 160, 96, 96, 160],
     );
     // The records give the size shown.
     const [record] = await collect(extract(path, { task: "keyframes" }));
     assert.deepEqual([record.width, record.height], [96, 160]);
   },
 });
+
+/** Whether Debian's ffprobe is installed (the rotation cross-check needs it). */
+const hasFfprobe = (() => {
+  try {
+    return new Deno.Command("ffprobe", { args: ["-version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+
+for (const turn of [90, 180, 270] as const) {
+  Deno.test({
+    name: `vx probe: rotation ${turn} clockwise reads as ffprobe reads it`,
+    ignore: !hasFfprobe,
+    ...WORKERS,
+    async fn() {
+      const spec = { codec: "h264", width: 64, height: 48, frames: 4, keyint: 2 } as const;
+      const path = await fixture(`probe-turn${turn}.mp4`, { ...spec, rotate: turn });
+      const r = await runCli(["probe", path]);
+      assert.equal(r.code, 0, r.stderr);
+      const [video] = JSON.parse(r.stdout).streams;
+      const native = await new Deno.Command("ffprobe", {
+        args: ["-v", "error", "-select_streams", "v:0", "-show_streams", "-of", "json", path],
+        stdout: "piped",
+      }).output();
+      const [stream] = JSON.parse(new TextDecoder().decode(native.stdout)).streams;
+      const side = (stream.side_data_list ?? []).find((d: { rotation?: number }) =>
+        d.rotation !== undefined
+      );
+      assert.equal(video.rotation, side.rotation);
+    },
+  });
+}
 
 Deno.test({
   name: "vx probe: a model's inputs, outputs and the task its outputs fit",

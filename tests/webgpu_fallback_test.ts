@@ -113,7 +113,7 @@ Deno.test({
   ignore: !adapter,
   ...WORKERS,
   async fn() {
-    const path = packagedAssets().det;
+    const path = (await packagedAssets()).det;
     const engine = createEngine({ threads: 1, backend: "webgpu" });
     const det = await engine.load(path);
     assert.equal(engine.backend, "webgpu");

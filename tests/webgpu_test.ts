@@ -397,7 +397,7 @@ Deno.test({
   async fn() {
     const gpu = gpuGiving(null);
     const engine = createEngine({ threads: 1, backend: "auto", gpu });
-    const model = await engine.load(packagedAssets().det);
+    const model = await engine.load((await packagedAssets()).det);
     assert.equal(engine.backend, "wasm");
     assert.equal(engine.fallbackReason, "no WebGPU adapter");
     assert.equal(engine.adapter, undefined);
@@ -406,7 +406,7 @@ Deno.test({
     assert.equal(gpu.asked, 1);
     assert.equal(engine.touchedGpu, true);
     const wasm = createEngine({ threads: 1, backend: "wasm", gpu });
-    await wasm.load(packagedAssets().det);
+    await wasm.load((await packagedAssets()).det);
     assert.equal(wasm.touchedGpu, false);
     assert.equal(gpu.asked, 1);
   },
@@ -417,11 +417,11 @@ Deno.test({
   ...WORKERS,
   async fn() {
     const none = createEngine({ threads: 1, backend: "webgpu", gpu: gpuGiving(null) });
-    await assert.rejects(none.load(packagedAssets().det), TaskError);
+    await assert.rejects(none.load((await packagedAssets()).det), TaskError);
 
     // An adapter that is not one: onnxruntime-web's WebGPU backend cannot start on it.
     const fake = createEngine({ threads: 1, backend: "webgpu", gpu: gpuGiving(H100) });
-    await fake.load(packagedAssets().det);
+    await fake.load((await packagedAssets()).det);
     assert.equal(fake.backend, "wasm");
     assert.match(
       fake.fallbackReason ?? "",

@@ -14,7 +14,7 @@
  * @module
  */
 
-import createFFmpegCore from "@ffmpeg/core";
+import createFFmpegCore from "npm:@ffmpeg/core@0.12.10";
 import type { ByteSource } from "../src/input/source.ts";
 import { compileWasmFile } from "./compile.ts";
 
@@ -110,7 +110,9 @@ export async function loadCore(
   const mod = module ?? await compileCore(kind);
   if (kind === "mt") useModuleWorkers();
   // Only fixtures use the multithreaded core: decode workers do not load its glue code.
-  const create = kind === "mt" ? (await import("@ffmpeg/core-mt")).default : createFFmpegCore;
+  const create = kind === "mt"
+    ? (await import("npm:@ffmpeg/core-mt@0.12.10")).default
+    : createFFmpegCore;
   const core = await create({ instantiateWasm: instantiateFrom(mod) });
   const counted = core as FFmpegCore;
   counted.runs = 0;

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { InvalidArgumentError, Option } from "commander";
-import type { Command } from "commander";
+import { InvalidArgumentError, Option } from "npm:commander@14.0.2";
+import type { Command } from "npm:commander@14.0.2";
 import { UsageError, VxError } from "../errors.ts";
 import { readModelShapes } from "../infer/onnx_header.ts";
 import { tasksFitting } from "../tasks/from_model.ts";

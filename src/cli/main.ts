@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError } from "npm:commander@14.0.2";
 import { UsageError, VxError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import {

@@ -6,7 +6,7 @@
  */
 
 import { probeFile } from "../pipeline/probe_file.ts";
-import type { ProbeInfo, StreamInfo } from "../decode/probe.ts";
+import { type ProbeInfo, type StreamInfo, turnsSideways } from "../decode/probe.ts";
 import { readModelShapes } from "../infer/onnx_header.ts";
 import { tasksFitting } from "../tasks/from_model.ts";
 import { VxError } from "../errors.ts";
@@ -58,14 +58,14 @@ async function probeModel(path: string): Promise<ModelProbe> {
 }
 
 /**
- * A video stream with the size it is shown at, when a display rotation turns it: `rotation` is
- * clockwise, as phones' `rotate` tag gives it (ffprobe's display matrix says the opposite sign).
+ * A video stream with the size it is shown at, when a display rotation turns it (`rotation` is
+ * ffprobe's: counter-clockwise).
  */
 function withDisplaySize(
   s: StreamInfo,
 ): StreamInfo & { displayWidth?: number; displayHeight?: number } {
   if (s.type !== "video" || s.width === undefined || s.height === undefined) return s;
-  const turned = s.rotation === 90 || s.rotation === 270;
+  const turned = turnsSideways(s.rotation);
   return {
     ...s,
     displayWidth: turned ? s.height : s.width,
@@ -86,7 +86,8 @@ function showMedia(
     if (s.width !== undefined) {
       let size = `${s.width}x${s.height}`;
       if (s.rotation) {
-        size += ` shown ${s.displayWidth}x${s.displayHeight} (rotated ${s.rotation}°)`;
+        const clockwise = (360 - s.rotation) % 360;
+        size += ` shown ${s.displayWidth}x${s.displayHeight} (turned ${clockwise}° clockwise)`;
       }
       parts.push(size);
     }

@@ -26,6 +26,7 @@ import {
   type ProbeInfo,
   probeInfo,
   type StreamInfo,
+  turnsSideways,
 } from "./probe.ts";
 import { KeyClaims } from "./key_claims.ts";
 import { KeyOutput } from "./picture.ts";
@@ -226,7 +227,7 @@ export function decodeKeyframes(
       throw new DecodeError(`video dimensions ${sw}x${sh} exceed ${MAX_SIDE}x${MAX_SIDE}`);
     }
     // The picture is turned upright before the task's filters run.
-    if (s.rotation === 90 || s.rotation === 270) [sw, sh] = [sh, sw];
+    if (turnsSideways(s.rotation)) [sw, sh] = [sh, sw];
     const geom = outputGeometry(req.spec, sw, sh);
     const probeEnd = clock();
     const out = new KeyOutput(emit, onCorrupt);

@@ -184,8 +184,8 @@ function audioCodec(stsd: Uint8Array, entry: Box): string | undefined {
 }
 
 /**
- * Clockwise rotation of the matrix at `at` (`a b u / c d v / x y w`, 16.16 fixed point), as vx
- * reads ffprobe's display matrix: 0, 90, 180 or 270; undefined for anything else (scaling,
+ * The rotation of the matrix at `at` (`a b u / c d v / x y w`, 16.16 fixed point) as ffprobe
+ * gives it (counter-clockwise): 0, -90, -180 or 90; undefined for anything else (scaling,
  * mirroring, other angles). `identityOnly`: only the identity counts.
  */
 function rotation(buf: Uint8Array, at: number, identityOnly: boolean): number | undefined {
@@ -198,7 +198,7 @@ function rotation(buf: Uint8Array, at: number, identityOnly: boolean): number | 
   const key = [a, b, c, d].map((v) => v / one).join(",");
   const angles: Record<string, number> = identityOnly
     ? { "1,0,0,1": 0 }
-    : { "1,0,0,1": 0, "0,1,-1,0": 90, "-1,0,0,-1": 180, "0,-1,1,0": 270 };
+    : { "1,0,0,1": 0, "0,1,-1,0": -90, "-1,0,0,-1": -180, "0,-1,1,0": 90 };
   return angles[key];
 }
 

@@ -17,7 +17,11 @@ export interface StreamInfo {
   codec: string;
   width?: number;
   height?: number;
-  /** Clockwise display rotation in degrees, from the display matrix or the `rotate` tag. */
+  /**
+   * The display rotation in degrees as ffprobe gives it (the display matrix's side data):
+   * counter-clockwise, from -180 to 180, so a picture shown turned 90° clockwise says -90. From
+   * the display matrix, or from the older `rotate` tag (clockwise) where there is none.
+   */
   rotation?: number;
   frameRate?: number;
   timeBase: string;
@@ -74,24 +78,31 @@ export function ticksToSeconds(n: number, tb: string): number {
   return Math.round(((n * a) / b) * 1e6) / 1e6;
 }
 
-/**
- * The container and streams `input` describes, in the terms vx uses (ffprobe's: the rotation is
- * clockwise, from the display matrix or the `rotate` tag).
- */
+/** Whether a display rotation of `rotation` degrees swaps the width and the height. */
+export function turnsSideways(rotation: number | undefined): boolean {
+  return rotation === 90 || rotation === -90;
+}
+
+/** A clockwise angle (a `rotate` tag) as ffprobe's rotation: counter-clockwise, -180 to 179. */
+export function fromClockwise(degrees: number): number {
+  return (((-degrees % 360) + 540) % 360) - 180;
+}
+
+/** The container and streams `input` describes, in the terms ffprobe uses. */
 export function probeInfo(core: CoreInfo): ProbeInfo {
   const streams = core.streams.map((s): StreamInfo => {
     const video = s.type === "video";
     // ffprobe prints the matrix's (counter-clockwise) angle as an integer.
     const rot = s.displayRotation !== null
-      ? -Math.trunc(s.displayRotation)
-      : Number(s.rotateTag ?? 0) || 0;
+      ? Math.trunc(s.displayRotation) || 0
+      : fromClockwise(Number(s.rotateTag ?? 0) || 0);
     return {
       index: s.index,
       type: s.type,
       codec: s.codec,
       width: video ? s.width : undefined,
       height: video ? s.height : undefined,
-      rotation: video ? ((rot % 360) + 360) % 360 : undefined,
+      rotation: video ? rot : undefined,
       frameRate: ratio(s.avgFrameRate) ?? ratio(s.rFrameRate),
       timeBase: s.timeBase,
       attachedPic: video ? s.attachedPic === 1 : undefined,

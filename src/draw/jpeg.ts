@@ -17,7 +17,9 @@ import {
 import type { DrawPlan } from "./plan.ts";
 
 /** The font tags are drawn in: DejaVu Sans Bold, from npm, as the fixtures use. */
-export const FONT_URL = new URL(import.meta.resolve("dejavu-fonts-ttf/ttf/DejaVuSans-Bold.ttf"));
+export const FONT_URL = new URL(
+  import.meta.resolve("npm:dejavu-fonts-ttf@2.37.3/ttf/DejaVuSans-Bold.ttf"),
+);
 
 /** Where {@linkcode drawOnJpeg} expects the font in the core's file system. */
 export const FONT_PATH = "/font.ttf";

@@ -10,7 +10,7 @@
  * @module
  */
 
-import * as ort from "onnxruntime-web";
+import * as ort from "npm:onnxruntime-web@1.30.0";
 import { now } from "../clock.ts";
 import { TaskError } from "../errors.ts";
 import { type GpuPlanes, gpuPlanes, type PlaneLayout, planesToFloat } from "./gpu_planes.ts";
@@ -153,7 +153,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
   if (configuredThreads === undefined) {
     configuredThreads = options.threads ?? Math.min(4, navigator.hardwareConcurrency ?? 1);
     ort.env.wasm.numThreads = configuredThreads;
-    ort.env.wasm.wasmPaths = new URL("./", import.meta.resolve("onnxruntime-web")).href;
+    ort.env.wasm.wasmPaths = new URL("./", import.meta.resolve("npm:onnxruntime-web@1.30.0")).href;
     ort.env.logLevel = "error";
     if (options.wasmModule) useSharedOrtWasm(ort.env.wasm, options.wasmModule);
   }

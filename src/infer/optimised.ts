@@ -65,7 +65,7 @@ interface Releasable {
  *
  * @example
  * ```ts
- * import * as ort from "onnxruntime-web";
+ * import * as ort from "npm:onnxruntime-web@1.30.0";
  * import { optimisedSession } from "./optimised.ts";
  * const path = "ch_PP-OCRv4_det_infer.onnx";
  * const made = await optimisedSession(

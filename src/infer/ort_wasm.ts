@@ -32,7 +32,7 @@ let compiled: Promise<WebAssembly.Module | undefined> | undefined;
 function compileOrtWasm(): Promise<WebAssembly.Module | undefined> {
   return compiled ??= (async () => {
     try {
-      const url = new URL(WASM_FILE, import.meta.resolve("onnxruntime-web"));
+      const url = new URL(WASM_FILE, import.meta.resolve("npm:onnxruntime-web@1.30.0"));
       return await WebAssembly.compile(await Deno.readFile(url));
     } catch {
       return undefined;

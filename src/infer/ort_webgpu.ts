@@ -6,7 +6,7 @@
  * @module
  */
 
-import type * as Ort from "onnxruntime-web";
+import type * as Ort from "npm:onnxruntime-web@1.30.0";
 
 /** The onnxruntime-web module, whichever build. */
 export type OrtModule = typeof Ort;
@@ -39,13 +39,14 @@ export function loadWebGpuOrt(): Promise<OrtModule> {
     Object.defineProperty(g, "location", { value: undefined, configurable: true, writable: true });
     let ort: OrtModule;
     try {
-      ort = await import("onnxruntime-web/webgpu") as OrtModule;
+      ort = await import("npm:onnxruntime-web@1.30.0/webgpu") as OrtModule;
     } finally {
       if (saved) Object.defineProperty(g, "location", saved);
       else delete g.location;
     }
     ort.env.wasm.numThreads = 1;
-    ort.env.wasm.wasmPaths = new URL("./", import.meta.resolve("onnxruntime-web/webgpu")).href;
+    ort.env.wasm.wasmPaths =
+      new URL("./", import.meta.resolve("npm:onnxruntime-web@1.30.0/webgpu")).href;
     ort.env.logLevel = "error";
     return ort;
   })();

