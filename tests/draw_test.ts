@@ -198,7 +198,7 @@ Deno.test({
     const keyframes = await runCli(["bulk", video, "--task", "keyframes", "--draw", "--frames-dir"]
       .concat([tempPath("f")]));
     assert.equal(keyframes.code, 2);
-    assert.match(keyframes.stderr, /--draw applies to --task ocr\|detect\|faces\|classify/);
+    assert.match(keyframes.stderr, /--draw applies to --task ocr\|detect\|classify\|faces/);
   },
 });
 

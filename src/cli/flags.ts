@@ -11,7 +11,8 @@ import { UsageError, VxError } from "../errors.ts";
 import { readModelShapes } from "../infer/onnx_header.ts";
 import { tasksFitting } from "../tasks/from_model.ts";
 import { resolveModel } from "../input/model_cache.ts";
-import type { TaskName, TaskOptions } from "../tasks/task.ts";
+import type { TaskFlag, TaskOptions } from "../tasks/task.ts";
+import { builtInLabels, TASK_NAMES, taskDefinition, tasksReading } from "../tasks/registry.ts";
 import { BACKEND_CHOICES, type BackendChoice } from "../infer/backend.ts";
 import type { ExistingOutput } from "../output.ts";
 
@@ -65,36 +66,28 @@ function three(value: string): number[] {
   return v;
 }
 
-/** Tasks that run a model the user gives. */
-const MODEL_TASKS: readonly TaskName[] = ["detect", "classify", "embed", "faces", "tensor"];
-
-const VISION_TASKS: readonly TaskName[] = ["classify", "embed", "faces", "tensor"];
-/** Tasks whose results are places in the picture, or classes: what `--draw` can draw. */
-const DRAW_TASKS: readonly TaskName[] = ["ocr", "detect", "faces", "classify"];
-/** Tasks that read `--model`, `--labels` and `--score`. */
-const TASK_FLAG_TASKS = {
-  model: ["ocr", ...MODEL_TASKS] as readonly TaskName[],
-  labels: ["detect", "classify"] as readonly TaskName[],
-  score: ["ocr", "detect", "faces", "classify"] as readonly TaskName[],
+/**
+ * The flags only some tasks read, as the command line spells them; which tasks read each is the
+ * registry's (`tasks/registry.ts`). Given to another task, a flag would be ignored without a
+ * word, so it is refused.
+ */
+const TASK_FLAGS: Readonly<Record<TaskFlag, string>> = {
+  model: "--model",
+  threads: "--threads",
+  labels: "--labels",
+  score: "--score",
+  top: "--top",
+  raw: "--raw",
+  maxValues: "--max-values",
+  size: "--size",
+  fit: "--fit",
+  mean: "--mean",
+  std: "--std",
+  channels: "--channels",
+  range: "--range",
+  layout: "--layout",
+  draw: "--draw",
 };
-/** Flags only some tasks read: given to another, they would be ignored without a word. */
-const TASK_FLAGS: [keyof FastFlags, string, readonly TaskName[]][] = [
-  ["model", "--model", TASK_FLAG_TASKS.model],
-  ["threads", "--threads", TASK_FLAG_TASKS.model],
-  ["labels", "--labels", TASK_FLAG_TASKS.labels],
-  ["score", "--score", TASK_FLAG_TASKS.score],
-  ["top", "--top", ["classify"]],
-  ["raw", "--raw", ["embed"]],
-  ["maxValues", "--max-values", ["tensor"]],
-  ["size", "--size", ["detect", ...VISION_TASKS]],
-  ["fit", "--fit", VISION_TASKS],
-  ["mean", "--mean", VISION_TASKS],
-  ["std", "--std", VISION_TASKS],
-  ["channels", "--channels", VISION_TASKS],
-  ["range", "--range", VISION_TASKS],
-  ["layout", "--layout", VISION_TASKS],
-  ["draw", "--draw", DRAW_TASKS],
-];
 
 /**
  * Everything about the task that comes before any file: a model URL fetched into the cache (or
@@ -150,26 +143,24 @@ export async function resolveTask(flags: FastFlags): Promise<"flag" | "model" | 
   );
 }
 
-/** Built-in label sets, and the task each is for. */
-const BUILTIN_LABELS: Record<string, TaskName> = { coco: "detect", imagenet: "classify" };
-
 /** The checks of task and flags that need no file: a model where one is needed, no stray flag. */
 export function checkTaskFlags(flags: FastFlags): void {
-  const builtIn = flags.labels === undefined ? undefined : BUILTIN_LABELS[flags.labels];
-  if (
-    builtIn !== undefined && builtIn !== flags.task && TASK_FLAG_TASKS.labels.includes(flags.task)
-  ) {
+  const task = taskDefinition(flags.task);
+  const builtIn = flags.labels === undefined ? undefined : builtInLabels(flags.labels);
+  if (builtIn !== undefined && builtIn !== flags.task && task.flags.includes("labels")) {
     throw new UsageError(
       `--labels ${flags.labels} is built in for --task ${builtIn} only; ` +
         `give --task ${flags.task} a file with one label a line`,
     );
   }
-  if (MODEL_TASKS.includes(flags.task) && !flags.model) {
+  if (task.needsModel && !flags.model) {
     throw new UsageError(`--task ${flags.task} needs --model PATH`);
   }
-  for (const [key, flag, tasks] of TASK_FLAGS) {
-    if (flags[key] !== undefined && !tasks.includes(flags.task)) {
-      throw new UsageError(`${flag} applies to --task ${tasks.join("|")}, not ${flags.task}`);
+  for (const [key, flag] of Object.entries(TASK_FLAGS) as [TaskFlag, string][]) {
+    if (flags[key] !== undefined && !task.flags.includes(key)) {
+      throw new UsageError(
+        `${flag} applies to --task ${tasksReading(key).join("|")}, not ${flags.task}`,
+      );
     }
   }
   if (flags.draw && flags.framesDir === undefined) {
@@ -230,7 +221,7 @@ export function taskOptions(cmd: Command, options: { pictures?: boolean } = {}):
         "--task <task>",
         "what to run on each keyframe (default: read from --model's outputs, else ocr)",
       )
-        .choices(["ocr", "detect", "keyframes", "classify", "embed", "faces", "tensor"]),
+        .choices(TASK_NAMES),
     )
     .option(
       "--model <path|url>",

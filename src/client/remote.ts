@@ -17,6 +17,7 @@ import {
   SETTINGS_HEADER,
 } from "../serve/protocol.ts";
 import type { ServerAddress } from "./address.ts";
+import { builtInLabels } from "../tasks/registry.ts";
 
 /** Options of {@linkcode remoteFile} and {@linkcode remoteBulk}. */
 export interface RemoteOptions {
@@ -73,7 +74,7 @@ export async function serverSettings(
     }
   };
   if (out.model !== undefined) out.model = await real(out.model, "model");
-  if (out.labels !== undefined && out.labels !== "coco" && out.labels !== "imagenet") {
+  if (out.labels !== undefined && builtInLabels(out.labels) === undefined) {
     out.labels = await real(out.labels, "labels");
   }
   return { settings: out, names };

@@ -2,19 +2,19 @@
  * The first decode worker of a `fast` or `bulk` run, and its first inference worker when the task
  * runs a model, started before the rest of the command line is loaded. `cli.ts` imports this
  * module alone, calls {@linkcode startEarly} with the arguments, and only then loads the command
- * line's own modules; meanwhile the decode worker compiles the ffmpeg core, and the inference
+ * line's own modules; meanwhile the decode worker compiles the decoder core, and the inference
  * worker loads onnxruntime-web and compiles its wasm. The scheduler's first workers are these
  * (`workers.ts` takes them); a run that needs none (a usage error, `--help`, a run through a
  * server) never takes them, and as they are unref'd they never hold the process open.
  *
- * Measured on the 2-core bench machine (2026-11-30, `bench/keyframes.ts`'s 720p cold run):
- * Deno loads the command line's module graph in ~150 ms and the scheduler then spawns its decoder
- * ~130 ms after the run starts; both now overlap the worker's set-up.
- *
- * This module imports nothing: whatever it imported would load before the worker starts.
+ * Both would otherwise wait for the command line's module graph to load (BENCHMARKS.md, cold
+ * start). This module imports nothing statically: whatever it imported would load before the
+ * decode worker starts. The task table (`tasks/registry.ts`) is imported once that worker runs.
  *
  * @module
  */
+
+import type { TASKS } from "../tasks/registry.ts";
 
 /** The name an early decode worker is given: it compiles its core before being told to. */
 export const EARLY_DECODER = "vx-early-decoder";
@@ -59,11 +59,16 @@ function decodesHere(args: readonly string[]): boolean {
   return env.state !== "granted" || !Deno.env.get("VX_SERVER");
 }
 
-/** Whether the run `args` describe runs a model: any task but `keyframes`. */
-function runsModel(args: readonly string[]): boolean {
+/**
+ * Whether the run `args` describe runs a model, as the registry says of its task: without
+ * `--task`, the task is OCR or the one `--model` fits, and each runs a model. An unknown task
+ * gets no worker (the command line refuses it).
+ */
+function runsModel(args: readonly string[], tasks: typeof TASKS): boolean {
   const at = args.indexOf("--task");
   const task = at >= 0 ? args[at + 1] : args.find((a) => a.startsWith("--task="))?.slice(7);
-  return task !== "keyframes";
+  if (task === undefined) return true;
+  return Object.hasOwn(tasks, task) && tasks[task as keyof typeof TASKS].runsModel !== false;
 }
 
 /** Starts a worker that does not hold the process open; undefined where Deno cannot do that. */
@@ -73,11 +78,21 @@ function unrefWorker(url: URL, name: string): Worker | undefined {
   worker.terminate();
 }
 
-/** Starts the early workers when `args` describe a run that decodes here. */
+/** Set once the early inference worker was started, or the scheduler asked for a worker first. */
+let inferrerDecided = false;
+
+/**
+ * Starts the early workers when `args` describe a run that decodes here: the decode worker at
+ * once, the inference worker once the registry (~2.5 ms to load, here) says the task runs a model.
+ */
 export function startEarly(args: readonly string[]): void {
   if (decoder || !decodesHere(args)) return;
   decoder = unrefWorker(DECODER_URL, EARLY_DECODER);
-  if (runsModel(args)) inferrer = unrefWorker(INFERRER_URL, EARLY_INFERRER);
+  import("../tasks/registry.ts").then(({ TASKS }) => {
+    if (inferrerDecided) return;
+    inferrerDecided = true;
+    if (runsModel(args, TASKS)) inferrer = unrefWorker(INFERRER_URL, EARLY_INFERRER);
+  });
 }
 
 /** Takes `worker` for the scheduler: it holds the process open from now on. */
@@ -96,6 +111,7 @@ export function newDecoder(): Worker {
 
 /** A new inference worker: the early one the first time, when there is one. */
 export function newInferrer(): Worker {
+  inferrerDecided = true;
   const worker = inferrer;
   inferrer = undefined;
   return take(worker, INFERRER_URL);

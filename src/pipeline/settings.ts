@@ -11,6 +11,7 @@
  */
 
 import type { TaskOptions } from "../tasks/task.ts";
+import { builtInLabels } from "../tasks/registry.ts";
 import { pinned, VERSION } from "../version.ts";
 import { sha256Hex } from "../bytes.ts";
 
@@ -27,9 +28,6 @@ export type RunSettings = Record<string, string | number | boolean | number[] | 
 export interface OutputHeader {
   vx: { version: string; results: number; settings: RunSettings };
 }
-
-/** Built-in label sets: recorded by name. */
-const BUILTIN_LABELS = new Set(["coco", "imagenet"]);
 
 /**
  * The settings of a run of `task` on `stream` that change its records. Reads the model and a
@@ -49,7 +47,7 @@ export async function runSettings(task: TaskOptions, stream?: number): Promise<R
     : null;
   const labels = task.labels === undefined
     ? null
-    : BUILTIN_LABELS.has(task.labels)
+    : builtInLabels(task.labels) !== undefined
     ? task.labels
     : await hashed(task.labels);
   return {

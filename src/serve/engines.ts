@@ -14,6 +14,7 @@ import { VxError } from "../errors.ts";
 import { createEngine, type Engine, type EngineOptions } from "../pipeline/engine.ts";
 import { BACKEND_CHOICES } from "../infer/backend.ts";
 import { pickTaskOptions, TASK_OPTION_KEYS, type TaskName } from "../tasks/task.ts";
+import { builtInLabels, TASK_NAMES } from "../tasks/registry.ts";
 import { type RequestSettings, SETTINGS_HEADER } from "./protocol.ts";
 import { engineScore } from "./score.ts";
 import {
@@ -72,16 +73,8 @@ export const DEFAULT_KEEP_ALIVE_MS = 300_000;
  */
 export const DEFAULT_MAX_ENGINES = 2;
 
-const TASKS: readonly TaskName[] = [
-  "ocr",
-  "detect",
-  "keyframes",
-  "classify",
-  "embed",
-  "faces",
-  "tensor",
-];
-const BUILT_IN_LABELS = new Set(["coco", "imagenet"]);
+/** A file of labels, not a set built into vx. */
+const labelFile = (labels: string) => builtInLabels(labels) === undefined;
 
 interface Entry {
   key: string;
@@ -130,7 +123,7 @@ export function parseSettings(json: string): EngineSettings {
   for (const k of Object.keys(o)) {
     if (!known.has(k)) throw new PoolRefusal(400, `settings: unknown key ${k}`);
   }
-  oneOf("task", TASKS);
+  oneOf("task", TASK_NAMES);
   str("model");
   str("labels");
   num("score", 0, 1);
@@ -226,7 +219,7 @@ export class EnginePool {
   async preload(settings: EngineSettings): Promise<Engine> {
     const real = await this.#realPaths(settings);
     if (real.model) this.#allowed.add(real.model);
-    if (real.labels && !BUILT_IN_LABELS.has(real.labels)) this.#allowed.add(real.labels);
+    if (real.labels && labelFile(real.labels)) this.#allowed.add(real.labels);
     this.#defaults = real;
     const engine = this.#entry(real).engine;
     this.#ready = engine.ready;
@@ -282,7 +275,7 @@ export class EnginePool {
   async #realPaths(s: EngineSettings): Promise<EngineSettings> {
     const out = { ...s };
     if (s.model !== undefined) out.model = await this.#realPath(s.model, "model", true);
-    if (s.labels !== undefined && !BUILT_IN_LABELS.has(s.labels)) {
+    if (s.labels !== undefined && labelFile(s.labels)) {
       out.labels = await this.#realPath(s.labels, "label file", true);
     }
     return out;
@@ -341,7 +334,7 @@ export class EnginePool {
     };
     const out = { ...s };
     if (s.model !== undefined) out.model = await check(s.model, "model");
-    if (s.labels !== undefined && !BUILT_IN_LABELS.has(s.labels)) {
+    if (s.labels !== undefined && labelFile(s.labels)) {
       out.labels = await check(s.labels, "label file");
     }
     return { settings: out, files };

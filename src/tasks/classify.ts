@@ -9,7 +9,7 @@
 
 import { loadLabels } from "./coco.ts";
 import { IMAGENET_LABELS } from "./imagenet.ts";
-import type { Classification, ReadFile, TaskOptions } from "./task.ts";
+import type { Classification, ReadFile, TaskDefinition, TaskOptions } from "./task.ts";
 import { TaskError } from "./task.ts";
 import { IMAGENET_DEFAULTS } from "./vision_input.ts";
 import { type OutputInfo, showDims, type VisionPlan, visionTask } from "./vision_task.ts";
@@ -118,4 +118,10 @@ async function prepare(
  * The `classify` task for the registry. Defaults: RGB, 0–1, ImageNet mean and std, stretched
  * to the model's input; `top` 5.
  */
-export const CLASSIFY = visionTask({ name: "classify", defaults: IMAGENET_DEFAULTS, prepare });
+export const CLASSIFY: TaskDefinition = visionTask({
+  name: "classify",
+  defaults: IMAGENET_DEFAULTS,
+  prepare,
+  flags: ["labels", "score", "top", "draw"],
+  builtInLabels: ["imagenet"],
+});

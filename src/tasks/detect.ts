@@ -331,6 +331,9 @@ function letterbox(width: number, height: number): FrameSpec {
 /** The `detect` task for the registry; its frames follow from the model's declared input. */
 export const DETECT: TaskDefinition = {
   create: createDetectTask,
+  needsModel: true,
+  flags: ["model", "threads", "labels", "score", "size", "draw"],
+  builtInLabels: ["coco"],
   async frameSpec(options, read = Deno.readFile) {
     if (options.model === undefined) return undefined;
     try {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Embedding, TaskOptions } from "./task.ts";
+import type { Embedding, TaskDefinition, TaskOptions } from "./task.ts";
 import { TaskError } from "./task.ts";
 import { IMAGENET_DEFAULTS, sig6 } from "./vision_input.ts";
 import { type OutputInfo, showDims, type VisionPlan, visionTask } from "./vision_task.ts";
@@ -73,4 +73,9 @@ function prepare(
  * The `embed` task for the registry. Defaults: RGB, 0–1, ImageNet mean and std, stretched to
  * the model's input; L2-normalised.
  */
-export const EMBED = visionTask({ name: "embed", defaults: IMAGENET_DEFAULTS, prepare });
+export const EMBED: TaskDefinition = visionTask({
+  name: "embed",
+  defaults: IMAGENET_DEFAULTS,
+  prepare,
+  flags: ["raw"],
+});

@@ -7,7 +7,7 @@
  */
 
 import { type Candidate, nms } from "./detect_decode.ts";
-import type { Detection, TaskOptions } from "./task.ts";
+import type { Detection, TaskDefinition, TaskOptions } from "./task.ts";
 import { TaskError } from "./task.ts";
 import { toSourceBox, type VisionDefaults, type VisionInput } from "./vision_input.ts";
 import { type OutputInfo, showDims, type VisionPlan, visionTask } from "./vision_task.ts";
@@ -95,4 +95,9 @@ function prepare(
  * The `faces` task for the registry. Defaults: UltraFace's pre-processing
  * ({@linkcode ULTRAFACE_DEFAULTS}); score 0.7.
  */
-export const FACES = visionTask({ name: "faces", defaults: ULTRAFACE_DEFAULTS, prepare });
+export const FACES: TaskDefinition = visionTask({
+  name: "faces",
+  defaults: ULTRAFACE_DEFAULTS,
+  prepare,
+  flags: ["score", "draw"],
+});

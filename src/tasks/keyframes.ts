@@ -26,5 +26,6 @@ export const createKeyframesTask: TaskFactory = () =>
 export const KEYFRAMES: TaskDefinition = {
   create: createKeyframesTask,
   runsModel: false,
+  flags: [],
   frameSpec: () => Promise.resolve(SPEC),
 };

@@ -519,5 +519,6 @@ function round1(v: number): number {
 /** The `ocr` task for the registry. */
 export const OCR: TaskDefinition = {
   create: createOcrTask,
+  flags: ["model", "threads", "score", "draw"],
   frameSpec: () => Promise.resolve(OCR_SPEC),
 };

@@ -1,10 +1,13 @@
 /**
- * The task registry: the one place that maps a task name to its factory.
+ * The task registry: the one table of tasks. Each line maps a name to its definition (what it
+ * creates, whether it runs a model, the flags it reads, its built-in labels); the command line's
+ * choices and checks, serve's settings and the early start all read it. Adding a task is one
+ * file and one line here.
  *
  * @module
  */
 
-import type { TaskDefinition, TaskName } from "./task.ts";
+import type { TaskDefinition } from "./task.ts";
 import { DETECT } from "./detect.ts";
 import { KEYFRAMES } from "./keyframes.ts";
 import { OCR } from "./ocr.ts";
@@ -14,7 +17,7 @@ import { FACES } from "./faces.ts";
 import { TENSOR } from "./tensor.ts";
 
 /** Every task vx can run, by name. */
-export const TASKS: Readonly<Record<TaskName, TaskDefinition>> = {
+export const TASKS = {
   ocr: OCR,
   detect: DETECT,
   keyframes: KEYFRAMES,
@@ -22,4 +25,25 @@ export const TASKS: Readonly<Record<TaskName, TaskDefinition>> = {
   embed: EMBED,
   faces: FACES,
   tensor: TENSOR,
-};
+} as const satisfies Record<string, TaskDefinition>;
+
+/** The name of a task in {@linkcode TASKS}. */
+export type TaskName = keyof typeof TASKS;
+
+/** Every task's name, in the registry's order. */
+export const TASK_NAMES: readonly TaskName[] = Object.keys(TASKS) as TaskName[];
+
+/** The definition of the task `name`. */
+export function taskDefinition(name: TaskName): TaskDefinition {
+  return TASKS[name];
+}
+
+/** The tasks that read `flag`, in the registry's order. */
+export function tasksReading(flag: TaskDefinition["flags"][number]): TaskName[] {
+  return TASK_NAMES.filter((t) => taskDefinition(t).flags.includes(flag));
+}
+
+/** The built-in label set `name` and the task it is for, or undefined. */
+export function builtInLabels(name: string): TaskName | undefined {
+  return TASK_NAMES.find((t) => taskDefinition(t).builtInLabels?.includes(name));
+}

@@ -8,6 +8,7 @@
 
 import type { Engine } from "../infer/engine.ts";
 import type { OptimisedUse } from "../infer/optimised.ts";
+import type { TaskName } from "./registry.ts";
 
 /** How the decoder should fit the source frame into the task's input. */
 export type FrameFit =
@@ -155,15 +156,42 @@ export function pickTaskOptions(options: Partial<TaskOptions>): TaskOptions {
   return picked;
 }
 
-/** The names of the tasks in the registry. */
-export type TaskName =
-  | "ocr"
-  | "detect"
-  | "keyframes"
-  | "classify"
-  | "embed"
-  | "faces"
-  | "tensor";
+/** The names of the tasks in the registry (`registry.ts`). */
+export type { TaskName } from "./registry.ts";
+
+/**
+ * The flags only some tasks read (`fast`, `bulk`, `serve` and the library's options of the same
+ * names). A task's definition lists the ones it reads; any other, given with it, is refused.
+ */
+export type TaskFlag =
+  | "model"
+  | "threads"
+  | "labels"
+  | "score"
+  | "top"
+  | "raw"
+  | "maxValues"
+  | "size"
+  | "fit"
+  | "mean"
+  | "std"
+  | "channels"
+  | "range"
+  | "layout"
+  | "draw";
+
+/** The flags of the tasks that run a vision model of the user's (`vision_task.ts`). */
+export const VISION_FLAGS: readonly TaskFlag[] = [
+  "model",
+  "threads",
+  "size",
+  "fit",
+  "mean",
+  "std",
+  "channels",
+  "range",
+  "layout",
+];
 
 /** A loaded task, ready to run on frames. */
 export interface Task {
@@ -222,6 +250,12 @@ export interface TaskDefinition {
    * only take start-up time from the decoder (bench/keyframes.ts).
    */
   runsModel?: false;
+  /** It runs the user's model, which `--model` must name (a task with none of its own). */
+  needsModel?: true;
+  /** The task-specific flags it reads; `draw` among them when its results can be drawn. */
+  flags: readonly TaskFlag[];
+  /** The label sets vx has built in for it, by the name `--labels` takes. */
+  builtInLabels?: readonly string[];
   frameSpec?: (options: TaskOptions, read?: ReadFile) => Promise<FrameSpec | undefined>;
 }
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { TaskOptions, TensorOutput } from "./task.ts";
+import type { TaskDefinition, TaskOptions, TensorOutput } from "./task.ts";
 import { TaskError } from "./task.ts";
 import { PLAIN_DEFAULTS, sig6 } from "./vision_input.ts";
 import { type OutputInfo, type VisionPlan, visionTask } from "./vision_task.ts";
@@ -47,4 +47,9 @@ function prepare(
  * The `tensor` task for the registry. Defaults: RGB, 0–1, no mean or std, stretched to the
  * model's input; every value written.
  */
-export const TENSOR = visionTask({ name: "tensor", defaults: PLAIN_DEFAULTS, prepare });
+export const TENSOR: TaskDefinition = visionTask({
+  name: "tensor",
+  defaults: PLAIN_DEFAULTS,
+  prepare,
+  flags: ["maxValues"],
+});

@@ -15,9 +15,11 @@ import {
   type Task,
   type TaskDefinition,
   TaskError,
+  type TaskFlag,
   type TaskName,
   type TaskOptions,
   type TaskResult,
+  VISION_FLAGS,
 } from "./task.ts";
 import {
   knownDims,
@@ -58,6 +60,10 @@ export interface VisionTaskSpec {
     options: TaskOptions,
     read?: ReadFile,
   ): Promise<VisionPlan>;
+  /** The flags it reads besides every vision task's ({@linkcode VISION_FLAGS}). */
+  flags?: readonly TaskFlag[];
+  /** The label sets vx has built in for it. */
+  builtInLabels?: readonly string[];
 }
 
 /**
@@ -75,6 +81,9 @@ export interface VisionTaskSpec {
  */
 export function visionTask(spec: VisionTaskSpec): TaskDefinition {
   return {
+    needsModel: true,
+    flags: [...VISION_FLAGS, ...spec.flags ?? []],
+    builtInLabels: spec.builtInLabels,
     async create(options, engine, read = Deno.readFile): Promise<Task> {
       const path = options.model;
       if (path === undefined) throw new TaskError(`${spec.name} needs --model PATH`);
