@@ -117,6 +117,9 @@ export interface TaskOptions extends PreprocessOptions {
   maxValues?: number;
 }
 
+/** The options of how a keyframe becomes a vision model's input. */
+const VISION_OPTION_KEYS = ["size", "fit", "mean", "std", "channels", "range", "layout"] as const;
+
 /** Every option of {@linkcode TaskOptions}, so callers can pick them out of wider options. */
 export const TASK_OPTION_KEYS = [
   "model",
@@ -125,13 +128,7 @@ export const TASK_OPTION_KEYS = [
   "top",
   "raw",
   "maxValues",
-  "size",
-  "fit",
-  "mean",
-  "std",
-  "channels",
-  "range",
-  "layout",
+  ...VISION_OPTION_KEYS,
 ] as const satisfies readonly (keyof TaskOptions)[];
 
 /**
@@ -163,35 +160,10 @@ export type { TaskName } from "./registry.ts";
  * The flags only some tasks read (`fast`, `bulk`, `serve` and the library's options of the same
  * names). A task's definition lists the ones it reads; any other, given with it, is refused.
  */
-export type TaskFlag =
-  | "model"
-  | "threads"
-  | "labels"
-  | "score"
-  | "top"
-  | "raw"
-  | "maxValues"
-  | "size"
-  | "fit"
-  | "mean"
-  | "std"
-  | "channels"
-  | "range"
-  | "layout"
-  | "draw";
+export type TaskFlag = (typeof TASK_OPTION_KEYS)[number] | "threads" | "draw";
 
 /** The flags of the tasks that run a vision model of the user's (`vision_task.ts`). */
-export const VISION_FLAGS: readonly TaskFlag[] = [
-  "model",
-  "threads",
-  "size",
-  "fit",
-  "mean",
-  "std",
-  "channels",
-  "range",
-  "layout",
-];
+export const VISION_FLAGS: readonly TaskFlag[] = ["model", "threads", ...VISION_OPTION_KEYS];
 
 /** A loaded task, ready to run on frames. */
 export interface Task {
