@@ -49,8 +49,9 @@ const lib = `${dir}/lib.ts`;
 Deno.writeTextFileSync(
   lib,
   `import { extract, extractBulk } from ${JSON.stringify(`${root}mod.ts`)};
+import { FAULTS } from ${JSON.stringify(`${root}src/pipeline/faults.ts`)};
 const o = { task: "detect", model: ${JSON.stringify(model)}, backend: "webgpu",
-  loseGpu: Deno.args[0] === "lose" } as const;
+  [FAULTS]: { loseGpu: Deno.args[0] === "lose" } } as const;
 let n = 0;
 for await (const _ of extract(${JSON.stringify(`${clips}/a.mp4`)}, o)) n++;
 for await (const _ of extractBulk([${JSON.stringify(clips)}], { ...o, inferrers: 2 })) n++;

@@ -12,6 +12,7 @@
 import { extract, extractBulk, type ExtractOptions } from "../mod.ts";
 import { TraceRecorder } from "../src/debug/trace.ts";
 import { SPAN } from "../src/pipeline/tracer.ts";
+import { FAULTS } from "../src/pipeline/faults.ts";
 
 async function run<T>(records: (o: ExtractOptions) => AsyncIterable<T>) {
   const tracer = new TraceRecorder();
@@ -19,7 +20,7 @@ async function run<T>(records: (o: ExtractOptions) => AsyncIterable<T>) {
   const out: T[] = [];
   const options: ExtractOptions = {
     backend: "webgpu",
-    loseGpu: true,
+    [FAULTS]: { loseGpu: true },
     tracer,
     onNotice: (l) => notices.push(l),
   };

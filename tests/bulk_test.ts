@@ -3,6 +3,7 @@ import { extractBulk } from "../mod.ts";
 import { expandInputs, parseShard, shard } from "../src/pipeline/inputs.ts";
 import { runFFmpeg } from "../src/fixtures/video.ts";
 import { collect, fixture, runCli, tempPath, WORKERS } from "./_helpers.ts";
+import { FAULTS } from "../src/pipeline/faults.ts";
 
 /** 12 small videos with known keyframe counts, in a directory of their own. */
 async function twelve(): Promise<{ dir: string; counts: Map<string, number> }> {
@@ -187,7 +188,7 @@ Deno.test({
     const records = await collect(extractBulk([dir], {
       task: "keyframes",
       decoders: 2,
-      killDecoderOn: "clip04.mp4",
+      [FAULTS]: { killDecoderOn: "clip04.mp4" },
     }));
     const statuses = records.filter((r) => "status" in r);
     assert.equal(statuses.length, 12);

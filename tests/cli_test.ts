@@ -144,10 +144,11 @@ Deno.test({
     const video = await cliVideo();
     // In a child process: what Deno itself prints about the dead worker is part of the contract.
     const script = `import { extract, VxError } from "./mod.ts";
+      import { FAULTS } from "./src/pipeline/faults.ts";
       try {
         for await (const _ of extract(${
       JSON.stringify(video)
-    }, { task: "keyframes", killDecoder: true }));
+    }, { task: "keyframes", [FAULTS]: { killDecoderOn: ".mp4" } }));
       } catch (e) {
         console.log(JSON.stringify({ vx: e instanceof VxError, file: e.file, reason: e.reason }));
       }`;

@@ -131,7 +131,12 @@ Deno.test({
     const run = async (decoders: number, trapDecoderOn?: string) => {
       const s = createScheduler("bulk", { task: "keyframes" }, { decoders });
       const out: VxRecord[] = [];
-      const call = { streaming: false, timeoutMs: 60_000, jpegPrefix: () => "k", trapDecoderOn };
+      const call = {
+        streaming: false,
+        timeoutMs: 60_000,
+        jpegPrefix: () => "k",
+        faults: { trapDecoderOn },
+      };
       try {
         // Bounded: before, a trap on a file whose keys two decoders could share never ended.
         const all = (async () => {

@@ -126,7 +126,7 @@ Deno.test({
       try {
         scheduler.start();
         await scheduler.ready;
-        const records = await collect(fastRecords(scheduler.run([path], fastCall(path, {})), path));
+        const records = await collect(fastRecords(scheduler.run([path], fastCall({})), path));
         assert.ok(decodeEnd < Infinity, "decoder reported its end");
         return { records, early: inferStarts.filter((t) => t < decodeEnd).length };
       } finally {

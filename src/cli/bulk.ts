@@ -18,6 +18,7 @@ import { pickTaskOptions } from "../tasks/task.ts";
 import type { RecordSink } from "../output.ts";
 import { type BulkFlags, checkServerFlags, outputMode, prepareTask, serverFlag } from "./flags.ts";
 import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
+import { FAULTS } from "../pipeline/faults.ts";
 
 function progressLine(p: BulkProgress): string {
   const s = p.elapsedMs / 1000;
@@ -168,6 +169,7 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
         framesDir: shown.framesDir,
         draw: false,
         inferrers: flags.jobs,
+        [FAULTS]: flags.loseGpu ? { loseGpu: true } : undefined,
         maxInflightBytes: flags.maxInflightMb === undefined
           ? undefined
           : Math.round(flags.maxInflightMb * 2 ** 20),

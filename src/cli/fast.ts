@@ -14,6 +14,7 @@ import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
 import { DEFAULT_MAX_SPOOL_MB, isPipe, spoolPipe } from "../input/spool.ts";
 import { isUrl } from "../input/source.ts";
 import { UsageError } from "../errors.ts";
+import { FAULTS } from "../pipeline/faults.ts";
 
 /** Runs `vx fast INPUT` with its flags; throws a `VxError` or `UsageError` for the user. */
 export async function runFast(input: string, flags: FastFlags): Promise<void> {
@@ -54,6 +55,7 @@ export async function runFast(input: string, flags: FastFlags): Promise<void> {
     const records = extract(source, {
       ...flags,
       inferrers: flags.jobs,
+      [FAULTS]: flags.loseGpu ? { loseGpu: true } : undefined,
       framesDir: shown.framesDir,
       draw: false,
       tracer,

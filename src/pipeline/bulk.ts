@@ -15,6 +15,7 @@ import { expandInputs, shard } from "./inputs.ts";
 import type { BulkProgress, CallOptions } from "./scheduler.ts";
 import { createScheduler } from "./modes.ts";
 import { shownName } from "../input/source.ts";
+import { FAULTS } from "./faults.ts";
 
 export type { BulkProgress } from "./scheduler.ts";
 
@@ -30,11 +31,6 @@ export interface BulkOptions extends Omit<ExtractOptions, "sequential" | "decode
   skip?: ReadonlySet<string>;
   /** Filled with the files directory scans left out (not media), counted by extension. */
   skipped?: Map<string, number>;
-  /**
-   * Tests only: the decode worker given a file whose path ends with this dies instead (an
-   * uncaught error, as on a wasm out-of-memory), so recovery can be tested for real.
-   */
-  killDecoderOn?: string;
   /** Called when a file starts or ends, with the run's counts. */
   onProgress?: (p: BulkProgress) => void;
 }
@@ -69,7 +65,10 @@ async function* extractBulkRecords(
 ): AsyncGenerator<VxRecord> {
   const paths = await bulkPaths(inputs, options);
   if (paths.length === 0) return;
-  const scheduler = createScheduler("bulk", pickTaskOptions(options), options);
+  const scheduler = createScheduler("bulk", pickTaskOptions(options), {
+    ...options,
+    faults: options[FAULTS],
+  });
   try {
     yield* scheduler.run(paths, bulkCall(options));
   } finally {
@@ -98,7 +97,7 @@ export function bulkCall(options: BulkOptions): CallOptions {
     framesDir: options.framesDir,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     stream: options.stream,
-    killDecoderOn: options.killDecoderOn,
+    faults: options[FAULTS],
     onProgress: options.onProgress,
   };
 }

@@ -195,7 +195,8 @@ export class Dispatcher {
       if (file.call.streaming) this.#streaming.add(file);
       this.#report(file.call);
       const call = file.call;
-      if (call.killDecoderOn && file.path.endsWith(call.killDecoderOn)) {
+      const kill = call.faults?.killDecoderOn;
+      if (kill && file.path.endsWith(kill)) {
         d.handle.post({ type: "die", id: file.id });
         continue;
       }
@@ -206,6 +207,7 @@ export class Dispatcher {
   /** The decode request for `file`; `help`: join the worker that decodes it from its index. */
   #decodeRequest(file: FileState, help: boolean): DecodeCommand {
     const call = file.call;
+    const trap = call.faults?.trapDecoderOn;
     return {
       type: "decode",
       id: file.id,
@@ -219,7 +221,7 @@ export class Dispatcher {
         claim: file.claim,
         help,
         identity: call.identity,
-        trapAfter: call.trapDecoderOn && file.path.endsWith(call.trapDecoderOn) ? 2 : undefined,
+        trapAfter: trap && file.path.endsWith(trap) ? 2 : undefined,
       },
     };
   }

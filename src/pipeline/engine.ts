@@ -13,23 +13,24 @@ import type { ModelInfo } from "../tasks/task.ts";
 import type { SchedulerStats } from "./scheduler.ts";
 import { createScheduler } from "./modes.ts";
 import { drawRecords } from "../draw/drawer.ts";
+import { FAULTS } from "./faults.ts";
 
 /** What an engine runs and on what pool: fixed for its life. */
 export type EngineOptions = Omit<
   BulkOptions,
-  "shard" | "skip" | "onProgress" | "framesDir" | "timeoutMs" | "stream" | "killDecoderOn" | "draw"
+  "shard" | "skip" | "onProgress" | "framesDir" | "timeoutMs" | "stream" | "draw"
 >;
 
 /** Options of one {@linkcode Engine.extract} call. */
 export type EngineExtractOptions = Pick<
   ExtractOptions,
-  "framesDir" | "timeoutMs" | "stream" | "killDecoder" | "draw" | "signal" | "identity"
+  "framesDir" | "timeoutMs" | "stream" | "draw" | "signal" | "identity" | typeof FAULTS
 >;
 
 /** Options of one {@linkcode Engine.extractBulk} call. */
 export type EngineBulkOptions = Pick<
   BulkOptions,
-  "framesDir" | "timeoutMs" | "stream" | "shard" | "skip" | "onProgress" | "killDecoderOn" | "draw"
+  "framesDir" | "timeoutMs" | "stream" | "shard" | "skip" | "onProgress" | "draw" | typeof FAULTS
 >;
 
 /** A resident engine; see {@linkcode createEngine}. */
@@ -73,11 +74,14 @@ export interface Engine {
  * ```
  */
 export function createEngine(options: EngineOptions = {}): Engine {
-  const scheduler = createScheduler("engine", pickTaskOptions(options), options);
+  const scheduler = createScheduler("engine", pickTaskOptions(options), {
+    ...options,
+    faults: options[FAULTS],
+  });
   scheduler.start();
   return {
     extract(input, o = {}) {
-      const records = fastRecords(scheduler.run([input], fastCall(input, o)), input);
+      const records = fastRecords(scheduler.run([input], fastCall(o)), input);
       return o.draw ? drawRecords(records, o) : records;
     },
     extractBulk(inputs, o = {}) {

@@ -25,9 +25,10 @@ export {
   fastDecoders,
   fastInferrers,
 } from "./modes.ts";
+import { FAULTS, type WithFaults } from "./faults.ts";
 
 /** Options of {@linkcode extract}. */
-export interface ExtractOptions extends Partial<TaskOptions> {
+export interface ExtractOptions extends Partial<TaskOptions>, WithFaults {
   /** inference threads (onnxruntime-web wasm threads). */
   threads?: number;
   /** Also write each keyframe as a JPEG into this directory. */
@@ -49,16 +50,6 @@ export interface ExtractOptions extends Partial<TaskOptions> {
   timeoutMs?: number;
   /** Receives spans and counters for `--debug`. */
   tracer?: Tracer;
-  /**
-   * Tests only: the decode worker dies instead of decoding (an uncaught error, as on a wasm
-   * out-of-memory), so the report of a dead worker can be tested for real.
-   */
-  killDecoder?: boolean;
-  /**
-   * Tests only: the inference worker destroys its WebGPU device once set up, as a GPU reset
-   * would, so the move to wasm mid-run can be tested for real.
-   */
-  loseGpu?: boolean;
   /** Inference backend: `wasm` (default), `webgpu`, or `auto` (WebGPU on a hardware GPU). */
   backend?: BackendChoice;
   /** Receives one line when inference falls back to another backend, and why. */
@@ -124,25 +115,25 @@ async function* extractRecords(
     maxInflightBytes: bounded ? options.maxInflightBytes : undefined,
     tracer: options.tracer,
     onNotice: options.onNotice,
-    loseGpu: options.loseGpu,
+    faults: options[FAULTS],
     checked: options.checked,
   });
   try {
-    yield* fastRecords(scheduler.run([input], fastCall(input, options)), input);
+    yield* fastRecords(scheduler.run([input], fastCall(options)), input);
   } finally {
     await scheduler.close();
   }
 }
 
 /** How `fast` runs a file: records stream out in pts order as soon as they are ready. */
-export function fastCall(input: string, options: ExtractOptions): CallOptions {
+export function fastCall(options: ExtractOptions): CallOptions {
   return {
     streaming: true,
     jpegPrefix: (file) => baseName(shownName(file.path)),
     framesDir: options.framesDir,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     stream: options.stream,
-    killDecoderOn: options.killDecoder ? input : undefined,
+    faults: options[FAULTS],
     signal: options.signal,
     identity: options.identity,
   };

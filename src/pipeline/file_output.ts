@@ -13,6 +13,7 @@ import { type FrameRecord, ptsOrderProblem, type StatusRecord, type VxRecord } f
 import { now } from "../clock.ts";
 import type { CorruptKeyframe } from "../decode/keyframes.ts";
 import { shownName } from "../input/source.ts";
+import type { Faults } from "./faults.ts";
 
 /** How one caller's files are run and written. */
 export interface CallOptions {
@@ -23,10 +24,8 @@ export interface CallOptions {
   framesDir?: string;
   timeoutMs: number;
   stream?: number;
-  /** Tests only: the decode worker given a file whose path ends with this dies instead. */
-  killDecoderOn?: string;
-  /** Tests only: the decode workers of a file whose path ends with this trap after 2 frames. */
-  trapDecoderOn?: string;
+  /** Faults the tests inject (`faults.ts`). */
+  faults?: Faults;
   onProgress?: (p: BulkProgress) => void;
   /**
    * Cancels the call when aborted, as ending its iteration does, but at once: an iteration

@@ -13,6 +13,7 @@ import type { TaskOptions } from "../tasks/task.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { Tracer } from "./tracer.ts";
 import type { CheckedFiles } from "../input/checked_file.ts";
+import type { Faults } from "./faults.ts";
 
 /** A way of running the scheduler; also the trace's `mode`. */
 export type Mode = "fast" | "fast --decode-first" | "fast --sequential" | "bulk" | "engine";
@@ -27,7 +28,8 @@ export interface PoolOptions {
   maxInflightBytes?: number;
   tracer?: Tracer;
   onNotice?: (line: string) => void;
-  loseGpu?: boolean;
+  /** Faults the tests inject (`faults.ts`). */
+  faults?: Faults;
   /** The task's files the caller checked (see `SchedulerOptions.checked`). */
   checked?: CheckedFiles;
 }
@@ -214,7 +216,7 @@ export function createScheduler(mode: Mode, task: TaskOptions, options: PoolOpti
     mode,
     tracer: options.tracer,
     onNotice: options.onNotice,
-    loseGpu: options.loseGpu,
+    faults: options.faults,
     checked: options.checked,
   });
 }

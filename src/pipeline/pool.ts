@@ -25,6 +25,7 @@ import type { InflightGate } from "./gate.ts";
 import { spawnInline } from "./inline_inferrer.ts";
 import { decodeLane, inferLane } from "./tracer.ts";
 import { type CrashEvent, spawnDecoder, spawnInferrer, type WorkerHandle } from "./workers.ts";
+import type { Faults } from "./faults.ts";
 
 /** A decode worker and what the dispatcher has it do. */
 export interface DecoderSlot {
@@ -67,8 +68,8 @@ export interface PoolOptions {
   warm?: boolean;
   /** The task's files, checked by the caller (see `SchedulerOptions`). */
   checked?: CheckedFiles;
-  /** Tests only: each inference worker destroys its WebGPU device once set up. */
-  loseGpu?: boolean;
+  /** Faults the tests inject (`faults.ts`). */
+  faults?: Faults;
 }
 
 /** The decode and inference workers of one scheduler. */
@@ -184,7 +185,7 @@ export class WorkerPool {
       wasmModule: this.#wasmModule,
       checked: o.checked,
     });
-    if (o.loseGpu) slot.handle.post({ type: "lose-gpu" });
+    if (o.faults?.loseGpu) slot.handle.post({ type: "lose-gpu" });
   }
 
   /** Spawns an inference worker; it is given its task now (`init`), or once the first is ready. */

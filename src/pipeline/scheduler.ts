@@ -29,6 +29,7 @@ import { InflightGate } from "./gate.ts";
 import { MAIN_LANE, SPAN, type Tracer } from "./tracer.ts";
 import { Dispatcher, type SchedulerEvent } from "./dispatcher.ts";
 import { WorkerPool } from "./pool.ts";
+import type { Faults } from "./faults.ts";
 
 export { FRAMES_PER_INFERRER, WATCHDOG_GRACE_MS } from "./dispatcher.ts";
 
@@ -65,8 +66,8 @@ export interface SchedulerOptions {
    * sequential baseline's order (model, then decode, then infer).
    */
   modelFirst?: boolean;
-  /** Tests only: each inference worker destroys its WebGPU device once set up. */
-  loseGpu?: boolean;
+  /** Faults the tests inject (`faults.ts`). */
+  faults?: Faults;
   /**
    * The task's files (model, label file) the caller checked, by real path, with their device
    * and inode: the task reads each from that file only (`vx serve --models`; see `InferCommand`
