@@ -16,10 +16,19 @@ import { drawRecords } from "../draw/drawer.ts";
 import { FAULTS } from "./faults.ts";
 
 /** What an engine runs and on what pool: fixed for its life. */
-export type EngineOptions = Omit<
-  BulkOptions,
-  "shard" | "skip" | "onProgress" | "framesDir" | "timeoutMs" | "stream" | "draw"
->;
+export type EngineOptions =
+  & Omit<
+    BulkOptions,
+    "shard" | "skip" | "onProgress" | "framesDir" | "timeoutMs" | "stream" | "draw"
+  >
+  & {
+    /**
+     * Run the sequential way, as `fast --sequential`: one decoder and one inference worker, and
+     * every keyframe of a file decoded before any is inferred. The baseline a warm engine's
+     * streaming is measured against (`bench/run.ts`).
+     */
+    sequential?: boolean;
+  };
 
 /** Options of one {@linkcode Engine.extract} call. */
 export type EngineExtractOptions = Pick<
@@ -74,7 +83,8 @@ export interface Engine {
  * ```
  */
 export function createEngine(options: EngineOptions = {}): Engine {
-  const scheduler = createScheduler("engine", pickTaskOptions(options), {
+  const mode = options.sequential ? "engine --sequential" : "engine";
+  const scheduler = createScheduler(mode, pickTaskOptions(options), {
     ...options,
     faults: options[FAULTS],
   });
