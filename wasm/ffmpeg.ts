@@ -63,10 +63,9 @@ export interface FFmpegCore {
 
 /**
  * Runs one core instance is trusted with before a fresh instance of the compiled module replaces
- * it. ffmpeg.wasm is not made to run `main` again and again: an instance trapped (memory access
- * out of bounds) or spun forever after ~85–105 runs of 720p keyframes, one run each
- * (`src/decode/keyframes.ts`'s index path; seen 2026-11-30), and on its ~98th file in a bulk run
- * of two runs a file (bench/bulk.ts). A fresh instance takes ~40 ms.
+ * it. ffmpeg.wasm is not made to run `main` again and again: an instance traps or spins after
+ * about a hundred runs (BENCHMARKS.md, "Measurements behind the defaults"). A fresh instance
+ * takes ~40 ms.
  */
 export const RUNS_PER_CORE = 32;
 
@@ -77,9 +76,8 @@ const compiled: Partial<Record<CoreKind, Promise<WebAssembly.Module>>> = {};
  * which then skip compilation. Meant for workers: it blocks its thread for the compile.
  *
  * The 32 MB are read in one `readSync` into a buffer of the file's size, and compiled with the
- * synchronous `WebAssembly.Module`: on the 2-core bench machine (2026-11-30) that took the load
- * from ~460 ms (`Deno.readFile` 230 ms, which grows its buffer as it reads, and an async
- * `WebAssembly.compile` 230 ms) to ~250 ms (`bench/keyframes.ts`, the 720p cold run).
+ * synchronous `WebAssembly.Module`, the quickest way measured here (BENCHMARKS.md,
+ * "Measurements behind the defaults").
  */
 export function compileCore(kind: CoreKind = "st"): Promise<WebAssembly.Module> {
   compiled[kind] ??= compileWasmFile(

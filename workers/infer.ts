@@ -31,10 +31,9 @@ if (launch.early) {
 /**
  * Blank runs that warm a resident engine's session (`createEngine`, `vx serve`): V8 runs
  * onnxruntime's wasm on its baseline code first and tiers hot functions up as they run, so a
- * session's first runs are slow. YOLOX-Nano's blank runs in the first session took 743, 601,
- * 554, 179, 118 and 99 ms, then about 100; on a session made from the already compiled module,
- * 258 ms, then about 80 (2-core EPYC, 2026-11-30, the machine busy; BENCHMARKS.md, daemon). One
- * run left the first real keyframes of a daemon's first client at ~0.6 s each.
+ * session's first runs are slow: it takes about five runs to reach its steady speed, and one run
+ * left a daemon's first client's keyframes slow (BENCHMARKS.md, "Measurements behind the
+ * defaults").
  */
 const WARM_RUNS = 5;
 

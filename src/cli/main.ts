@@ -2,7 +2,7 @@
  * The vx command line, loaded by `cli.ts`. It parses arguments and dispatches to one module per
  * command in `src/cli/` (`fast.ts`, `bulk.ts`, `serve.ts`, `probe.ts`; `demo` is `src/demo.ts`). What
  * decodes and infers is imported only by the commands that run it, so a run through a server
- * (`--server`) loads neither ffmpeg.wasm nor onnxruntime-web.
+ * (`--server`) loads neither the decoder core nor onnxruntime-web.
  *
  * @module
  */

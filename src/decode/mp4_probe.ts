@@ -1,5 +1,5 @@
 /**
- * `ffprobe -show_format -show_streams` for an MP4/MOV file, from its index alone: no ffmpeg core
+ * `ffprobe -show_format -show_streams` for an MP4/MOV file, from its index alone: no decoder core
  * is loaded, so `vx probe` answers in the time it takes to read the `moov` box.
  *
  * The fields are the ones ffmpeg 5.1 (inside `@ffmpeg/core`) reports, derived as its mov demuxer

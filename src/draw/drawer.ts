@@ -1,7 +1,7 @@
 /**
  * `--draw`: each keyframe's JPEG gets its results drawn once the results are known. The decode
  * worker writes the plain JPEG as it decodes (`--frames-dir`); when the keyframe's record is
- * ready, a draw worker (one ffmpeg core, loaded once and reused) decodes that JPEG, draws the
+ * ready, a draw worker (one decoder core, loaded once and reused) decodes that JPEG, draws the
  * record's marks with `drawbox`/`drawtext` and writes it back in place.
  *
  * @module
@@ -35,7 +35,7 @@ export class Drawer {
     });
   }
 
-  /** Starts the worker now, so its ffmpeg core loads while the run starts up. */
+  /** Starts the worker now, so its decoder core loads while the run starts up. */
   warm(): void {
     this.#start();
   }

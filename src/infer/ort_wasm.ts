@@ -5,10 +5,9 @@
  * V8 then compiles each function lazily on first call and again, optimised, once it is hot: that
  * is most of the ~0.8 s a fresh worker takes to create its first session, and of the ~0.3 s its
  * first run costs over later ones. A `WebAssembly.Module` posted to a worker shares its compiled
- * code with every isolate that has it, lazily compiled and optimised functions included. Measured
- * on the 2-core machine (2026-11-27, YOLOX-Nano, one thread, a two-worker probe script): a second
- * worker given the first one's module created its session in 187 ms and ran its first frame in
- * 154 ms, against 951 ms and 431 ms when it compiled its own.
+ * code with every isolate that has it, lazily compiled and optimised functions included: a second
+ * worker given the first one's module creates its session and runs its first frame several
+ * times sooner (BENCHMARKS.md, "Measurements behind the defaults").
  *
  * onnxruntime-web takes no compiled module (`env.wasm.wasmBinary` takes bytes), so the worker
  * gives it a few marker bytes and answers onnxruntime's `WebAssembly.instantiate` of exactly

@@ -1,6 +1,6 @@
 /**
  * The resident engine: the scheduler of `fast` and `bulk` (`scheduler.ts`) kept alive between
- * calls, so its workers, ffmpeg cores and model sessions are created once and serve every call.
+ * calls, so its workers, decoder cores and model sessions are created once and serve every call.
  *
  * @module
  */
@@ -65,7 +65,7 @@ export interface Engine {
 }
 
 /**
- * Starts a resident engine: decode and inference workers, ffmpeg cores and model sessions are
+ * Starts a resident engine: decode and inference workers, decoder cores and model sessions are
  * created now, once, and each session is warmed by one run on a blank frame, so a call's first
  * keyframe pays no start-up. Calls may overlap: they share the pool and one bound on decoded
  * frames in flight, and each gets exactly its own records. A call whose iteration ends early

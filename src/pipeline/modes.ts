@@ -51,25 +51,10 @@ export function fastInferrers(cores = navigator.hardwareConcurrency ?? 1): numbe
 
 /**
  * Inference threads per worker for `fast` and the resident engine (`vx serve`, the daemon)
- * unless told, for a request alone and under load alike: one.
- *
- * - A cold `fast` run: a session with two wasm threads takes ~0.5 s longer to create and its
- *   first run is slower, so on the 20-keyframe bench one thread gave both the earlier first
- *   record and the shorter wall time, leaving the other core to the decoder (bench/run.ts;
- *   BENCHMARKS.md). Measured again for issue 26 (2026-11-30, bench/run.ts's
- *   `--jobs 1 --threads 2` row and BENCHMARKS.md, "Threads per inference session"): one worker
- *   × 2 threads took 1.4–1.7× the wall time of two one-thread workers, and the later first
- *   record.
- * - A warm session alone (the engine's lone request): two threads halve a frame's latency only
- *   while both cores are free (issue 26, a quiet machine: 77 against 137 ms). Side by side in
- *   one process on the shared 2-core bench machine with other work on it (load average 8–9,
- *   `bench/threads.ts`), the 2-thread session took 1.55× the one-thread session's time
- *   (445 against 286 ms a frame), and beside a busy one-thread worker it gave 1.5× less throughput
- *   than two one-thread workers: onnxruntime's thread pool waits, at each operator, for a
- *   thread the system has not scheduled. A process cannot tell whether other processes hold
- *   the cores, and the loss when they do is larger than the gain when they do not, so the
- *   default stays one thread; `--threads 2` (serve: `"threads": 2`) is there for a machine
- *   known to be idle.
+ * unless told, for a request alone and under load alike: one. Two-thread sessions take longer
+ * to create, and lose more when other processes hold the cores than they gain when the cores
+ * are free; `--threads 2` is there for a machine known to be idle (BENCHMARKS.md, "Threads per
+ * inference session" and "Measurements behind the defaults").
  */
 export const FAST_THREADS = 1;
 
@@ -138,12 +123,9 @@ export function fastDecoders(
 /**
  * `fast`'s second inference worker sets up once the first has run a keyframe, not once it has
  * created its session: that first run compiles onnxruntime's kernels lazily, and the second
- * worker's session then runs on them, where before both ran their first keyframes on V8's
- * baseline code at once, splitting two cores with the compiler and the decoder. Measured on the
- * 2-core bench machine (2026-11-30, machine quiet, `bench:rect`, YOLOX-Nano at 416×256, the
- * 20-keyframe 720p clip, 5 runs each): inference per keyframe 83 and 94 ms in two runs against 111
- * ms when set up at the first one's readiness, the wall the same (3010 and 3468 ms against 2999).
- * `bulk` keeps setting up at once: over many files, a worker started later is lost throughput.
+ * worker's session then runs on them, rather than both running their first keyframes on V8's
+ * baseline code at once (BENCHMARKS.md, "Measurements behind the defaults"). `bulk` keeps setting
+ * up at once: over many files, a worker started later is lost throughput.
  */
 const FAST_AFTER_FIRST_RUN = true;
 

@@ -19,7 +19,7 @@ import { spawnDecoder } from "./workers.ts";
  * stream's own clock, and byte offset) from the packets' key flags, without decoding. These are
  * the keyframes `extract(path, { task: "keyframes" })` yields. An MP4/MOV file is read from its
  * index in this thread ({@linkcode probeIndexed}); anything else, or an index it leaves to ffmpeg,
- * goes to a decode worker's ffmpeg core ({@linkcode probeWithFFmpeg}). Throws {@linkcode VxError} naming
+ * goes to a decode worker's decoder core ({@linkcode probeWithFFmpeg}). Throws {@linkcode VxError} naming
  * the file and the reason when it cannot be read, has no video stream (unless `anyStreams`: then
  * its streams are listed, with `noVideo` saying why none is decoded) or no keyframe.
  *
@@ -35,7 +35,7 @@ export async function probeFile(
   stream?: number,
   options: { anyStreams?: boolean } = {},
 ): Promise<ProbeInfo> {
-  // A missing or empty file is refused here, before a worker loads its ffmpeg core.
+  // A missing or empty file is refused here, before a worker loads its decoder core.
   let file: ByteSource;
   try {
     file = openInput(path);
@@ -55,7 +55,7 @@ export async function probeFile(
 }
 
 /**
- * What {@linkcode probeFile} says, from an MP4/MOV file's index alone (no ffmpeg core), or why
+ * What {@linkcode probeFile} says, from an MP4/MOV file's index alone (no decoder core), or why
  * it cannot be said that way (another container, or a structure left to ffmpeg: see
  * `src/decode/mp4_probe.ts`, or no video stream to decode: ffmpeg then gives the reason).
  */

@@ -82,7 +82,7 @@ export type { BulkProgress, CallOptions } from "./file_output.ts";
 export interface SchedulerStats {
   /** Model sessions created, over all inference workers (each once, when it starts). */
   sessionsCreated: number;
-  /** ffmpeg cores loaded. */
+  /** decoder cores loaded. */
   coresLoaded: number;
   /** Compilations of onnxruntime-web's wasm: one per inference worker that could not share. */
   wasmCompiles: number;

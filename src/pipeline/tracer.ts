@@ -19,7 +19,7 @@ import type { GateLevels } from "./gate.ts";
 export const SPAN = {
   /** One `extract` call, on the main lane. */
   run: "run",
-  /** Loading an ffmpeg core in a decode worker. */
+  /** Loading the decoder core in a decode worker. */
   loadCore: "load decoder core",
   /** A task's whole set-up in an inference worker (model sessions and warm-up). */
   setUpTask: "set up task",

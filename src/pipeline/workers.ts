@@ -29,10 +29,8 @@ export interface WorkerHandle<C, E> {
  * own thread when it is terminated — wgpu drops its instance and `dlclose`s the driver
  * libraries (Mesa's libEGL and swrast_dri on llvmpipe). If the process exits meanwhile, the
  * main thread runs the same libraries' exit handlers at the same time and the process dies with
- * SIGSEGV after vx has written everything (a core dump of `extract` + `extractBulk` on
- * llvmpipe, 2026-11-27: main thread in `swrast_dri.so` from `exit`, the terminated worker in
- * `dlclose` from `libEGL_mesa.so`; on an NVIDIA H200 every `--backend webgpu` run ended in
- * SIGSEGV or glibc's `munmap_chunk(): invalid pointer`). So such a worker is never torn down
+ * SIGSEGV after vx has written everything (the core dumps: BENCHMARKS.md, "Measurements behind
+ * the defaults"). So such a worker is never torn down
  * while the process runs: when its run ends it frees its sessions and waits for the GPU
  * (`park`), then it is unref'd — it no longer keeps the process alive — and kept here, idle, for
  * the next run to `init` again. At exit nothing touches the driver but its own exit handlers.
