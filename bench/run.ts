@@ -21,7 +21,7 @@
 
 import { measure, type RunFigures, stats, writeSection } from "./measure.ts";
 import { CACHE, clip720p, MODEL, requireShared, ROOT, runsFlag } from "./inputs.ts";
-import { SPAN } from "../src/pipeline/tracer.ts";
+import { SPAN, STAGES as TRACE_STAGES } from "../src/pipeline/tracer.ts";
 
 const RUNS = runsFlag(5);
 requireShared(MODEL);
@@ -94,19 +94,8 @@ for (const name of ["vx fast", "vx fast --sequential"]) {
   await measure(cmd, [...args, `--debug=${path}`]);
   traced[name] = JSON.parse(await Deno.readTextFile(path)).vx;
 }
-// The trace's own span names, so the table cannot drift from them.
-const STAGES = [
-  SPAN.loadCore,
-  SPAN.createSession,
-  SPAN.probe,
-  SPAN.decode,
-  SPAN.scale,
-  SPAN.wait,
-  SPAN.transfer,
-  SPAN.pre,
-  SPAN.infer,
-  SPAN.post,
-];
+// The trace's own stages (but `output`, which is the main thread's), so the table cannot drift.
+const STAGES = TRACE_STAGES.filter((s) => s !== SPAN.output);
 const stageRows = STAGES.map((s) =>
   `| ${s} | ${Object.values(traced).map((t) => (t.stagesMs[s] ?? 0).toFixed(0)).join(" | ")} |`
 );
