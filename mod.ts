@@ -48,7 +48,7 @@ export type { Handler, HandlerOptions } from "./src/serve/handler.ts";
 export { serve } from "./src/serve/server.ts";
 export { EnginePool, parseSettings, PoolRefusal } from "./src/serve/engines.ts";
 export type { EnginePoolOptions, Lease, PoolStats } from "./src/serve/engines.ts";
-export type { RequestSettings } from "./src/serve/protocol.ts";
+export type { RequestSettings } from "./src/serve/http_protocol.ts";
 export type { ServeOptions } from "./src/serve/server.ts";
 export { engineScore } from "./src/serve/score.ts";
 export { parseMetrics, ServeMetrics } from "./src/serve/metrics.ts";

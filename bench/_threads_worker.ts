@@ -6,7 +6,7 @@
  * @module
  */
 
-import { createEngine, type Model } from "../src/infer/engine.ts";
+import { createRuntime, type Model } from "../src/infer/runtime.ts";
 import { yoloxAnchorCount } from "../src/tasks/detect_decode.ts";
 
 type Cmd =
@@ -25,7 +25,7 @@ scope.onmessage = async (e) => {
   if (cmd.type === "init") {
     const { width: w, height: h } = cmd;
     const t0 = performance.now();
-    const model: Model = await createEngine({ threads: cmd.threads, backend: "wasm" }).load(
+    const model: Model = await createRuntime({ threads: cmd.threads, backend: "wasm" }).load(
       cmd.model,
       { reshape: { images: [1, 3, h, w], output: [1, yoloxAnchorCount(w, h), 85] } },
     );

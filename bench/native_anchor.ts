@@ -12,7 +12,7 @@
 
 import { createRequire } from "node:module";
 import { outputGeometry } from "../src/decode/geometry.ts";
-import type { Engine, LoadOptions, Model, TensorData } from "../src/infer/engine.ts";
+import type { LoadOptions, Model, Runtime, TensorData } from "../src/infer/runtime.ts";
 import { reshapeModel } from "../src/infer/onnx_reshape.ts";
 import { createDetectTask } from "../src/tasks/detect.ts";
 
@@ -20,8 +20,8 @@ const NATIVE = new URL("../.cache/native/", import.meta.url).pathname;
 // deno-lint-ignore no-explicit-any
 const ort: any = createRequire(NATIVE)("onnxruntime-node");
 
-/** An {@linkcode Engine} on onnxruntime-node's CPU provider. */
-function nativeEngine(threads: number): Engine {
+/** An {@linkcode Runtime} on onnxruntime-node's CPU provider. */
+function nativeEngine(threads: number): Runtime {
   return {
     backend: "wasm" as const, // the interface's only value; this is native CPU
     threads,

@@ -11,7 +11,7 @@
  *   inference), and a second task in the same process (its sessions on the compiled wasm).
  * - `vx fast` on the demo's clip: time to first record, wall time, and the `--debug` summary's
  *   session creation total (over both workers).
- * - The warm engine (`createEngine({ task: "ocr" })`): time until ready (sessions created and
+ * - The warm engine (`createRuntime({ task: "ocr" })`): time until ready (sessions created and
  *   warmed), then the first record of its first and second calls on the demo's clip.
  * - The steady state, in this process: a session of each form of each model, run alternately
  *   (ort, onnx, …) on the same input after warm-up runs, and the largest difference between their
@@ -28,7 +28,7 @@
 import { DEMO_SPEC } from "../src/fixtures/demo_clip.ts";
 import { makeVideo, runFFmpeg } from "../src/fixtures/video.ts";
 import { ownManifest, vxWithManifest } from "../src/fixtures/vx_tree.ts";
-import { createEngine } from "../src/infer/engine.ts";
+import { createRuntime } from "../src/infer/runtime.ts";
 import { OPTIMISED_MODELS, packagedAssets } from "../src/tasks/ocr.ts";
 import { measure, stats, writeSection } from "./measure.ts";
 import { CACHE, ROOT, runsFlag } from "./inputs.ts";
@@ -38,12 +38,16 @@ const FORMS = ["ort", "onnx"] as const;
 
 /** Child: the OCR task of the vx at `root`, timed, printed as JSON. */
 async function taskChild(root: string, raw: string): Promise<void> {
-  const { createEngine, timeLoads } = await import(`${root}src/infer/engine.ts`);
+  // A vx from before the rename has src/infer/engine.ts and createEngine.
+  const infer = await import(`${root}src/infer/runtime.ts`)
+    .catch(() => import(`${root}src/infer/engine.ts`));
+  const createRuntime = infer.createRuntime ?? infer.createEngine;
+  const timeLoads = infer.timeLoads;
   const { createOcrTask } = await import(`${root}src/tasks/ocr.ts`);
   const data = await Deno.readFile(raw);
   const { width, height } = DEMO_SPEC;
   const frame = { index: 0, pts: 0, srcWidth: width, srcHeight: height, width, height, data };
-  const { engine, loads } = timeLoads(createEngine({ threads: 1 }));
+  const { engine, loads } = timeLoads(createRuntime({ threads: 1 }));
   const out: Figures = {};
   const time = async (name: string, f: () => Promise<unknown>) => {
     const t = performance.now();
@@ -68,9 +72,9 @@ async function taskChild(root: string, raw: string): Promise<void> {
 
 /** Child: the warm engine of the vx at `root` on `video`, timed, printed as JSON. */
 async function engineChild(root: string, video: string): Promise<void> {
-  const { createEngine } = await import(`${root}mod.ts`);
+  const { createRuntime } = await import(`${root}mod.ts`);
   const t0 = performance.now();
-  const engine = createEngine({ task: "ocr", backend: "wasm" });
+  const engine = createRuntime({ task: "ocr", backend: "wasm" });
   await engine.ready;
   const out: Figures = { ready: performance.now() - t0 };
   for (const name of ["firstCall", "secondCall"]) {
@@ -136,7 +140,7 @@ try {
 }
 /** Median ms a run of each form of `path`, alternating, and their outputs' largest difference. */
 async function steady(path: string, dims: number[]): Promise<string> {
-  const engine = createEngine({ threads: 1 });
+  const engine = createRuntime({ threads: 1 });
   const forms = [
     await engine.load(path, { optimised: OPTIMISED_MODELS }),
     await engine.load(path),

@@ -29,7 +29,7 @@
  */
 
 import { makeVideo } from "../src/fixtures/video.ts";
-import { createEngine } from "../src/infer/engine.ts";
+import { createRuntime } from "../src/infer/runtime.ts";
 import { yoloxAnchorCount } from "../src/tasks/detect_decode.ts";
 import { measure, stats, writeSection } from "./measure.ts";
 import { startServe } from "./serve_process.ts";
@@ -273,7 +273,7 @@ for (const [name, make] of Object.entries(CLIPS)) {
 
 // The model alone, alternating shapes run by run in this process. Last: once onnxruntime has run
 // in this thread, workers started after (makeVideo's) fail to start.
-const engine = createEngine({ threads: 1, backend: "wasm" });
+const engine = createRuntime({ threads: 1, backend: "wasm" });
 const rectModel = await engine.load(MODEL, {
   reshape: { images: [1, 3, 256, 416], output: [1, yoloxAnchorCount(416, 256), 85] },
 });

@@ -17,7 +17,7 @@
  */
 
 import { adapterName, chooseBackend, isSoftwareAdapter } from "../src/infer/backend.ts";
-import { createEngine, type Model } from "../src/infer/engine.ts";
+import { createRuntime, type Model } from "../src/infer/runtime.ts";
 import { loadWebGpuOrt } from "../src/infer/ort_webgpu.ts";
 import { gpuPlanes, planesToFloat } from "../src/infer/gpu_planes.ts";
 import { packagedAssets } from "../src/tasks/ocr.ts";
@@ -91,7 +91,7 @@ async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
 }
 
 async function bench(c: Case, backend: "wasm" | "webgpu", reference?: Float32Array) {
-  const engine = createEngine({ threads: THREADS, backend });
+  const engine = createRuntime({ threads: THREADS, backend });
   const [model, sessionMs] = await timed(() => engine.load(c.path));
   if (engine.backend !== backend) throw new Error(`${backend}: ${engine.fallbackReason}`);
   const feeds = { [model.inputNames[0]]: { data: input(c.dims), dims: c.dims } };

@@ -5,7 +5,7 @@
  */
 
 import { makeVideo, type VideoSpec } from "../src/fixtures/video.ts";
-import type { DecodeCommand, DecodeEvent } from "../src/decode/protocol.ts";
+import type { DecodeCommand, DecodeEvent } from "../src/decode/decode_messages.ts";
 import type { InflightGate } from "../src/pipeline/gate.ts";
 import { type CrashEvent, spawnDecoder, type WorkerHandle } from "../src/pipeline/workers.ts";
 

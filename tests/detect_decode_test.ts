@@ -11,7 +11,7 @@ import {
 } from "../src/tasks/detect_decode.ts";
 import { createDetectTask } from "../src/tasks/detect.ts";
 import { type Frame, type StageTimings, TaskError } from "../src/tasks/task.ts";
-import { createEngine, type Engine, type Model, type TensorData } from "../src/infer/engine.ts";
+import { createRuntime, type Model, type Runtime, type TensorData } from "../src/infer/runtime.ts";
 
 /** Float32 storage rounds the crafted values; compare boxes and scores within this. */
 const EPS = 1e-4;
@@ -157,7 +157,7 @@ function fakeEngine(
   outputShape: (number | string)[] | undefined,
   output: TensorData,
   fed: Float32Array[] = [],
-): Engine {
+): Runtime {
   const model: Model = {
     path: "fake.onnx",
     inputNames: ["images"],
@@ -287,7 +287,7 @@ Deno.test({
     const path = yoloxUrl.pathname;
     const task = await createDetectTask(
       { task: "detect", model: path },
-      createEngine({ threads: 1 }),
+      createRuntime({ threads: 1 }),
     );
     assert.equal(task.name, "detect");
     assert.deepEqual(task.frameSpec, {

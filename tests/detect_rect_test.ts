@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { checkTaskFlags, type FastFlags } from "../src/cli/flags.ts";
 import { TraceRecorder } from "../src/debug/trace.ts";
 import { tinyYolox } from "../src/fixtures/tiny_yolox.ts";
-import { createEngine, type Engine, type LoadOptions, type Model } from "../src/infer/engine.ts";
+import { createRuntime, type LoadOptions, type Model, type Runtime } from "../src/infer/runtime.ts";
 import { readModelShapes } from "../src/infer/onnx_header.ts";
 import { reshapeModel } from "../src/infer/onnx_reshape.ts";
 import { createDetectTask } from "../src/tasks/detect.ts";
@@ -91,7 +91,7 @@ Deno.test({
   ...WORKERS,
   async fn() {
     const path = await tinyPath("tiny_wide.onnx");
-    const model = await createEngine({ threads: 1 }).load(path, {
+    const model = await createRuntime({ threads: 1 }).load(path, {
       reshape: { images: [1, 3, 64, 96], output: [1, 126, 85] },
     });
     assert.deepEqual(model.inputShapes[0], [1, 3, 64, 96]);
@@ -108,7 +108,7 @@ Deno.test({
   ...WORKERS,
   async fn() {
     const model = await tinyPath("tiny_detect.onnx");
-    const engine = createEngine({ threads: 1 });
+    const engine = createRuntime({ threads: 1 });
     const auto = await createDetectTask({ task: "detect", model }, engine);
     assert.deepEqual(auto.frameSpec.fit, { kind: "letterbox", width: 96, height: 96, pad: 114 });
     const timings: StageTimings = { pre: 0, infer: 0, post: 0 };
@@ -133,7 +133,7 @@ Deno.test({
     const model = await tinyPath("tiny_ultra.onnx", { ultralytics: true });
     const labels = tempPath("labels81.txt"); // 85 channels: a box and 81 classes
     await Deno.writeTextFile(labels, Array.from({ length: 81 }, (_, i) => `c${i}`).join("\n"));
-    const engine = createEngine({ threads: 1 });
+    const engine = createRuntime({ threads: 1 });
     const task = await createDetectTask({ task: "detect", model, labels }, engine);
     const timings: StageTimings = { pre: 0, infer: 0, post: 0 };
     await task.run(wideFrame(), timings);
@@ -148,7 +148,7 @@ Deno.test({
   ...WORKERS,
   async fn() {
     const model = await tinyPath("tiny_fixed.onnx", { fixedHead: true });
-    const engine = createEngine({ threads: 1 });
+    const engine = createRuntime({ threads: 1 });
     const task = await createDetectTask({ task: "detect", model }, engine);
     const timings: StageTimings = { pre: 0, infer: 0, post: 0 };
     await task.run(wideFrame(), timings);
@@ -172,7 +172,7 @@ Deno.test({
   ignore: !yoloxReady,
   ...WORKERS,
   async fn() {
-    const model = await createEngine({ threads: 1 }).load(YOLOX, {
+    const model = await createRuntime({ threads: 1 }).load(YOLOX, {
       reshape: { images: [1, 3, 256, 416], output: [1, 2184, 85] },
     });
     const out = await model.run({
@@ -188,7 +188,7 @@ Deno.test({
   ...WORKERS,
   async fn() {
     const model = await tinyPath("tiny_runfail.onnx");
-    const real = createEngine({ threads: 1 });
+    const real = createRuntime({ threads: 1 });
     // A graph that fails only when it runs at another size (a Reshape computed from the input).
     const engine = {
       ...real,
@@ -202,7 +202,7 @@ Deno.test({
           },
         };
       },
-    } as Engine;
+    } as Runtime;
     const task = await createDetectTask({ task: "detect", model }, engine);
     const timings: StageTimings = { pre: 0, infer: 0, post: 0 };
     await task.run(wideFrame(), timings);

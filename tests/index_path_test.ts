@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { DecodeEvent } from "../src/decode/protocol.ts";
+import type { DecodeEvent } from "../src/decode/decode_messages.ts";
 import type { CorruptKeyframe, DecodedFrame } from "../src/decode/keyframes.ts";
 import { readMp4Index } from "../src/decode/mp4_index.ts";
 import { InflightGate } from "../src/pipeline/gate.ts";

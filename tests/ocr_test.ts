@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createEngine } from "../src/infer/engine.ts";
+import { createRuntime } from "../src/infer/runtime.ts";
 import { makeVideo, runFFmpeg } from "../src/fixtures/video.ts";
 import { createOcrTask, ctcDecode } from "../src/tasks/ocr.ts";
 import {
@@ -47,7 +47,7 @@ async function makeFrame(): Promise<Uint8Array<ArrayBuffer>> {
 let pixels: Promise<Uint8Array<ArrayBuffer>> | undefined;
 let task: Promise<Task> | undefined;
 const framePixels = () => (pixels ??= makeFrame());
-const ocrTask = () => (task ??= createOcrTask({ task: "ocr" }, createEngine({ threads: 1 })));
+const ocrTask = () => (task ??= createOcrTask({ task: "ocr" }, createRuntime({ threads: 1 })));
 
 /** Narrows a task's results to text lines, failing on anything else. */
 function textLines(results: TaskResult[]): TextLine[] {
@@ -124,7 +124,7 @@ Deno.test({
   ...LEAKY,
   async fn() {
     await assert.rejects(
-      createOcrTask({ task: "ocr", model: "/nonexistent/det.onnx" }, createEngine({ threads: 1 })),
+      createOcrTask({ task: "ocr", model: "/nonexistent/det.onnx" }, createRuntime({ threads: 1 })),
       (e: unknown) => e instanceof TaskError && /\/nonexistent\/det\.onnx/.test(e.message),
     );
   },

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { DecodeEvent } from "../src/decode/protocol.ts";
+import type { DecodeEvent } from "../src/decode/decode_messages.ts";
 import { type DecodedFrame, KeyClaims } from "../src/decode/keyframes.ts";
 import { InflightGate } from "../src/pipeline/gate.ts";
 import { createScheduler } from "../src/pipeline/modes.ts";

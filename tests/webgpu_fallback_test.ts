@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { chooseBackend } from "../src/infer/backend.ts";
-import { createEngine, gpuWithFallback, type Model, type TensorData } from "../src/infer/engine.ts";
+import {
+  createRuntime,
+  gpuWithFallback,
+  type Model,
+  type TensorData,
+} from "../src/infer/runtime.ts";
 import { type PlaneLayout, planesToFloat } from "../src/infer/gpu_planes.ts";
 import { loadWebGpuOrt } from "../src/infer/ort_webgpu.ts";
 import { packagedAssets } from "../src/tasks/ocr.ts";
@@ -114,10 +119,10 @@ Deno.test({
   ...WORKERS,
   async fn() {
     const path = (await packagedAssets()).det;
-    const engine = createEngine({ threads: 1, backend: "webgpu" });
+    const engine = createRuntime({ threads: 1, backend: "webgpu" });
     const det = await engine.load(path);
     assert.equal(engine.backend, "webgpu");
-    const cpu = await createEngine({ threads: 1 }).load(path);
+    const cpu = await createRuntime({ threads: 1 }).load(path);
     const [input, output] = [det.inputNames[0], det.outputNames[0]];
 
     // A 64×64 picture of noise, fixed (mulberry32), as three 8-bit planes.

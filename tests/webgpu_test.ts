@@ -6,7 +6,7 @@ import {
   type GpuLike,
   isSoftwareAdapter,
 } from "../src/infer/backend.ts";
-import { createEngine } from "../src/infer/engine.ts";
+import { createRuntime } from "../src/infer/runtime.ts";
 import { packagedAssets } from "../src/tasks/ocr.ts";
 import { TaskError } from "../src/tasks/task.ts";
 import type { TraceFile } from "../src/debug/trace.ts";
@@ -396,7 +396,7 @@ Deno.test({
   ...WORKERS,
   async fn() {
     const gpu = gpuGiving(null);
-    const engine = createEngine({ threads: 1, backend: "auto", gpu });
+    const engine = createRuntime({ threads: 1, backend: "auto", gpu });
     const model = await engine.load((await packagedAssets()).det);
     assert.equal(engine.backend, "wasm");
     assert.equal(engine.fallbackReason, "no WebGPU adapter");
@@ -405,7 +405,7 @@ Deno.test({
     // It asked for an adapter: the CLI leaves such a worker to the process exit.
     assert.equal(gpu.asked, 1);
     assert.equal(engine.touchedGpu, true);
-    const wasm = createEngine({ threads: 1, backend: "wasm", gpu });
+    const wasm = createRuntime({ threads: 1, backend: "wasm", gpu });
     await wasm.load((await packagedAssets()).det);
     assert.equal(wasm.touchedGpu, false);
     assert.equal(gpu.asked, 1);
@@ -416,11 +416,11 @@ Deno.test({
   name: "engine: webgpu without an adapter rejects; a session WebGPU cannot create runs on wasm",
   ...WORKERS,
   async fn() {
-    const none = createEngine({ threads: 1, backend: "webgpu", gpu: gpuGiving(null) });
+    const none = createRuntime({ threads: 1, backend: "webgpu", gpu: gpuGiving(null) });
     await assert.rejects(none.load((await packagedAssets()).det), TaskError);
 
     // An adapter that is not one: onnxruntime-web's WebGPU backend cannot start on it.
-    const fake = createEngine({ threads: 1, backend: "webgpu", gpu: gpuGiving(H100) });
+    const fake = createRuntime({ threads: 1, backend: "webgpu", gpu: gpuGiving(H100) });
     await fake.load((await packagedAssets()).det);
     assert.equal(fake.backend, "wasm");
     assert.match(

@@ -20,10 +20,10 @@ import {
 } from "../src/decode/keyframes.ts";
 import type { ByteSource } from "../src/input/source.ts";
 import { probe, ProbeError } from "../src/decode/probe.ts";
-import type { DecodeCommand, DecodeEvent } from "../src/decode/protocol.ts";
+import type { DecodeCommand, DecodeEvent } from "../src/decode/decode_messages.ts";
 import { InflightGate } from "../src/pipeline/gate.ts";
 import { now } from "../src/clock.ts";
-import { earlyStart, reportCrashes } from "../src/pipeline/workers.ts";
+import { earlyStart, reportCrashes } from "./worker_side.ts";
 import { EARLY_DECODER } from "../src/pipeline/early.ts";
 
 reportCrashes();

@@ -7,8 +7,8 @@
 
 import { type DecoderCore, loadDecoder } from "../wasm/decoder.ts";
 import { DrawError, drawOnJpeg, FONT_PATH, FONT_URL } from "../src/draw/jpeg.ts";
-import type { DrawCommand, DrawEvent } from "../src/draw/protocol.ts";
-import { reportCrashes } from "../src/pipeline/workers.ts";
+import type { DrawCommand, DrawEvent } from "../src/draw/draw_messages.ts";
+import { reportCrashes } from "./worker_side.ts";
 
 reportCrashes();
 

@@ -6,7 +6,7 @@
  */
 
 import { loadCore } from "../wasm/ffmpeg.ts";
-import type { RunCommand, RunEvent } from "../src/fixtures/protocol.ts";
+import type { RunCommand, RunEvent } from "../src/fixtures/ffmpeg_messages.ts";
 
 const scope = self as unknown as {
   postMessage(msg: RunEvent): void;

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { Engine } from "../src/infer/engine.ts";
-import type { InferCommand, InferEvent } from "../src/tasks/protocol.ts";
+import type { Runtime } from "../src/infer/runtime.ts";
+import type { InferCommand, InferEvent } from "../src/tasks/infer_messages.ts";
 import { loadWebGpuOrt } from "../src/infer/ort_webgpu.ts";
 import { loadingOnly } from "../src/infer/checked_model.ts";
 import { checkedReader } from "../src/input/checked_file.ts";
@@ -16,7 +16,7 @@ import { TASKS } from "../src/tasks/registry.ts";
 import { type Frame, type FrameSpec, type Task, TaskError } from "../src/tasks/task.ts";
 import { noModels } from "../src/tasks/no_models.ts";
 import { now } from "../src/clock.ts";
-import { earlyStart, reportCrashes } from "../src/pipeline/workers.ts";
+import { earlyStart, reportCrashes } from "./worker_side.ts";
 
 reportCrashes();
 
@@ -25,11 +25,11 @@ reportCrashes();
 const launch = earlyStart(EARLY_INFERRER);
 if (launch.early) {
   precompileOrtWasm();
-  import("../src/infer/engine.ts").catch(() => {});
+  import("../src/infer/runtime.ts").catch(() => {});
 }
 
 /**
- * Blank runs that warm a resident engine's session (`createEngine`, `vx serve`): V8 runs
+ * Blank runs that warm a resident engine's session (`createRuntime`, `vx serve`): V8 runs
  * onnxruntime's wasm on its baseline code first and tiers hot functions up as they run, so a
  * session's first runs are slow: it takes about five runs to reach its steady speed, and one run
  * left a daemon's first client's keyframes slow (BENCHMARKS.md, "Measurements behind the
@@ -43,7 +43,7 @@ const scope = self as unknown as {
 };
 
 let task: Task | undefined;
-let engine: Engine | undefined;
+let engine: Runtime | undefined;
 /** The fallback reason the main thread has been told of. */
 let told: string | undefined;
 let queue: Promise<void> = Promise.resolve();
@@ -94,8 +94,8 @@ scope.onmessage = (e) => {
         const backend = lost ? "wasm" : cmd.backend;
         const timed = TASKS[cmd.task.task].runsModel === false
           ? { engine: noModels(cmd.threads ?? 1), loads: [] }
-          : await import("../src/infer/engine.ts").then(({ createEngine, timeLoads }) => {
-            const made = createEngine({
+          : await import("../src/infer/runtime.ts").then(({ createRuntime, timeLoads }) => {
+            const made = createRuntime({
               threads: cmd.threads,
               backend,
               wasmModule: cmd.wasmModule,

@@ -15,7 +15,7 @@ import {
   NAME_HEADER,
   type RequestSettings,
   SETTINGS_HEADER,
-} from "../serve/protocol.ts";
+} from "../serve/http_protocol.ts";
 import type { ServerAddress } from "./address.ts";
 import { builtInLabels } from "../tasks/registry.ts";
 

@@ -7,9 +7,9 @@
  */
 
 import process from "node:process";
-import type { DecoderFacts } from "../decode/protocol.ts";
+import type { DecoderFacts } from "../decode/decode_messages.ts";
 import { now } from "../clock.ts";
-import type { InferTiming } from "../tasks/protocol.ts";
+import type { InferTiming } from "../tasks/infer_messages.ts";
 import type { ModelInfo } from "../tasks/task.ts";
 import type { GateLevels } from "../pipeline/gate.ts";
 import {

@@ -20,7 +20,7 @@
  */
 
 import { type ByteSource, readBytes } from "../input/source.ts";
-import type { StreamInfo } from "./probe.ts";
+import type { StreamInfo } from "./stream_info.ts";
 import { byPts } from "./key_order.ts";
 import {
   ascii,

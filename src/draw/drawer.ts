@@ -10,7 +10,7 @@
 import { UsageError, VxError } from "../errors.ts";
 import type { FrameRecord, StatusRecord } from "../records.ts";
 import { drawPlan } from "./plan.ts";
-import type { DrawCommand, DrawEvent } from "./protocol.ts";
+import type { DrawCommand, DrawEvent } from "./draw_messages.ts";
 
 /** Draws records' results on their JPEGs, in a worker of its own. */
 export class Drawer {

@@ -88,7 +88,7 @@ function softwareName(adapter: AdapterLike): string {
  * adapter, software ones included (CI tests the WebGPU path on llvmpipe). Rejects with a
  * {@linkcode TaskError} when `webgpu` is asked for and there is no adapter. `gpu` defaults to
  * `navigator.gpu`; `null` stands for a runtime without WebGPU. Whether a model's
- * session then creates on WebGPU is the engine's part (`engine.ts`).
+ * session then creates on WebGPU is the engine's part (`runtime.ts`).
  *
  * @example
  * ```ts

@@ -8,8 +8,8 @@
  */
 
 import { type CheckedFiles, checkedReader } from "../input/checked_file.ts";
-import { TaskError } from "../tasks/task.ts";
-import type { Engine, LoadOptions } from "./engine.ts";
+import { TaskError } from "../errors.ts";
+import type { LoadOptions, Runtime } from "./runtime.ts";
 
 /**
  * `engine`, except that a model in `checked` loads only from the file of its device and inode
@@ -19,14 +19,14 @@ import type { Engine, LoadOptions } from "./engine.ts";
  *
  * @example
  * ```ts
- * import { createEngine } from "./engine.ts";
+ * import { createRuntime } from "./runtime.ts";
  * import { loadingOnly } from "./checked_model.ts";
  * const { dev, ino } = await Deno.stat("/srv/models/a.onnx");
- * const engine = loadingOnly(createEngine(), { "/srv/models/a.onnx": { dev: dev!, ino: ino! } });
+ * const engine = loadingOnly(createRuntime(), { "/srv/models/a.onnx": { dev: dev!, ino: ino! } });
  * await engine.load("/srv/models/a.onnx");
  * ```
  */
-export function loadingOnly(engine: Engine, checked: CheckedFiles): Engine {
+export function loadingOnly(engine: Runtime, checked: CheckedFiles): Runtime {
   const read = checkedReader(checked);
   const load = async (p: string, options?: LoadOptions) => {
     if (!Object.hasOwn(checked, p)) return await engine.load(p, options);

@@ -10,7 +10,12 @@
  */
 
 import { TaskError } from "../errors.ts";
-import type { FileIdentity } from "../pipeline/file_output.ts";
+
+/** A file's device and inode numbers, which name it whatever path leads to it. */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+}
 
 /** A file that passed {@linkcode openChecked}: its real path, and which file that was. */
 export interface CheckedFile {

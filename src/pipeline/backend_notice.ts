@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { InferEvent } from "../tasks/protocol.ts";
+import type { InferEvent } from "../tasks/infer_messages.ts";
 import type { Tracer } from "./tracer.ts";
 
 /**

@@ -10,10 +10,10 @@
 
 import { now } from "../clock.ts";
 import { describeDamage } from "../decode/keyframes.ts";
-import type { DecodeCommand, DecodeEvent } from "../decode/protocol.ts";
+import type { DecodeCommand, DecodeEvent } from "../decode/decode_messages.ts";
 import { VxError } from "../errors.ts";
 import type { FrameRecord, VxRecord } from "../records.ts";
-import type { InferEvent } from "../tasks/protocol.ts";
+import type { InferEvent } from "../tasks/infer_messages.ts";
 import type { Frame, FrameSpec, ModelInfo, TaskOptions } from "../tasks/task.ts";
 import { noticeFallback } from "./backend_notice.ts";
 import {

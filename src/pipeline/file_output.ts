@@ -14,6 +14,9 @@ import { now } from "../clock.ts";
 import type { CorruptKeyframe } from "../decode/keyframes.ts";
 import { shownName } from "../input/source.ts";
 import type { Faults } from "./faults.ts";
+import type { FileIdentity } from "../input/checked_file.ts";
+
+export type { FileIdentity } from "../input/checked_file.ts";
 
 /** How one caller's files are run and written. */
 export interface CallOptions {
@@ -39,12 +42,6 @@ export interface CallOptions {
    * that file). A file that is another one by the time the decoder opens it fails.
    */
   identity?: FileIdentity;
-}
-
-/** A file's device and inode numbers, which name it whatever path leads to it. */
-export interface FileIdentity {
-  dev: number;
-  ino: number;
 }
 
 /** Where a caller's run stands. */

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { InferCommand, InferEvent } from "../tasks/protocol.ts";
+import type { InferCommand, InferEvent } from "../tasks/infer_messages.ts";
 import { TASKS } from "../tasks/registry.ts";
 import { type Task, TaskError } from "../tasks/task.ts";
 import { noModels } from "../tasks/no_models.ts";

@@ -14,10 +14,10 @@
  * @module
  */
 
-import type { DecodeCommand, DecodeEvent } from "../decode/protocol.ts";
+import type { DecodeCommand, DecodeEvent } from "../decode/decode_messages.ts";
 import type { BackendChoice } from "../infer/backend.ts";
 import type { CheckedFiles } from "../input/checked_file.ts";
-import type { InferCommand, InferEvent } from "../tasks/protocol.ts";
+import type { InferCommand, InferEvent } from "../tasks/infer_messages.ts";
 import { TASKS } from "../tasks/registry.ts";
 import type { TaskOptions } from "../tasks/task.ts";
 import type { FileState } from "./file_output.ts";

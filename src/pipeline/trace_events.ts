@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { DecodeEvent } from "../decode/protocol.ts";
-import type { InferEvent, InferTiming } from "../tasks/protocol.ts";
+import type { DecodeEvent } from "../decode/decode_messages.ts";
+import type { InferEvent, InferTiming } from "../tasks/infer_messages.ts";
 import { SPAN, type Tracer, TRANSFER_LANE } from "./tracer.ts";
 
 /** Waits shorter than this are not worth a span. */

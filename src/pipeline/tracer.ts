@@ -10,8 +10,8 @@
  * @module
  */
 
-import type { DecoderFacts } from "../decode/protocol.ts";
-import type { InferTiming } from "../tasks/protocol.ts";
+import type { DecoderFacts } from "../decode/decode_messages.ts";
+import type { InferTiming } from "../tasks/infer_messages.ts";
 import type { ModelInfo } from "../tasks/task.ts";
 import type { GateLevels } from "./gate.ts";
 

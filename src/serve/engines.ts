@@ -15,7 +15,7 @@ import { createEngine, type Engine, type EngineOptions } from "../pipeline/engin
 import { BACKEND_CHOICES } from "../infer/backend.ts";
 import { pickTaskOptions, TASK_OPTION_KEYS, type TaskName } from "../tasks/task.ts";
 import { builtInLabels, TASK_NAMES } from "../tasks/registry.ts";
-import { type RequestSettings, SETTINGS_HEADER } from "./protocol.ts";
+import { type RequestSettings, SETTINGS_HEADER } from "./http_protocol.ts";
 import { engineScore } from "./score.ts";
 import {
   type CheckedFiles,
@@ -25,7 +25,7 @@ import {
 } from "../input/checked_file.ts";
 import type { FileIdentity } from "../pipeline/file_output.ts";
 
-/** What a request names: the engine it runs on (`protocol.ts`). */
+/** What a request names: the engine it runs on (`http_protocol.ts`). */
 export type EngineSettings = RequestSettings;
 
 /** Options of {@linkcode EnginePool}. */

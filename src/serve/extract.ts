@@ -15,7 +15,7 @@ import type { FileIdentity } from "../pipeline/file_output.ts";
 import type { Outcome } from "./metrics.ts";
 import { keepScore } from "./score.ts";
 import { type EngineSettings, parseSettings, PoolRefusal } from "./engines.ts";
-import { NAME_HEADER, SETTINGS_HEADER } from "./protocol.ts";
+import { NAME_HEADER, SETTINGS_HEADER } from "./http_protocol.ts";
 import type { Lease, ServeContext } from "./context.ts";
 import {
   displayName,

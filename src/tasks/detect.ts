@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Model, TensorData } from "../infer/engine.ts";
+import type { Model, TensorData } from "../infer/runtime.ts";
 import { firstLine } from "../infer/backend.ts";
 import { type PlaneLayout, planesToFloat } from "../infer/gpu_planes.ts";
 import { loadLabels } from "./coco.ts";
@@ -57,9 +57,9 @@ const PAD = 114;
  *
  * @example
  * ```ts
- * import { createEngine } from "../infer/engine.ts";
+ * import { createRuntime } from "../infer/runtime.ts";
  * import { createDetectTask } from "./detect.ts";
- * const task = await createDetectTask({ task: "detect", model: "yolox_nano.onnx" }, createEngine());
+ * const task = await createDetectTask({ task: "detect", model: "yolox_nano.onnx" }, createRuntime());
  * console.log(task.frameSpec); // { fit: { kind: "letterbox", width: 416, height: 416, pad: 114 }, pixFmt: "gbrp" }
  * ```
  */

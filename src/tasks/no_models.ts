@@ -5,11 +5,11 @@
  * @module
  */
 
-import type { Engine } from "../infer/engine.ts";
+import type { Runtime } from "../infer/runtime.ts";
 import { TaskError } from "./task.ts";
 
 /** An engine on wasm with `threads`, whose every `load` is refused. */
-export function noModels(threads: number): Engine {
+export function noModels(threads: number): Runtime {
   return {
     backend: "wasm",
     threads,

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Engine, Model } from "../infer/engine.ts";
+import type { Model, Runtime } from "../infer/runtime.ts";
 import {
   type Frame,
   type FrameSpec,
@@ -126,9 +126,9 @@ export function ctcDecode(
  *
  * @example
  * ```ts
- * import { createEngine } from "../infer/engine.ts";
+ * import { createRuntime } from "../infer/runtime.ts";
  * import { createOcrTask } from "./ocr.ts";
- * const task = await createOcrTask({ task: "ocr" }, createEngine());
+ * const task = await createOcrTask({ task: "ocr" }, createRuntime());
  * console.log(task.frameSpec); // { fit: { kind: "contain", maxSide: 960 }, pixFmt: "rgb24" }
  * ```
  */
@@ -264,7 +264,7 @@ export async function packagedAssets(): Promise<{ det: string; rec: string; keys
  * `engine.load`, with the task named in the message; a packaged model from its `.ort` form where
  * that fits.
  */
-async function loadModel(engine: Engine, path: string, packaged: boolean): Promise<Model> {
+async function loadModel(engine: Runtime, path: string, packaged: boolean): Promise<Model> {
   try {
     return await engine.load(path, packaged ? { optimised: OPTIMISED_MODELS } : undefined);
   } catch (e) {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Engine } from "../infer/engine.ts";
+import type { Runtime } from "../infer/runtime.ts";
 import type { OptimisedUse } from "../infer/optimised.ts";
 import type { TaskName } from "./registry.ts";
 
@@ -207,7 +207,7 @@ export type ReadFile = (path: string) => Promise<Uint8Array>;
  * Creates a task. Tasks that run models get their sessions from `engine`, and read other files
  * their options name with `read`.
  */
-export type TaskFactory = (options: TaskOptions, engine: Engine, read?: ReadFile) => Promise<Task>;
+export type TaskFactory = (options: TaskOptions, engine: Runtime, read?: ReadFile) => Promise<Task>;
 
 /**
  * A task as the registry knows it: how to create it, and, where that can be known without

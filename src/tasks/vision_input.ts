@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Model, TensorData } from "../infer/engine.ts";
+import type { Model, TensorData } from "../infer/runtime.ts";
 import { firstLine } from "../infer/backend.ts";
 import type { DeclaredShape, DeclaredValue } from "../infer/onnx_header.ts";
 import { type PerChannel, type PlaneLayout, planesToFloat } from "../infer/gpu_planes.ts";

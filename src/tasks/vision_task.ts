@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { TensorData } from "../infer/engine.ts";
+import type { TensorData } from "../infer/runtime.ts";
 import { readModelShapes } from "../infer/onnx_header.ts";
 import {
   type Frame,

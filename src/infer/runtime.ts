@@ -64,8 +64,8 @@ export interface Model {
   readonly optimised?: OptimisedUse;
 }
 
-/** Engine settings. */
-export interface EngineOptions {
+/** Runtime settings. */
+export interface RuntimeOptions {
   /** wasm threads per session; defaults to the number of cores, at most 4. */
   threads?: number;
   /** `wasm` (default), `webgpu`, or `auto`; see `chooseBackend` in `backend.ts`. */
@@ -81,7 +81,7 @@ export interface EngineOptions {
 }
 
 /** Loads models with onnxruntime-web. */
-export interface Engine {
+export interface Runtime {
   /**
    * The backend the engine runs on. With `auto` or `webgpu` it is settled by the first model
    * loaded; before that it reads `wasm` (`auto`) or `webgpu`.
@@ -113,7 +113,7 @@ export interface Engine {
   release?(): Promise<void>;
 }
 
-/** How {@linkcode Engine.load} changes a model before its session is created. */
+/** How {@linkcode Runtime.load} changes a model before its session is created. */
 export interface LoadOptions {
   /**
    * New fixed dims for graph inputs and outputs, by name: a fully convolutional detector run at
@@ -143,13 +143,13 @@ let configuredThreads: number | undefined;
  *
  * @example
  * ```ts
- * import { createEngine } from "./engine.ts";
- * const engine = createEngine({ backend: "auto" });
+ * import { createRuntime } from "./runtime.ts";
+ * const engine = createRuntime({ backend: "auto" });
  * const model = await engine.load("yolox_nano.onnx");
  * console.log(engine.backend, engine.fallbackReason ?? "");
  * ```
  */
-export function createEngine(options: EngineOptions = {}): Engine {
+export function createRuntime(options: RuntimeOptions = {}): Runtime {
   if (configuredThreads === undefined) {
     configuredThreads = options.threads ?? Math.min(4, navigator.hardwareConcurrency ?? 1);
     ort.env.wasm.numThreads = configuredThreads;
@@ -376,13 +376,13 @@ export interface SessionLoad {
  *
  * @example
  * ```ts
- * import { createEngine, timeLoads } from "./engine.ts";
- * const { engine, loads } = timeLoads(createEngine());
+ * import { createRuntime, timeLoads } from "./runtime.ts";
+ * const { engine, loads } = timeLoads(createRuntime());
  * await engine.load("yolox_nano.onnx");
  * console.log(loads[0].end - loads[0].start); // ms
  * ```
  */
-export function timeLoads(engine: Engine): { engine: Engine; loads: SessionLoad[] } {
+export function timeLoads(engine: Runtime): { engine: Runtime; loads: SessionLoad[] } {
   const loads: SessionLoad[] = [];
   return {
     loads,

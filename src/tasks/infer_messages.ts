@@ -8,7 +8,7 @@
 
 import type { Frame, FrameSpec, ModelInfo, TaskOptions, TaskResult } from "./task.ts";
 import type { Backend, BackendChoice } from "../infer/backend.ts";
-import type { SessionLoad } from "../infer/engine.ts";
+import type { SessionLoad } from "../infer/runtime.ts";
 
 /** Main thread → inference worker. */
 export type InferCommand =
