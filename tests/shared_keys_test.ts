@@ -41,7 +41,7 @@ Deno.test({
     ));
     try {
       workers.forEach((w, i) =>
-        w.post({ type: "decode", id: i, req: { path, spec: frameSpec, claim, help: i === 1 } })
+        w.post({ type: "decode", id: i, req: { path, spec: frameSpec, claim, joining: i === 1 } })
       );
       const deadline = Date.now() + 60_000;
       while (Atomics.load(cell, 0) < 2 * KeyClaims.CHUNK && Date.now() < deadline) {
@@ -81,7 +81,7 @@ Deno.test({
     });
     try {
       const claim = new SharedArrayBuffer(4);
-      w.post({ type: "decode", id: 7, req: { path, spec: frameSpec, claim, help: true } });
+      w.post({ type: "decode", id: 7, req: { path, spec: frameSpec, claim, joining: true } });
       const deadline = Date.now() + 60_000;
       while (!events.some((e) => e.type === "done" || e.type === "error")) {
         assert.ok(Date.now() < deadline, "the helper answers");

@@ -105,7 +105,7 @@ scope.onmessage = async (e) => {
     const dropped = () => cell !== undefined && Atomics.load(cell, 0) === cmd.id + 1;
     const claims = new KeyClaims(cmd.req.claim);
     // The worker that owns the file says when others may share its keys.
-    const onIndexed = cmd.req.claim && !cmd.req.help
+    const onIndexed = cmd.req.claim && !cmd.req.joining
       ? (keys: number) => scope.postMessage({ type: "indexed", id: cmd.id, keys })
       : undefined;
     for (;;) {

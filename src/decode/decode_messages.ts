@@ -59,7 +59,7 @@ export type DecodeEvent =
   | { type: "frame"; id: number; frame: DecodedFrame; waitedMs: number; posted: number }
   /**
    * The file (decoded with a `claim` cell) takes the index path with `keys` key samples: other
-   * workers may join it (`help`) and take keys from the cell.
+   * workers may join it (`joining`) and take keys from the cell.
    */
   | { type: "indexed"; id: number; keys: number }
   /** A keyframe the decoder reported damaged: it takes its index but yields no frame. */

@@ -56,7 +56,7 @@ export interface DecodeRequest {
    * This worker joins a file another worker decodes from its index, through `claim`: when the
    * file does not take the index path it decodes nothing.
    */
-  help?: boolean;
+  joining?: boolean;
   /** The file `path` must be, by device and inode, when it is opened (see `vx serve`). */
   identity?: { dev: number; ino: number };
   /**
@@ -211,7 +211,7 @@ export function decodeKeyframes(
     }
     let plan = indexPlan(index, info!.container, stream!);
     // An index this reader leaves to the demuxer: the demuxer's own view of the streams.
-    if (typeof plan === "string" && !demuxer && !req.help) {
+    if (typeof plan === "string" && !demuxer && !req.joining) {
       try {
         demux();
       } catch (e) {
@@ -235,7 +235,7 @@ export function decodeKeyframes(
     if (typeof plan !== "string") {
       onIndexed?.(plan.keys.length);
       decodeIndexed(ctx, source, plan, claims);
-    } else if (!req.help) decodeDemuxed(ctx, demuxer!, info!.container);
+    } else if (!req.joining) decodeDemuxed(ctx, demuxer!, info!.container);
     // Sharing the keys, this worker sees some of them: the scheduler judges the whole file.
     if (!claims.shared && out.emitted === 0 && out.corrupt.length > 0) {
       throw new DecodeError(`every keyframe is damaged (${out.corrupt[0].reason})`);

@@ -54,7 +54,7 @@ export type SchedulerEvent =
   | { from: "cancel"; call: Call }
   | { from: "close" }
   /** Wakes the loop, so it checks idleness. */
-  | { from: "poke" };
+  | { from: "wake" };
 
 /** A decoded frame from the moment it arrives until its answer lands. */
 interface InFlight {
@@ -156,7 +156,7 @@ export class Dispatcher {
       case "close":
         this.#closing = true;
         return;
-      case "poke":
+      case "wake":
         return;
       case "tick":
         return this.#watchdog();
@@ -204,8 +204,8 @@ export class Dispatcher {
     }
   }
 
-  /** The decode request for `file`; `help`: join the worker that decodes it from its index. */
-  #decodeRequest(file: FileState, help: boolean): DecodeCommand {
+  /** The decode request for `file`; `joining`: join the worker that decodes it from its index. */
+  #decodeRequest(file: FileState, joining: boolean): DecodeCommand {
     const call = file.call;
     const trap = call.faults?.trapDecoderOn;
     return {
@@ -219,7 +219,7 @@ export class Dispatcher {
         timeoutMs: call.timeoutMs,
         stream: call.stream,
         claim: file.claim,
-        help,
+        joining,
         identity: call.identity,
         trapAfter: trap && file.path.endsWith(trap) ? 2 : undefined,
       },

@@ -211,7 +211,7 @@ export class Scheduler {
   idle(): Promise<void> {
     if (!this.#loop || this.#failure !== undefined || this.#closed) return Promise.resolve();
     const woken = new Promise<void>((resolve) => this.#idle.push(resolve));
-    this.#inbox.push({ from: "poke" });
+    this.#inbox.push({ from: "wake" });
     return woken;
   }
 
