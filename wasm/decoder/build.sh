@@ -18,7 +18,11 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 WORK="${VX_DECODER_WORK:-$ROOT/.cache/decoder-build}"
 CHECK=0
-[ "${1:-}" = --check ] && CHECK=1
+case "${1:-}" in
+  "") ;;
+  --check) CHECK=1 ;;
+  *) echo "usage: bash wasm/decoder/build.sh [--check]" >&2; exit 2 ;;
+esac
 
 FFMPEG_VERSION=5.1.9
 FFMPEG_DEB="7:5.1.9-0+deb12u1"
