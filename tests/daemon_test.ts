@@ -387,6 +387,11 @@ Deno.test({
       assert.equal(loads, 2, "one detector engine (the daemon's own, reused) and one OCR engine");
       assert.match(metrics, /^vx_serve_engines_loaded [12]$/m);
 
+      // --sequential: an engine of that way, made on demand, gives the same records.
+      const sequential = await runCli(["fast", dog, ...detect, "--sequential", ...server]);
+      assert.equal(sequential.code, 0, sequential.stderr);
+      assert.deepEqual(parsed(sequential.stdout), parsed(local.stdout));
+
       d.child.kill("SIGTERM");
       assert.equal(await d.exited(), 0, d.lines.join("\n"));
       assert.ok(!exists(d.socket));

@@ -105,6 +105,7 @@ async function runOnServer(input: string, flags: FastFlags, spec: string): Promi
       ...pickTaskOptions(flags),
       backend: flags.backend,
       threads: flags.threads,
+      sequential: flags.sequential || undefined,
     });
     if (isPipe(input)) {
       spooled = await spoolPipe(input, (flags.maxSpoolMb ?? DEFAULT_MAX_SPOOL_MB) * 2 ** 20);

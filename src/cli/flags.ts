@@ -190,7 +190,6 @@ const LOCAL_ONLY: [keyof BulkFlags | "sequential" | "decodeFirst", string, strin
   ["draw", "--draw", "it draws on JPEGs written on the server's side"],
   ["report", "--report", "the report needs the keyframes' JPEGs, written on the server's side"],
   ["debug", "--debug", "the trace is of the server's engine (vx serve --debug traces it)"],
-  ["sequential", "--sequential", "it is a baseline of a local run"],
   ["decodeFirst", "--decode-first", "it is a baseline of a local run"],
   ["jobs", "--jobs", "the server's pool is set when it starts (vx serve --jobs)"],
   ["maxInflightMb", "--max-inflight-mb", "the server's bound is set when it starts"],

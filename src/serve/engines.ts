@@ -118,8 +118,8 @@ export function parseSettings(json: string): EngineSettings {
   const oneOf = (k: string, values: readonly unknown[]) => {
     if (o[k] !== undefined && !values.includes(o[k])) throw bad(k, values.join("|"));
   };
-  // The task options, and the two an engine adds: its backend and threads.
-  const known = new Set<string>(["task", ...TASK_OPTION_KEYS, "backend", "threads"]);
+  // The task options, and what an engine adds: its backend, threads and way of running.
+  const known = new Set<string>(["task", ...TASK_OPTION_KEYS, "backend", "threads", "sequential"]);
   for (const k of Object.keys(o)) {
     if (!known.has(k)) throw new PoolRefusal(400, `settings: unknown key ${k}`);
   }
@@ -128,7 +128,9 @@ export function parseSettings(json: string): EngineSettings {
   str("labels");
   num("score", 0, 1);
   num("top", 1, 1e6);
-  if (o.raw !== undefined && typeof o.raw !== "boolean") throw bad("raw", "true or false");
+  for (const k of ["raw", "sequential"]) {
+    if (o[k] !== undefined && typeof o[k] !== "boolean") throw bad(k, "true or false");
+  }
   num("maxValues", 0, 1e9);
   nums("size", 2);
   nums("mean", 3);
@@ -153,6 +155,7 @@ function keyOf(s: EngineSettings): string {
   else picked.score = score;
   picked.backend = s.backend ?? "auto";
   if (s.threads !== undefined) picked.threads = s.threads;
+  if (s.sequential) picked.sequential = true;
   return JSON.stringify(Object.keys(picked).sort().map((k) => [k, picked[k]]));
 }
 

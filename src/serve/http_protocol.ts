@@ -27,6 +27,8 @@ export const NAME_HEADER = "x-vx-name";
 export interface RequestSettings extends TaskOptions {
   backend?: BackendChoice;
   threads?: number;
+  /** An engine that runs the sequential way, as `fast --sequential` (`createEngine`). */
+  sequential?: boolean;
 }
 
 /** A refusal's body. */
