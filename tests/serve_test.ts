@@ -529,8 +529,9 @@ Deno.test({
         inflightFrames: 0,
         inflightBytes: 0,
       },
-      async *extract() {
-        yield record;
+      // As an engine does, it names the file as the call asks.
+      async *extract(_path: string, o?: { name?: string }) {
+        yield { ...record, file: o?.name ?? record.file };
       },
     } as unknown as Engine;
     const root = await rootWith({ "x.mp4": await clip("sc.mp4", 2, "S") });

@@ -55,6 +55,8 @@ export async function runFast(input: string, flags: FastFlags): Promise<void> {
     const records = extract(source, {
       ...flags,
       inferrers: flags.jobs,
+      // A spooled pipe's records are named as the user named it.
+      name: spooled ? input : undefined,
       [FAULTS]: flags.loseGpu ? { loseGpu: true } : undefined,
       framesDir: shown.framesDir,
       draw: false,
@@ -64,15 +66,9 @@ export async function runFast(input: string, flags: FastFlags): Promise<void> {
     });
     const start = performance.now();
     let keyframes = 0;
-    try {
-      for await (const record of shown.wrap(records)) {
-        // A spooled pipe's records are named as the user named it.
-        await sink.write(spooled ? { ...record, file: input } : record);
-        keyframes++;
-      }
-    } catch (e) {
-      if (spooled && e instanceof VxError) throw new VxError(input, e.reason, e.kind);
-      throw e;
+    for await (const record of shown.wrap(records)) {
+      await sink.write(record);
+      keyframes++;
     }
     summary(input, flags, keyframes, start);
   } finally {

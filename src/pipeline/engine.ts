@@ -14,6 +14,7 @@ import type { SchedulerStats } from "./scheduler.ts";
 import { createScheduler } from "./modes.ts";
 import { drawRecords } from "../draw/drawer.ts";
 import { FAULTS } from "./faults.ts";
+import { shownName } from "../input/source.ts";
 
 /** What an engine runs and on what pool: fixed for its life. */
 export type EngineOptions =
@@ -33,7 +34,7 @@ export type EngineOptions =
 /** Options of one {@linkcode Engine.extract} call. */
 export type EngineExtractOptions = Pick<
   ExtractOptions,
-  "framesDir" | "timeoutMs" | "stream" | "draw" | "signal" | "identity" | typeof FAULTS
+  "framesDir" | "timeoutMs" | "stream" | "draw" | "signal" | "identity" | "name" | typeof FAULTS
 >;
 
 /** Options of one {@linkcode Engine.extractBulk} call. */
@@ -91,7 +92,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
   scheduler.start();
   return {
     extract(input, o = {}) {
-      const records = fastRecords(scheduler.run([input], fastCall(o)), input);
+      const records = fastRecords(scheduler.run([input], fastCall(o)), o.name ?? shownName(input));
       return o.draw ? drawRecords(records, o) : records;
     },
     extractBulk(inputs, o = {}) {

@@ -29,6 +29,8 @@ import { FAULTS, type WithFaults } from "./faults.ts";
 
 /** Options of {@linkcode extract}. */
 export interface ExtractOptions extends Partial<TaskOptions>, WithFaults {
+  /** What its records and errors call the file; default its path (see `CallOptions.name`). */
+  name?: string;
   /** inference threads (onnxruntime-web wasm threads). */
   threads?: number;
   /** Also write each keyframe as a JPEG into this directory. */
@@ -119,7 +121,7 @@ async function* extractRecords(
     checked: options.checked,
   });
   try {
-    yield* fastRecords(scheduler.run([input], fastCall(options)), input);
+    yield* fastRecords(scheduler.run([input], fastCall(options)), options.name ?? shownName(input));
   } finally {
     await scheduler.close();
   }
@@ -134,6 +136,7 @@ export function fastCall(options: ExtractOptions): CallOptions {
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     stream: options.stream,
     faults: options[FAULTS],
+    name: options.name,
     signal: options.signal,
     identity: options.identity,
   };
@@ -142,12 +145,11 @@ export function fastCall(options: ExtractOptions): CallOptions {
 /** A file's records as `fast` gives them: its error status becomes a {@linkcode VxError}. */
 export async function* fastRecords(
   records: AsyncIterable<VxRecord>,
-  input: string,
+  name: string,
 ): AsyncGenerator<FrameRecord> {
   for await (const r of records) {
     if (!("status" in r)) yield r;
     else if (r.status === "error") {
-      const name = shownName(input);
       throw new VxError(name, r.error.replace(`${name}: `, ""), "input");
     }
   }

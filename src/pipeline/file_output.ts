@@ -22,6 +22,12 @@ export type { FileIdentity } from "../input/checked_file.ts";
 export interface CallOptions {
   /** Records leave as soon as they are ready, in pts order (`fast`); else a file at a time. */
   streaming: boolean;
+  /**
+   * What records, status records and errors call the call's files: given for a call of one file
+   * named otherwise than by its path (a spooled pipe is `-`; a server's file is named as its
+   * client named it). Default: the path as shown (`shownName`).
+   */
+  name?: string;
   /** The prefix of a keyframe JPEG's name. */
   jpegPrefix(file: { id: number; path: string }): string;
   framesDir?: string;
@@ -109,7 +115,7 @@ export function newFile(id: number, path: string, call: Call): FileState {
   return {
     id,
     path,
-    name: shownName(path),
+    name: call.name ?? shownName(path),
     call,
     start: now(),
     decoding: 0,

@@ -267,7 +267,9 @@ async function answer(
   const metrics = ctx.metrics;
   const started = now();
   const score = call.score;
+  // Records and messages name the file as the client did, never by the server's path.
   const it = engine.extract(path, {
+    name,
     signal: ac.signal,
     timeoutMs: call.timeoutMs,
     stream: call.stream,
@@ -275,11 +277,7 @@ async function answer(
   });
   let keyframes = 0;
   let first = true;
-  // Records and messages name the file as the client did, never by the server's path.
-  const own = (r: FrameRecord) => {
-    const out = { ...r, file: name };
-    return score === undefined ? out : keepScore(out, score);
-  };
+  const own = (r: FrameRecord) => score === undefined ? r : keepScore(r, score);
   const mark = () => {
     if (first) metrics.firstRecord.observe((now() - t0) / 1000);
     first = false;
@@ -310,7 +308,7 @@ async function answer(
         const status: StatusRecord = {
           file: name,
           status: "error",
-          error: e.reason.replaceAll(path, name),
+          error: e.reason,
         };
         return { line: line(status), end: "media_error", status: 422 };
       }
