@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Model, TensorData } from "../infer/runtime.ts";
+import type { Model, Runtime, TensorData } from "../infer/runtime.ts";
 import { firstLine } from "../infer/backend.ts";
 import { type PlaneLayout, planesToFloat } from "../infer/gpu_planes.ts";
 import { loadLabels } from "./coco.ts";
@@ -68,7 +68,7 @@ export const createDetectTask: TaskFactory = async (options, engine, read = Deno
   if (path === undefined) throw new TaskError("detect needs --model PATH");
   const header = await readHeader(path, read);
   // Without a readable header (a stub engine's model) the session says what the model declares.
-  let first = header ? undefined : await engine.load(path);
+  const first = header ? undefined : await engine.load(path);
   const inputShape = header?.inputs[0]?.shape ?? first?.inputShapes[0] ?? [];
   const declaredOut = header ? header.outputs[0]?.shape : first?.outputShapes[0];
   const declared = fixedSize(inputShape);
@@ -87,48 +87,13 @@ export const createDetectTask: TaskFactory = async (options, engine, read = Deno
     ? `its output [${outKnown.join(",")}] is not a known detector layout`
     : undefined;
 
-  // The declared output at another input size, where the layout is known from it: declaring it
-  // lets onnxruntime's shape inference refuse a head that does not follow the input.
-  const reshapeFor = (size: Size): Record<string, number[]> | undefined => {
-    if (!header || (declared && size[0] === declared[0] && size[1] === declared[1])) {
-      return undefined;
-    }
-    const reshape: Record<string, number[]> = {
-      [header.inputs[0].name]: [1, 3, size[1], size[0]],
-    };
-    if (outKnown) {
-      const cells = yoloxAnchorCount(size[0], size[1]); // strides 8/16/32 in both layouts
-      reshape[header.outputs[0].name] = detectLayout(outKnown) === "yolox"
-        ? [1, cells, outKnown[2]]
-        : [1, outKnown[1], cells];
-    }
-    return reshape;
-  };
-  const sessions = new Map<string, Session>();
-  const open = async (size: Size): Promise<Session> => {
-    const key = showSize(size);
-    let s = sessions.get(key);
-    if (s) {
-      sessions.delete(key); // re-inserted: the map's order is the order of use
-    } else {
-      const reshape = first ? undefined : reshapeFor(size);
-      const model = first ?? await engine.load(path, reshape ? { reshape } : undefined);
-      first = undefined;
-      const got = fixedSize(model.inputShapes[0] ?? []);
-      if (reshape && !(got && got[0] === size[0] && got[1] === size[1])) {
-        model.release?.();
-        throw new Error("the engine does not reshape models");
-      }
-      s = { size, key, model, input: new Float32Array(3 * size[0] * size[1]), proven: !reshape };
-      if (sessions.size >= MAX_SESSIONS) {
-        const [oldest] = sessions.values();
-        sessions.delete(oldest.key);
-        oldest.model.release?.();
-      }
-    }
-    sessions.set(key, s);
-    return s;
-  };
+  const sessions = new DetectSessions(
+    path,
+    engine,
+    first,
+    (size) => reshapeFor(header, declared, outKnown, size),
+  );
+  const open = (size: Size) => sessions.open(size);
   // The first session: at the shape of 16:9 video, the common case, so its keyframes need no
   // second one; `warm` runs (workers/infer.ts) run a 16:9 blank frame for the same reason.
   let current: Session;
@@ -163,35 +128,8 @@ export const createDetectTask: TaskFactory = async (options, engine, read = Deno
     ? { order: [1, 0, 2], scale: 1 }
     : { order: [2, 0, 1], scale: 1 / 255 };
 
-  /** Runs `s` on the top-left of `frame` and decodes its output. */
-  const infer = async (s: Session, frame: Frame): Promise<[Candidate[], number]> => {
-    const [w, h] = s.size;
-    const planes = cropPlanes(frame.data, width, height, w, h, s.crop);
-    if (planes !== frame.data) s.crop = planes;
-    const dims = [1, 3, h, w] as const;
-    const name = s.model.inputNames[0];
-    let outputs: Record<string, TensorData>;
-    let t1: number;
-    if (s.model.runPlanes) {
-      // The planes go to the GPU as bytes; a shader does what `planesToFloat` does here.
-      t1 = performance.now();
-      outputs = await s.model.runPlanes(name, planes, dims, planeLayout);
-    } else {
-      planesToFloat(planes, planeLayout, s.input);
-      t1 = performance.now();
-      outputs = await s.model.run({ [name]: { data: s.input, dims } });
-    }
-    const out = outputs[s.model.outputNames[0]];
-    const cands = layout === "yolox"
-      ? decodeYolox(out.data, out.dims, w, h, threshold)
-      : decodeUltralytics(out.data, out.dims, threshold);
-    if (!s.proven && layout === "ultralytics" && out.dims[2] !== yoloxAnchorCount(w, h)) {
-      throw new TaskError(
-        `output [${out.dims.join(",")}] does not follow a ${showSize(s.size)} input`,
-      );
-    }
-    return [cands, t1];
-  };
+  const run: DetectRun = { width, height, layout, planeLayout, threshold };
+  const infer = (s: Session, frame: Frame) => inferOn(s, frame, run);
 
   return {
     name: "detect",
@@ -240,21 +178,13 @@ export const createDetectTask: TaskFactory = async (options, engine, read = Deno
         // A reshaped session that fails its first frame: the graph does not follow the input.
         if (current.proven) throw e;
         keep(`it does not run at ${current.key}: ${why(path, e)}`);
-        sessions.delete(current.key);
-        current.model.release?.();
+        sessions.drop(current);
         current = await open(box);
         [cands, t1] = await infer(current, frame);
       }
       current.proven = true;
       const t2 = performance.now();
-      const scale = Math.min(width / frame.srcWidth, height / frame.srcHeight);
-      const detections: Detection[] = [];
-      for (const c of nms(cands, NMS_IOU)) {
-        const box = unletterbox(c.box, scale, frame.srcWidth, frame.srcHeight);
-        // A box that lies wholly in the padding clamps to nothing; it is not in the picture.
-        if (box[2] <= box[0] || box[3] <= box[1]) continue;
-        detections.push({ label: labels[c.cls], score: Math.round(c.score * 1000) / 1000, box });
-      }
+      const detections = toDetections(cands, frame, width, height, labels);
       const t3 = performance.now();
       if (timings) {
         timings.pre = t1 - t0;
@@ -290,6 +220,147 @@ interface Session {
  * (BENCHMARKS.md, "Rectangular detector inputs"), and wasm memory is not given back.
  */
 const MAX_SESSIONS = 4;
+
+/**
+ * The declared output at another input size, where the layout is known from it: declaring it
+ * lets onnxruntime's shape inference refuse a head that does not follow the input. Undefined
+ * where the model has no readable header, or `size` is its declared one.
+ */
+function reshapeFor(
+  header: Awaited<ReturnType<typeof readHeader>>,
+  declared: Size | undefined,
+  outKnown: number[] | undefined,
+  size: Size,
+): Record<string, number[]> | undefined {
+  if (!header || (declared && size[0] === declared[0] && size[1] === declared[1])) {
+    return undefined;
+  }
+  const reshape: Record<string, number[]> = {
+    [header.inputs[0].name]: [1, 3, size[1], size[0]],
+  };
+  if (outKnown) {
+    const cells = yoloxAnchorCount(size[0], size[1]); // strides 8/16/32 in both layouts
+    reshape[header.outputs[0].name] = detectLayout(outKnown) === "yolox"
+      ? [1, cells, outKnown[2]]
+      : [1, outKnown[1], cells];
+  }
+  return reshape;
+}
+
+/** A detector's sessions, one per input size, at most {@linkcode MAX_SESSIONS}, last used kept. */
+class DetectSessions {
+  readonly #path: string;
+  readonly #runtime: Runtime;
+  /** The session made to read the model when its header could not be: the first `open` takes it. */
+  #first: Model | undefined;
+  readonly #reshapeFor: (size: Size) => Record<string, number[]> | undefined;
+  /** By key, in the order of use. */
+  readonly #sessions = new Map<string, Session>();
+
+  constructor(
+    path: string,
+    runtime: Runtime,
+    first: Model | undefined,
+    reshape: (size: Size) => Record<string, number[]> | undefined,
+  ) {
+    this.#path = path;
+    this.#runtime = runtime;
+    this.#first = first;
+    this.#reshapeFor = reshape;
+  }
+
+  /** The session at `size`, made (reshaped) when there is none. */
+  async open(size: Size): Promise<Session> {
+    const key = showSize(size);
+    let s = this.#sessions.get(key);
+    if (s) {
+      this.#sessions.delete(key); // re-inserted: the map's order is the order of use
+    } else {
+      const first = this.#first;
+      const reshape = first ? undefined : this.#reshapeFor(size);
+      const model = first ??
+        await this.#runtime.load(this.#path, reshape ? { reshape } : undefined);
+      this.#first = undefined;
+      const got = fixedSize(model.inputShapes[0] ?? []);
+      if (reshape && !(got && got[0] === size[0] && got[1] === size[1])) {
+        model.release?.();
+        throw new Error("the engine does not reshape models");
+      }
+      s = { size, key, model, input: new Float32Array(3 * size[0] * size[1]), proven: !reshape };
+      if (this.#sessions.size >= MAX_SESSIONS) {
+        const [oldest] = this.#sessions.values();
+        this.drop(oldest);
+      }
+    }
+    this.#sessions.set(key, s);
+    return s;
+  }
+
+  /** Forgets `s` and releases its model. */
+  drop(s: Session): void {
+    this.#sessions.delete(s.key);
+    s.model.release?.();
+  }
+}
+
+/** What every run of one detector shares. */
+interface DetectRun {
+  /** The frames' size: the letterbox the decoder makes. */
+  width: number;
+  height: number;
+  layout: "yolox" | "ultralytics";
+  planeLayout: PlaneLayout;
+  threshold: number;
+}
+
+/** Runs `s` on the top-left of `frame` and decodes its output; also when inference began. */
+async function inferOn(s: Session, frame: Frame, run: DetectRun): Promise<[Candidate[], number]> {
+  const [w, h] = s.size;
+  const planes = cropPlanes(frame.data, run.width, run.height, w, h, s.crop);
+  if (planes !== frame.data) s.crop = planes;
+  const dims = [1, 3, h, w] as const;
+  const name = s.model.inputNames[0];
+  let outputs: Record<string, TensorData>;
+  let t1: number;
+  if (s.model.runPlanes) {
+    // The planes go to the GPU as bytes; a shader does what `planesToFloat` does here.
+    t1 = performance.now();
+    outputs = await s.model.runPlanes(name, planes, dims, run.planeLayout);
+  } else {
+    planesToFloat(planes, run.planeLayout, s.input);
+    t1 = performance.now();
+    outputs = await s.model.run({ [name]: { data: s.input, dims } });
+  }
+  const out = outputs[s.model.outputNames[0]];
+  const cands = run.layout === "yolox"
+    ? decodeYolox(out.data, out.dims, w, h, run.threshold)
+    : decodeUltralytics(out.data, out.dims, run.threshold);
+  if (!s.proven && run.layout === "ultralytics" && out.dims[2] !== yoloxAnchorCount(w, h)) {
+    throw new TaskError(
+      `output [${out.dims.join(",")}] does not follow a ${showSize(s.size)} input`,
+    );
+  }
+  return [cands, t1];
+}
+
+/** The candidates after NMS, in the source picture's pixels; a box wholly in the padding goes. */
+function toDetections(
+  cands: Candidate[],
+  frame: Frame,
+  width: number,
+  height: number,
+  labels: readonly string[],
+): Detection[] {
+  const scale = Math.min(width / frame.srcWidth, height / frame.srcHeight);
+  const detections: Detection[] = [];
+  for (const c of nms(cands, NMS_IOU)) {
+    const box = unletterbox(c.box, scale, frame.srcWidth, frame.srcHeight);
+    // A box that lies wholly in the padding clamps to nothing; it is not in the picture.
+    if (box[2] <= box[0] || box[3] <= box[1]) continue;
+    detections.push({ label: labels[c.cls], score: Math.round(c.score * 1000) / 1000, box });
+  }
+  return detections;
+}
 
 /** An error's first line, without the model's path the engine put before it. */
 function why(path: string, e: unknown): string {
