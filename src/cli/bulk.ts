@@ -220,6 +220,24 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
   }
   if (tty && last) Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
   const p = last ?? { total: 0, done: 0, failed: 0, keyframes: 0, elapsedMs: 0 };
+  summarise(p, { inputs, failed, failedBefore, skip, skipped });
+  const allFailed = [...failedBefore, ...failed];
+  if (allFailed.length > 0) console.error(`vx bulk: failed: ${allFailed.join(", ")}`);
+  return allFailed.length > 0 ? 1 : 0;
+}
+
+/** The run's closing lines on stderr: counts and rates, what was left out and why. */
+function summarise(
+  p: BulkProgress,
+  run: {
+    inputs: string[];
+    failed: string[];
+    failedBefore: string[];
+    skip: Set<string> | undefined;
+    skipped: Map<string, number>;
+  },
+): void {
+  const { inputs, failed, failedBefore, skip, skipped } = run;
   const s = p.elapsedMs / 1000;
   console.error(
     // Failures counted as written: a draw or report failure turns an ok file into an error.
@@ -243,7 +261,4 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
   if (p.total === 0 && !skip?.size && failedBefore.length === 0) {
     console.error(`vx bulk: no video or picture files in ${inputs.join(", ")}`);
   }
-  const allFailed = [...failedBefore, ...failed];
-  if (allFailed.length > 0) console.error(`vx bulk: failed: ${allFailed.join(", ")}`);
-  return allFailed.length > 0 ? 1 : 0;
 }
