@@ -339,14 +339,14 @@ export class Dispatcher {
 
   /** Every decode worker on `file` is done: what they found, together. */
   #fileDecoded(file: FileState): void {
-    if (file.error !== undefined) return this.#settle(file);
+    if (file.error !== undefined) return this.#finishIfSettled(file);
     const corrupt = file.corrupt.sort((a, b) => a.index - b.index);
     if (file.emitted === 0 && corrupt.length > 0) {
       return this.#fileFailed(file, `every keyframe is damaged (${corrupt[0].reason})`);
     }
     file.decoded = file.emitted;
     if (corrupt.length > 0) file.damaged = describeDamage(corrupt, file.emitted);
-    this.#settle(file);
+    this.#finishIfSettled(file);
   }
 
   // ---- Frames to inference workers ----
@@ -474,7 +474,7 @@ export class Dispatcher {
     if (f.image !== undefined) record.image = f.image;
     f.file.records.push(record);
     if (f.file.call.streaming) f.file.ready.set(f.index, record);
-    if (f.file.error !== undefined || f.file.decoded !== undefined) this.#settle(f.file);
+    if (f.file.error !== undefined || f.file.decoded !== undefined) this.#finishIfSettled(f.file);
   }
 
   // ---- Files settled, records out ----
@@ -488,10 +488,11 @@ export class Dispatcher {
         this.#gate.wake();
       }
     }
-    this.#settle(file);
+    this.#finishIfSettled(file);
   }
 
-  #settle(file: FileState): void {
+  /** `file` joins the finished ones once nothing more will come of it (`settled`). */
+  #finishIfSettled(file: FileState): void {
     if (settled(file)) this.#finished.push(file);
   }
 
