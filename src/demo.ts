@@ -6,7 +6,7 @@
  */
 
 import { extract } from "./pipeline/fast.ts";
-import { openSink } from "./output.ts";
+import { openSink } from "./record_sink.ts";
 import { reportRecords } from "./report/html.ts";
 
 /** Where the demo writes its report's pictures: inside the project, so the task can grant it. */

@@ -16,7 +16,7 @@ import {
   newFile,
   settled,
   writeReady,
-} from "../src/pipeline/file_output.ts";
+} from "../src/pipeline/file_order.ts";
 import { Channel } from "../src/pipeline/channel.ts";
 import { collect, fixture, runCli, tempPath, WORKERS } from "./_helpers.ts";
 

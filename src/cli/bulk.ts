@@ -6,16 +6,16 @@
  * @module
  */
 
-import type { BulkProgress } from "../pipeline/file_output.ts";
+import type { BulkProgress } from "../pipeline/file_order.ts";
 import type { VxRecord } from "../records.ts";
 import { UsageError } from "../errors.ts";
-import { openSink } from "../output.ts";
+import { openSink } from "../record_sink.ts";
 import { expandInputs, parseShard, shard as shardOf } from "../pipeline/inputs.ts";
 import { cutTail, readEarlier } from "../pipeline/resume.ts";
 import { isUrl, shownName } from "../input/source.ts";
 import { outputHeader, runSettings, settingsDifference } from "../pipeline/settings.ts";
 import { pickTaskOptions } from "../tasks/task.ts";
-import type { RecordSink } from "../output.ts";
+import type { RecordSink } from "../record_sink.ts";
 import { type BulkFlags, checkServerFlags, outputMode, prepareTask, serverFlag } from "./flags.ts";
 import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";
 import { FAULTS } from "../pipeline/faults.ts";

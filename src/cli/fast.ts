@@ -7,7 +7,7 @@
  */
 
 import { VxError } from "../errors.ts";
-import { openSink } from "../output.ts";
+import { openSink } from "../record_sink.ts";
 import { pickTaskOptions } from "../tasks/task.ts";
 import { checkServerFlags, type FastFlags, outputMode, prepareTask, serverFlag } from "./flags.ts";
 import { onNotice, presentation, runTitle, writeTrace } from "./run.ts";

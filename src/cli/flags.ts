@@ -14,7 +14,7 @@ import { resolveModel } from "../input/model_cache.ts";
 import type { TaskFlag, TaskOptions } from "../tasks/task.ts";
 import { builtInLabels, TASK_NAMES, taskDefinition, tasksReading } from "../tasks/registry.ts";
 import { BACKEND_CHOICES, type BackendChoice } from "../infer/backend.ts";
-import type { ExistingOutput } from "../output.ts";
+import type { ExistingOutput } from "../record_sink.ts";
 
 /** Where `--debug` alone writes its trace. */
 export const DEFAULT_TRACE = "vx-trace.json";
@@ -207,7 +207,7 @@ export function checkServerFlags(
   }
 }
 
-/** What `--out` may do to a file that already holds results: see `src/output.ts`. */
+/** What `--out` may do to a file that already holds results: see `src/record_sink.ts`. */
 export function outputMode(flags: { resume?: boolean; overwrite?: boolean }): ExistingOutput {
   return flags.resume ? "append" : flags.overwrite ? "overwrite" : "refuse";
 }

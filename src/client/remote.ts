@@ -9,7 +9,7 @@
 
 import { VxError } from "../errors.ts";
 import type { FrameRecord, StatusRecord, VxRecord } from "../records.ts";
-import type { BulkProgress } from "../pipeline/file_output.ts";
+import type { BulkProgress } from "../pipeline/file_order.ts";
 import {
   type ErrorBody,
   NAME_HEADER,

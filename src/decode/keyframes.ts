@@ -29,7 +29,7 @@ import {
   turnsSideways,
 } from "./probe.ts";
 import { KeyClaims } from "./key_claims.ts";
-import { KeyOutput } from "./picture.ts";
+import { KeyEmitter } from "./picture.ts";
 import { decodeIndexed } from "./index_path.ts";
 import { decodeDemuxed } from "./demux_path.ts";
 
@@ -230,7 +230,7 @@ export function decodeKeyframes(
     if (turnsSideways(s.rotation)) [sw, sh] = [sh, sw];
     const geom = outputGeometry(req.spec, sw, sh);
     const probeEnd = clock();
-    const out = new KeyOutput(emit, onCorrupt);
+    const out = new KeyEmitter(emit, onCorrupt);
     const ctx: DecodeContext = { core, req, stream: s, geom, read, out, deadline };
     if (typeof plan !== "string") {
       onIndexed?.(plan.keys.length);
@@ -264,7 +264,7 @@ export interface DecodeContext {
   stream: StreamInfo;
   geom: ReturnType<typeof outputGeometry>;
   read: ReadCount;
-  out: KeyOutput;
+  out: KeyEmitter;
   /** performance.now() past which decoding stops. */
   deadline?: number;
 }

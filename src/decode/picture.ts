@@ -142,7 +142,7 @@ export class KeyPictures {
  * Hands out keyframes and notes in index order: a keyframe already settled (by an earlier
  * attempt) is dropped, its JPEG with it.
  */
-export class KeyOutput {
+export class KeyEmitter {
   /** Indices below this are settled: emitted, or noted as corrupt. */
   next = 0;
   /** The pts of the last keyframe settled, in seconds. */

@@ -23,7 +23,7 @@ import {
   newFile,
   settled,
   writeReady,
-} from "./file_output.ts";
+} from "./file_order.ts";
 import type { InflightGate } from "./gate.ts";
 import type { DecoderSlot, InferrerSlot, PoolEvent, WorkerPool } from "./pool.ts";
 import { MAIN_LANE, SPAN, type Tracer } from "./tracer.ts";

@@ -13,7 +13,7 @@ import { pickTaskOptions, type TaskOptions } from "../tasks/task.ts";
 import { drawRecords } from "../draw/drawer.ts";
 import type { Tracer } from "./tracer.ts";
 import type { CallOptions } from "./scheduler.ts";
-import type { FileIdentity } from "./file_output.ts";
+import type { FileIdentity } from "./file_order.ts";
 import { createScheduler, type Mode } from "./modes.ts";
 import { shownName } from "../input/source.ts";
 import type { CheckedFiles } from "../input/checked_file.ts";

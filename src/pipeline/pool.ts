@@ -20,7 +20,7 @@ import type { CheckedFiles } from "../input/checked_file.ts";
 import type { InferCommand, InferEvent } from "../tasks/infer_messages.ts";
 import { TASKS } from "../tasks/registry.ts";
 import type { TaskOptions } from "../tasks/task.ts";
-import type { FileState } from "./file_output.ts";
+import type { FileState } from "./file_order.ts";
 import type { InflightGate } from "./gate.ts";
 import { spawnInline } from "./inline_inferrer.ts";
 import { decodeLane, inferLane } from "./tracer.ts";

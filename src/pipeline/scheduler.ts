@@ -11,7 +11,7 @@
  * (`dispatcher.ts`: queues, the gate, the watchdog, cancellation, settling files); this module
  * is the loop between them and the callers' side (`run`, `idle`, `close`). Records leave per
  * file in pts order, streaming (`fast`) or a file at a time with its status (`bulk`): that order
- * is `file_output.ts`'s. Several callers may run files through one scheduler at once; each gets
+ * is `file_order.ts`'s. Several callers may run files through one scheduler at once; each gets
  * exactly its own records. It is built in one place, `modes.ts`, for each mode.
  *
  * @module
@@ -20,7 +20,7 @@
 import { now } from "../clock.ts";
 import type { BackendChoice } from "../infer/backend.ts";
 import type { VxRecord } from "../records.ts";
-import type { Call, CallOptions } from "./file_output.ts";
+import type { Call, CallOptions } from "./file_order.ts";
 import type { ModelInfo, TaskOptions } from "../tasks/task.ts";
 import { TASKS } from "../tasks/registry.ts";
 import { type CheckedFiles, checkedReader } from "../input/checked_file.ts";
@@ -76,7 +76,7 @@ export interface SchedulerOptions {
   checked?: CheckedFiles;
 }
 
-export type { BulkProgress, CallOptions } from "./file_output.ts";
+export type { BulkProgress, CallOptions } from "./file_order.ts";
 
 /** What the scheduler's workers did, for tests and the engine's callers. */
 export interface SchedulerStats {

@@ -15,7 +15,7 @@
  */
 
 import { UsageError, VxError } from "../errors.ts";
-import { openOutput } from "../output.ts";
+import { openOutput } from "../record_sink.ts";
 import type { FrameRecord, StatusRecord, VxRecord } from "../records.ts";
 import { inkOn } from "../draw/palette.ts";
 import { type Mark, marksOf } from "../draw/plan.ts";
@@ -29,7 +29,7 @@ export const REPORT_CSP =
 export interface ReportOptions {
   /** Shown at the top: what was run, e.g. the command line. */
   title?: string;
-  /** What to do when the report file is not empty (default: replace it); see `src/output.ts`. */
+  /** What to do when the report file is not empty (default: replace it); see `src/record_sink.ts`. */
   existing?: "refuse" | "overwrite";
 }
 

@@ -23,7 +23,7 @@ import {
   FileCheckError,
   openChecked,
 } from "../input/checked_file.ts";
-import type { FileIdentity } from "../pipeline/file_output.ts";
+import type { FileIdentity } from "../pipeline/file_order.ts";
 
 /** What a request names: the engine it runs on (`http_protocol.ts`). */
 export type EngineSettings = RequestSettings;

@@ -11,7 +11,7 @@ import { concat } from "../bytes.ts";
 import { VxError } from "../errors.ts";
 import type { Engine } from "../pipeline/engine.ts";
 import type { FrameRecord, StatusRecord } from "../records.ts";
-import type { FileIdentity } from "../pipeline/file_output.ts";
+import type { FileIdentity } from "../pipeline/file_order.ts";
 import type { Outcome } from "./metrics.ts";
 import { keepScore } from "./score.ts";
 import { type EngineSettings, parseSettings, PoolRefusal } from "./engines.ts";

@@ -100,7 +100,7 @@ export async function openOutput(path: string, existing: ExistingOutput): Promis
  *
  * @example
  * ```ts
- * import { openSink } from "./output.ts";
+ * import { openSink } from "./record_sink.ts";
  * const sink = await openSink("out.jsonl", "overwrite");
  * await sink.write({ file: "a.mp4", status: "ok", keyframes: 0, ms: 1 });
  * sink.close();
