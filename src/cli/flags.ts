@@ -11,8 +11,8 @@ import { UsageError, VxError } from "../errors.ts";
 import { readModelShapes } from "../infer/onnx_header.ts";
 import { tasksFitting } from "../tasks/from_model.ts";
 import { resolveModel } from "../input/model_cache.ts";
-import type { TaskFlag, TaskOptions } from "../tasks/task.ts";
-import { builtInLabels, TASK_NAMES, taskDefinition, tasksReading } from "../tasks/registry.ts";
+import type { TaskDefinition, TaskFlag, TaskOptions } from "../tasks/task.ts";
+import { builtInLabels, TASK_NAMES, TASKS, tasksReading } from "../tasks/registry.ts";
 import { BACKEND_CHOICES, type BackendChoice } from "../infer/backend.ts";
 import type { ExistingOutput } from "../record_sink.ts";
 
@@ -145,7 +145,7 @@ export async function resolveTask(flags: FastFlags): Promise<"flag" | "model" | 
 
 /** The checks of task and flags that need no file: a model where one is needed, no stray flag. */
 export function checkTaskFlags(flags: FastFlags): void {
-  const task = taskDefinition(flags.task);
+  const task: TaskDefinition = TASKS[flags.task];
   const builtIn = flags.labels === undefined ? undefined : builtInLabels(flags.labels);
   if (builtIn !== undefined && builtIn !== flags.task && task.flags.includes("labels")) {
     throw new UsageError(

@@ -57,7 +57,7 @@ export type PoolEvent =
   | { from: "infer"; slot: InferrerSlot; e: InferEvent | CrashEvent };
 
 /** The pool's size and what its inference workers set up; fixed for its life. */
-export interface PoolOptions {
+export interface WorkerPoolOptions {
   decoders: number;
   inferrers: number;
   task: TaskOptions;
@@ -76,7 +76,7 @@ export interface PoolOptions {
 export class WorkerPool {
   readonly decoders: DecoderSlot[] = [];
   readonly inferrers: InferrerSlot[] = [];
-  readonly #o: PoolOptions;
+  readonly #o: WorkerPoolOptions;
   readonly #gate: InflightGate;
   readonly #onEvent: (ev: PoolEvent) => void;
   /** The decoder core, as the first decode worker compiled it. */
@@ -84,7 +84,7 @@ export class WorkerPool {
   /** onnxruntime-web's wasm, from the first inference worker that compiled it. */
   #wasmModule: WebAssembly.Module | undefined;
 
-  constructor(options: PoolOptions, gate: InflightGate, onEvent: (ev: PoolEvent) => void) {
+  constructor(options: WorkerPoolOptions, gate: InflightGate, onEvent: (ev: PoolEvent) => void) {
     this.#o = options;
     this.#gate = gate;
     this.#onEvent = onEvent;

@@ -33,17 +33,12 @@ export type TaskName = keyof typeof TASKS;
 /** Every task's name, in the registry's order. */
 export const TASK_NAMES: readonly TaskName[] = Object.keys(TASKS) as TaskName[];
 
-/** The definition of the task `name`. */
-export function taskDefinition(name: TaskName): TaskDefinition {
-  return TASKS[name];
-}
-
 /** The tasks that read `flag`, in the registry's order. */
 export function tasksReading(flag: TaskDefinition["flags"][number]): TaskName[] {
-  return TASK_NAMES.filter((t) => taskDefinition(t).flags.includes(flag));
+  return TASK_NAMES.filter((t) => TASKS[t].flags.includes(flag));
 }
 
 /** The built-in label set `name` and the task it is for, or undefined. */
 export function builtInLabels(name: string): TaskName | undefined {
-  return TASK_NAMES.find((t) => taskDefinition(t).builtInLabels?.includes(name));
+  return TASK_NAMES.find((t) => TASKS[t].builtInLabels?.includes(name));
 }
