@@ -481,7 +481,7 @@ export class Dispatcher {
 
   #fileFailed(file: FileState, reason: string): void {
     file.error ??= reason;
-    // Other decode workers sharing its keys leave it (see `cancel`).
+    // Every decode worker on it (the one that decodes it, those sharing its keys) leaves it.
     for (const d of this.#pool.decoders) {
       if (d?.file === file) {
         Atomics.store(d.stop, 0, file.id + 1);
@@ -562,15 +562,12 @@ export class Dispatcher {
       this.#release(f);
       this.#fileFailed(f.file, "cancelled");
     }
-    // A decoder busy with the call's file is told to leave it (a wait on the gate included):
-    // it answers after every frame it sent, so each frame's room is given back as it lands,
-    // which a terminated worker's frames, acquired but never delivered, would not be.
+    // A decoder busy with the call's file is told to leave it (a wait on the gate included;
+    // `#fileFailed` sets its stop cell): it answers after every frame it sent, so each frame's
+    // room is given back as it lands, which a terminated worker's frames, acquired but never
+    // delivered, would not be.
     for (const d of this.#pool.decoders) {
-      if (d?.file?.call === call) {
-        Atomics.store(d.stop, 0, d.file.id + 1);
-        this.#gate.wake();
-        this.#fileFailed(d.file, "cancelled");
-      }
+      if (d?.file?.call === call) this.#fileFailed(d.file, "cancelled");
     }
     if (call.left === 0) this.#endCall(call);
   }
