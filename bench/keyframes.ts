@@ -26,6 +26,12 @@
  *    of the matching keyframe of a full decode of the MP4 (`select='eq(key,1)'`, cached); and
  *    `-read_intervals` must give one key frame at each T. The file repeats one GOP, so all its
  *    keyframes share one md5: the md5 shows a whole keyframe came out, the pts shows which.
+ * 5. Also with `--containers`: vx on the same content in each container, by that container's own
+ *    index: the MP4, Matroska (Cues), AVI (OpenDML above 1 GiB), fragmented MP4
+ *    (`frag_keyframe`), the first 20 s written to a pipe as Matroska (no Cues), and the Matroska
+ *    file by URL from a range server in this process; against vx on the MP4 and native
+ *    `-skip_frame nokey` on the same file, with the share of the file read (or fetched), the
+ *    index `--debug` names, and whether the records' pts are ffprobe's key packets, one for one.
  *
  * Every process is cold; variants run interleaved (A B C … A B C …) so drift hits all; wall time,
  * median (min–max). Every vx fast run writes a `--debug` trace, whose `vx.files[0]` gives
@@ -43,6 +49,7 @@
 
 import { stats, writeSection } from "./measure.ts";
 import { CACHE, clip720p, ROOT } from "./inputs.ts";
+import { serveFile } from "./range_server.ts";
 
 const GIB = 2 ** 30;
 const MIB = 2 ** 20;
@@ -273,7 +280,9 @@ interface FileTrace {
   records?: number;
   bytesRead?: number;
   path?: string;
+  index?: string;
   pathReason?: string;
+  network?: { requests: number; bytesFetched: number };
 }
 
 interface Variant {
@@ -372,8 +381,16 @@ async function keyTimes(file: string): Promise<string[]> {
   });
 }
 
-/** `mp4` copied, video only, to `.${ext}` next to it, once; with its keyframe list. */
-async function remux(mp4: BigFile, ext: string, name: string): Promise<Remux> {
+/**
+ * `mp4` copied, video only, to `.${ext}` next to it, once (with `extra` muxer options); with its
+ * keyframe list.
+ */
+async function remux(
+  mp4: BigFile,
+  ext: string,
+  name: string,
+  extra: string[] = [],
+): Promise<Remux> {
   const path = mp4.path.replace(/\.mp4$/, "") + `.${ext}`;
   const meta = `${path}.json`;
   try {
@@ -385,13 +402,46 @@ async function remux(mp4: BigFile, ext: string, name: string): Promise<Remux> {
   await requireFree(path, mp4.bytes * 1.05 + 512 * MIB);
   console.error(`bench: making ${path}`);
   const part = `${path.slice(0, -ext.length)}part.${ext}`;
-  await ffmpeg(["-i", mp4.path, "-map", "0:v", "-c", "copy", part]);
+  await ffmpeg(["-i", mp4.path, "-map", "0:v", "-c", "copy", ...extra, part]);
   await Deno.rename(part, path);
   const keys = await keyTimes(path);
   if (keys.length !== mp4.keyframes) {
     throw new Error(`${path}: ${keys.length} keyframes, want ${mp4.keyframes}`);
   }
   const info: Remux = { name, path, bytes: (await Deno.stat(path)).size, from: mp4.bytes, keys };
+  await Deno.writeTextFile(meta, JSON.stringify(info));
+  return info;
+}
+
+/**
+ * The first `seconds` of `mp4` as a live recorder leaves Matroska: written to a pipe, so with no
+ * Cues and sizes left unknown. Made once, next to it.
+ */
+async function pipedMkv(mp4: BigFile, seconds: number): Promise<Remux> {
+  const path = mp4.path.replace(/\.mp4$/, "") + `.first${seconds}s.piped.mkv`;
+  const meta = `${path}.json`;
+  try {
+    const info: Remux = JSON.parse(await Deno.readTextFile(meta));
+    if (info.from === mp4.bytes && info.bytes === (await Deno.stat(path)).size) return info;
+  } catch { /* not made yet */ }
+  console.error(`bench: making ${path}`);
+  const out = await Deno.open(path, { write: true, create: true, truncate: true });
+  const p = new Deno.Command("ffmpeg", {
+    args: ["-v", "error", "-nostdin", "-i", mp4.path, "-t", String(seconds), "-map", "0:v"]
+      .concat(["-c", "copy", "-f", "matroska", "pipe:1"]),
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  await p.stdout.pipeTo(out.writable);
+  if (!(await p.status).success) throw new Error(`${path}: ffmpeg failed`);
+  const keys = await keyTimes(path);
+  const info: Remux = {
+    name: `Matroska, no Cues (first ${seconds} s, written to a pipe)`,
+    path,
+    bytes: (await Deno.stat(path)).size,
+    from: mp4.bytes,
+    keys,
+  };
   await Deno.writeTextFile(meta, JSON.stringify(info));
   return info;
 }
@@ -604,7 +654,74 @@ if (CONTAINERS) {
     ) => [v.readThrough, v.discard, v.seek, v.intervals, v.list]),
   );
 }
+/** vx on the same content in each container, by its own index (`--containers`). */
+interface IndexRun {
+  remux: Remux;
+  variant: Variant;
+  /** The native read-through of the same file. */
+  native?: Variant;
+  /** The input is the file by URL, from a range server on 127.0.0.1. */
+  url?: boolean;
+  /** Keyframes vx gave whose pts match ffprobe's key list, of how many; or why not checked. */
+  exact?: string;
+}
+let indexRuns: IndexRun[] = [];
+let indexResults = new Map<string, Result>();
+if (CONTAINERS) {
+  const [mkv, avi] = containers.map((c) => c.remux);
+  const frag = await remux(big, "frag.mp4", "fragmented MP4 (frag_keyframe)", [
+    ...["-movflags", "frag_keyframe+empty_moov"],
+  ]);
+  const piped = await pipedMkv(big, 20);
+  const mp4: Remux = {
+    name: "MP4 (moov)",
+    path: F,
+    bytes: big.bytes,
+    from: big.bytes,
+    keys: await keyTimes(F),
+  };
+  const server = serveFile(mkv.path);
+  const readThrough = (c: Remux) =>
+    native(`ffmpeg -skip_frame nokey: ${c.name}`, "ffmpeg", [
+      ...["-skip_frame", "nokey", "-i", c.path, ...nullOut],
+    ]);
+  indexRuns = [mp4, mkv, { ...avi, name: "AVI (OpenDML)" }, frag, piped].map((c) => ({
+    remux: c,
+    variant: vxFast(`vx fast: ${c.name}`, c.path),
+    native: readThrough(c),
+  }));
+  indexRuns.push({
+    remux: { ...mkv, name: "Matroska by URL (127.0.0.1)" },
+    variant: vxFast("vx fast: Matroska by URL", server.url),
+    url: true,
+  });
+  for (const r of indexRuns) r.exact = await exactness(r.variant, r.remux.keys);
+  indexResults = await rounds(
+    "index",
+    indexRuns.flatMap((r) => r.native ? [r.variant, r.native] : [r.variant]),
+  );
+  await server.close();
+}
 await Deno.remove(traceDir, { recursive: true });
+
+/** One untimed run of `v`: do its records' pts match `keys` (ffprobe's times), one for one? */
+async function exactness(v: Variant, keys: string[]): Promise<string> {
+  const out = await new Deno.Command(v.cmd, {
+    args: v.args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  }).output();
+  if (!out.success) return `failed: ${tail(out.stderr)}`;
+  const pts = new TextDecoder().decode(out.stdout).trim().split("\n")
+    .map((l) => JSON.parse(l)).filter((r) => typeof r.pts === "number").map((r) => r.pts);
+  const want = keys.map(Number);
+  const same = pts.filter((t, i) => Math.abs(t - want[i]) < 5e-7).length;
+  return pts.length === want.length && same === want.length
+    ? `${same}/${want.length}`
+    : `**${same}/${want.length}** (${pts.length} records)`;
+}
 
 // ---- Report ----
 
@@ -754,6 +871,68 @@ function containerReport(): string[] {
   ];
 }
 
+/** The table of vx by each container's index, and its targets; empty without `--containers`. */
+function indexReport(): string[] {
+  if (!indexRuns.length) return [];
+  const vxMp4 = median(indexResults.get(indexRuns[0].variant.name));
+  const rowsOut: string[] = [];
+  const targets: Check[] = [];
+  for (const r of indexRuns) {
+    const res = indexResults.get(r.variant.name)!;
+    const t = res.trace;
+    const bytes = r.url ? t?.network?.bytesFetched : t?.bytesRead;
+    const share = typeof bytes === "number" ? bytes / r.remux.bytes : NaN;
+    const ms = median(res);
+    const nat = r.native ? median(indexResults.get(r.native.name)) : NaN;
+    rowsOut.push(
+      `| ${r.remux.name}, ${(r.remux.bytes / GIB).toFixed(2)} GiB | ${cell(res)} | ` +
+        `${show(ms / vxMp4)} | ${r.native ? cell(indexResults.get(r.native.name)!) : ""} | ` +
+        `${show(ms / nat)} | ${show(share, true)}${r.url ? " fetched" : ""} | ` +
+        `${na(t?.path)} ${
+          t?.index ? `(${t.index})` : t?.pathReason ? `(${t.pathReason})` : ""
+        } | ` +
+        `${r.exact} |`,
+    );
+    if (r === indexRuns[0]) continue;
+    const piped = r.remux.path.endsWith(".piped.mkv");
+    if (!r.url && !piped) targets.push([`${r.remux.name}: vx / vx on the MP4`, ms / vxMp4, 1.5]);
+    targets.push([
+      `${r.remux.name}: ${r.url ? "bytes fetched" : "bytes read"} / file size`,
+      share,
+      piped ? 0.1 : 0.05,
+      true,
+    ]);
+  }
+  return [
+    "",
+    "### vx by each container's own index (`--containers`)",
+    "",
+    "The same 1080p content: the MP4, its `-c copy` remuxes (Matroska with Cues; AVI, over 1 GiB " +
+    "so OpenDML; fragmented MP4 with `-movflags frag_keyframe+empty_moov`), its first 20 s " +
+    "written to a pipe as Matroska (no Cues, unknown sizes), and the Matroska file by URL from a " +
+    "range server in the bench process. vx: `vx fast F --task keyframes --debug`, whose trace " +
+    "gives the bytes read (by URL: fetched), the path and the index. Native: `ffmpeg " +
+    "-skip_frame nokey -i F -map 0:v -f null -`. Exact: one more run's records against " +
+    "ffprobe's key packet list of the same file (pts_time, or dts_time for AVI), one for one.",
+    "",
+    "| input | vx ms | ÷ vx on the MP4 | native -skip_frame nokey ms | vx ÷ native | read | " +
+    "path (index) | exact |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...rowsOut,
+    "",
+    "| target (medians) | value | target | met |",
+    "| --- | --- | --- | --- |",
+    ...targets.map(([what, value, target, percent]) =>
+      `| ${what} | ${show(value, percent)} | ≤ ${show(target, percent)} | ${
+        Number.isNaN(value) ? "n/a" : value <= target ? "yes" : "**no**"
+      } |`
+    ),
+    `| every container: exact | ${
+      indexRuns.every((r) => /^\d+\/\d+$/.test(r.exact ?? "")) ? "yes" : "**no**"
+    } | all | |`,
+  ];
+}
+
 const table = [
   "## keyframes (`deno task bench:keyframes`)",
   "",
@@ -786,6 +965,7 @@ const table = [
   "| --- | --- | --- | --- |",
   ...checkRows,
   ...containerReport(),
+  ...indexReport(),
 ].join("\n");
 console.log(table);
 if (WRITE) await writeSection(ROOT, "keyframes", table);

@@ -14,6 +14,7 @@
 
 import { stats, writeSection } from "./measure.ts";
 import { CACHE, ROOT } from "./inputs.ts";
+import { serveFile } from "./range_server.ts";
 
 const arg = (name: string) => {
   const i = Deno.args.indexOf(name);
@@ -29,40 +30,8 @@ if (size === 0) {
 }
 
 // The server: ranges answered from the file, each request and byte counted.
-let served = { requests: 0, bytes: 0 };
-const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
-  served.requests++;
-  const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.get("range") ?? "");
-  const file = await Deno.open(FILE);
-  const start = m ? Number(m[1]) : 0;
-  const end = !m || m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
-  await file.seek(start, Deno.SeekMode.Start);
-  let left = end - start + 1;
-  // Counted as sent, chunk by chunk: a client that stops reading early is not charged the rest.
-  const body = new ReadableStream<Uint8Array>({
-    async pull(c) {
-      const buf = new Uint8Array(Math.min(left, 1 << 20));
-      const n = left > 0 ? await file.read(buf) : null;
-      if (!n) {
-        file.close();
-        c.close();
-        return;
-      }
-      left -= n;
-      served.bytes += n;
-      c.enqueue(buf.subarray(0, n));
-    },
-    cancel: () => file.close(),
-  });
-  const length = { "content-length": String(end - start + 1) };
-  return m
-    ? new Response(body, {
-      status: 206,
-      headers: { "content-range": `bytes ${start}-${end}/${size}`, ...length },
-    })
-    : new Response(body, { headers: length });
-});
-const url = `http://127.0.0.1:${server.addr.port}/big.mp4`;
+const server = serveFile(FILE);
+const { url } = server;
 
 async function wall(cmd: string, args: string[]): Promise<number> {
   const start = performance.now();
@@ -116,20 +85,20 @@ const results = new Map<string, { ms: number[]; bytes: number[]; requests: numbe
 try {
   for (let run = 1; run <= RUNS; run++) {
     for (const [name, cmd, args, overHttp] of variants) {
-      served = { requests: 0, bytes: 0 };
+      server.served.requests = server.served.bytes = 0;
       const ms = await wall(cmd, args);
       const r = results.get(name) ?? { ms: [], bytes: [], requests: [] };
       r.ms.push(ms);
       if (overHttp) {
-        r.bytes.push(served.bytes);
-        r.requests.push(served.requests);
+        r.bytes.push(server.served.bytes);
+        r.requests.push(server.served.requests);
       }
       results.set(name, r);
-      console.error(`run ${run}/${RUNS} ${name}: ${ms.toFixed(0)} ms, ${served.bytes} B`);
+      console.error(`run ${run}/${RUNS} ${name}: ${ms.toFixed(0)} ms, ${server.served.bytes} B`);
     }
   }
 } finally {
-  await server.shutdown();
+  await server.close();
 }
 
 const med = (xs: number[]) => (xs.length ? stats(xs).median : NaN);

@@ -1,5 +1,5 @@
 /**
- * AV1 through both readers: MP4 by its index, WebM and Matroska by the demuxer, 8 and 10 bit.
+ * AV1 in MP4, WebM and Matroska, each read by its index, 8 and 10 bit.
  * The committed fixtures (libaom and SVT-AV1, `tests/fixtures/README.md`) give exactly their key
  * packets; where Debian's native ffmpeg and `../shared` are here, a photo encoded as AV1 gives
  * YOLOX the dog it finds in the same photo as H.264.
@@ -17,8 +17,8 @@ const fixtureOf = (name: string) => new URL(`./fixtures/${name}`, import.meta.ur
 const FIXTURES = [
   { file: "av1_8bit.mp4", path: "index" },
   { file: "av1_10bit.mp4", path: "index" },
-  { file: "av1_10bit.webm", path: "demux" },
-  { file: "av1_8bit.mkv", path: "demux" },
+  { file: "av1_10bit.webm", path: "index" },
+  { file: "av1_8bit.mkv", path: "index" },
 ] as const;
 
 for (const f of FIXTURES) {

@@ -2,9 +2,10 @@
  * Exactly the keyframes, on the structures real files have: for each file the tests make, `fast`
  * gives one record per key packet that `probe` lists, at its pts, in order, and those are the
  * keyframes ffmpeg's decoder finds when it decodes every frame (the reference, run here with
- * ffmpeg.wasm, independent of vx). Each case also says which way vx must take: MP4/MOV files
- * through their index (only the key samples read), others through the demuxer; either way each
- * key packet is decoded on its own, so no structure needs the file decoded whole.
+ * ffmpeg.wasm, independent of vx). Each case also says which way vx must take: MP4/MOV,
+ * Matroska/WebM and fragmented MP4 files through their index (only the key packets read), others
+ * through the demuxer; either way each key packet is decoded on its own, so no structure needs the
+ * file decoded whole.
  */
 
 import assert from "node:assert/strict";
@@ -37,8 +38,9 @@ interface Case {
   file: string;
   spec: VideoSpec;
   /**
-   * How vx must find the keyframes: `index` (MP4/MOV: the key samples its index points to) or
-   * `demux` (the demuxer reads the container, vx keeps the key packets).
+   * How vx must find the keyframes: `index` (the key packets a container's index points to:
+   * MP4/MOV, Matroska/WebM, fragmented MP4) or `demux` (the demuxer reads the container, vx keeps
+   * the key packets).
    */
   path: "index" | "demux";
   /** What else the case promises, beyond agreement. */
@@ -70,7 +72,7 @@ const CASES: Case[] = [
     name: "MKV, H.264 open GOP with B-frames",
     file: "c-opengop.mkv",
     spec: openGop,
-    path: "demux",
+    path: "index",
     check: regular,
   },
   {
@@ -111,20 +113,20 @@ const CASES: Case[] = [
     name: "MKV, H.264",
     file: "c-h264.mkv",
     spec: { codec: "h264", ...small, bframes: 2 },
-    path: "demux",
+    path: "index",
   },
   {
     name: "WebM, VP8",
     file: "c-vp8.webm",
     spec: { codec: "vp8", ...small },
-    path: "demux",
+    path: "index",
     check: regular,
   },
   {
     name: "WebM, VP9",
     file: "c-vp9.webm",
     spec: { codec: "vp9", ...small },
-    path: "demux",
+    path: "index",
     check: regular,
   },
   {
@@ -138,8 +140,8 @@ const CASES: Case[] = [
     name: "fragmented MP4",
     file: "c-frag.mp4",
     spec: { codec: "h264", ...small, bframes: 2, fragmented: true },
-    // Its samples are listed in moof boxes through the file, not in one index.
-    path: "demux",
+    // Its samples are listed in moof boxes through the file: vx walks them (`fmp4_index.ts`).
+    path: "index",
   },
   {
     name: "MP4 cut mid-GOP (edit list)",

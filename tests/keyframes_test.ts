@@ -31,7 +31,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "MP4: only the index and the key samples are read; other containers are read through",
+  name: "MP4 and Matroska: only the index and the key packets are read; MPEG-TS is read through",
   ...WORKERS,
   async fn() {
     const spec = NOISY;
@@ -45,21 +45,29 @@ Deno.test({
         inferred() {},
       };
       const pts = (await collect(extract(path, { task: "keyframes", tracer }))).map((r) => r.pts);
-      // Two decode workers may share an MP4's key samples: one way taken, their bytes together.
+      // Two decode workers may share an index's key packets: one way taken, their bytes together.
       const paths = [...new Set(files.map((f) => f.path))];
       assert.equal(paths.length, 1, `${paths}`);
       const bytes = files.reduce((n, f) => n + Number(f.bytesRead), 0);
-      return { pts, path: paths[0], share: bytes / Deno.statSync(path).size };
+      const index = files.find((f) => f.index)?.index;
+      return { pts, path: paths[0], index, share: bytes / Deno.statSync(path).size };
     };
     const mp4 = await run(await fixture("noisy.mp4", spec));
     const mkv = await run(await fixture("noisy.mkv", spec));
+    const ts = await run(await fixture("noisy.ts", spec));
     assert.deepEqual(mp4.pts, [0, 10, 20]);
     assert.deepEqual(mkv.pts, [0, 10, 20]);
+    assert.equal(ts.pts.length, 3);
     assert.equal(mp4.path, "index");
+    assert.equal(mp4.index, "mp4");
     // The key samples are ~1% of the file; the probe before decoding reads the first frames.
     assert.ok(mp4.share < 0.15, `MP4: read ${(mp4.share * 100).toFixed(1)}% of the file`);
-    assert.equal(mkv.path, "demux");
-    assert.ok(mkv.share >= 0.99, `MKV: read ${(mkv.share * 100).toFixed(1)}% of the file`);
+    assert.equal(mkv.path, "index");
+    assert.equal(mkv.index, "matroska clusters");
+    assert.ok(mkv.share < 0.15, `MKV: read ${(mkv.share * 100).toFixed(1)}% of the file`);
+    // MPEG-TS has no index: every byte is read.
+    assert.equal(ts.path, "demux");
+    assert.ok(ts.share >= 0.99, `TS: read ${(ts.share * 100).toFixed(1)}% of the file`);
   },
 });
 

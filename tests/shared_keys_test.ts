@@ -73,7 +73,7 @@ Deno.test({
   name: "shared keys: a helper leaves a file that does not take the index path",
   ...WORKERS,
   async fn() {
-    const path = await fixture("shared.mkv", { ...spec, frames: 16 });
+    const path = await fixture("shared.ts", { ...spec, frames: 16 });
     const gate = InflightGate.create(64, 1 << 30);
     const events: DecodeEvent[] = [];
     const w = await decodeWorker(gate, (e) => {
@@ -127,7 +127,7 @@ Deno.test({
   async fn() {
     const mp4 = await fixture("shared.mp4", spec);
     // Matroska takes the skipping way: a retry there starts the file over.
-    const mkv = await fixture("shared.mkv", { ...spec, frames: 16 });
+    const mkv = await fixture("shared.ts", { ...spec, frames: 16 });
     const run = async (decoders: number, trapDecoderOn?: string) => {
       const s = createScheduler("bulk", { task: "keyframes" }, { decoders });
       const out: VxRecord[] = [];

@@ -119,10 +119,12 @@ function checkTrace(path: string, records: FrameRecord[], trace: TraceFile): voi
     [file.file, file.keyframes, file.records],
     [path, records.length, records.length],
   );
-  // MP4 through its index; AVI read through, every byte at least once.
+  // MP4 and AVI through their indexes (which --debug names); anything else read through, every
+  // byte at least once.
   const size = Deno.statSync(path).size;
-  if (path.endsWith(".mp4")) {
+  if (/\.(mp4|avi)$/.test(path)) {
     assert.equal(file.path, "index");
+    assert.equal(file.index, path.endsWith(".mp4") ? "mp4" : "avi idx1");
   } else {
     assert.equal(file.path, "demux");
     assert.match(file.pathReason!, /no keyframe index/);

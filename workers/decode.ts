@@ -150,6 +150,7 @@ scope.onmessage = async (e) => {
           probeEnd: summary.probeEnd,
           retried,
           path: summary.path,
+          index: summary.index,
           pathReason: summary.pathReason,
           bytesRead: summary.bytesRead,
           network: summary.network,

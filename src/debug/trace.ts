@@ -122,6 +122,8 @@ export interface FileSummary {
   records: number;
   bytesRead: number | null;
   path: string | null;
+  /** Which index gave the keyframes, with `path` "index": `mp4`, `matroska cues`, … */
+  index?: string;
   pathReason?: string;
   /** A URL's cost: HTTP range requests, bytes fetched, ms the decoders waited for them. */
   network?: { requests: number; bytesFetched: number; waitMs: number };
@@ -368,6 +370,7 @@ export class TraceRecorder implements Tracer {
           n.waitMs += Number(args.networkWaitMs ?? 0);
         }
         if (typeof args.path === "string") f.path = args.path;
+        if (typeof args.index === "string") f.index = args.index;
         if (typeof args.pathReason === "string") f.pathReason = args.pathReason;
       } else if (name === SPAN.infer && typeof args.input === "string") {
         inputs[args.input] = (inputs[args.input] ?? 0) + 1;

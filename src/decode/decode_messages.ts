@@ -79,6 +79,8 @@ export type DecodeEvent =
     retried?: string;
     /** How the keyframes were found, and why not from the index when not. */
     path: DecodePath;
+    /** Which index (`index`): `mp4`, `matroska cues`, `avi idx1`, … */
+    index?: string;
     pathReason?: string;
     /** Bytes read from the input file. */
     bytesRead: number;

@@ -1,35 +1,45 @@
 /**
- * The index way: an MP4/MOV file's key samples, read by the offsets its index gives, each handed
- * to the decoder on its own at the pts the index gives it. Only the key samples' bytes are read.
+ * The index way: a file's key packets, read by the offsets its index gives (an MP4/MOV `moov`, or
+ * one of `container_index.ts`'s readers), each handed to the decoder on its own at the pts the
+ * index gives it. Only the key packets' bytes are read.
  *
- * The decoder's parameters come from the track's own sample description: the core's demuxer
- * reads a header-only copy of the track (`samplesMp4`, made once per file, without samples), so
- * every codec the MP4 demuxer knows opens with its extradata as it would from the file.
+ * For an MP4/MOV, the decoder's parameters come from the track's own sample description: the
+ * core's demuxer reads a header-only copy of the track (`samplesMp4`, made once per file, without
+ * samples), so every codec the MP4 demuxer knows opens with its extradata as it would from the
+ * file. For the other containers the demuxer has opened the file itself, and its decoder is used.
  *
  * @module
  */
 
-import { CoreError, memorySource } from "../../wasm/decoder.ts";
+import { CoreError, type Input, memorySource } from "../../wasm/decoder.ts";
 import type { ByteSource } from "../input/source.ts";
 import type { KeyClaims } from "./key_claims.ts";
 import { checkDeadline, type DecodeContext, DecodeError } from "./keyframes.ts";
-import { type IndexPlan, samplesMp4 } from "./mp4_index.ts";
+import { type IndexPlan, type KeySample, samplesMp4 } from "./mp4_index.ts";
 import { KeyPictures } from "./picture.ts";
 import { plainReason, ticksToSeconds } from "./probe.ts";
 
+/** Key packets to decode, in pts order, and the file's size (none may reach past it). */
+export interface KeyList {
+  keys: KeySample[];
+  size: number;
+}
+
 /**
  * Decodes the key samples of `plan` from `source`, taking them in the order `claims` hands out
- * (all of them, alone; a share of them, with other decode workers). Throws
- * {@linkcode DecodeError} when the track cannot be decoded or a sample lies past the file's end.
+ * (all of them, alone; a share of them, with other decode workers), with a decoder `open`
+ * gives. Throws {@linkcode DecodeError} when the track cannot be decoded or a sample lies past
+ * the file's end.
  */
 export function decodeIndexed(
   ctx: DecodeContext,
   source: ByteSource,
-  plan: IndexPlan,
+  plan: KeyList,
   claims: KeyClaims,
+  open: () => KeyPictures,
 ): void {
   const { stream, out, read } = ctx;
-  const pictures = openTrack(ctx, plan);
+  const pictures = open();
   let scratch = new Uint8Array(0);
   try {
     for (;;) {
@@ -70,8 +80,8 @@ export function decodeIndexed(
   }
 }
 
-/** A decoder for `plan`'s track, from its sample description. */
-function openTrack(ctx: DecodeContext, plan: IndexPlan): KeyPictures {
+/** A decoder for an MP4 `plan`'s track, from its sample description. */
+export function openTrack(ctx: DecodeContext, plan: IndexPlan): KeyPictures {
   const { core, req, geom } = ctx;
   const header = samplesMp4(plan.track, [new Uint8Array(1)], plan.ftyp);
   try {
@@ -81,6 +91,23 @@ function openTrack(ctx: DecodeContext, plan: IndexPlan): KeyPictures {
     } finally {
       input.close();
     }
+  } catch (e) {
+    if (e instanceof CoreError) throw new DecodeError(plainReason(e.message));
+    throw e;
+  }
+}
+
+/** A decoder for `ctx.stream` from the demuxer that opened the file. */
+export function openStream(ctx: DecodeContext, input: Input): KeyPictures {
+  const { core, req, geom, stream } = ctx;
+  try {
+    return new KeyPictures(
+      core,
+      input.decoder(stream.index),
+      req,
+      geom,
+      input.upright(stream.index),
+    );
   } catch (e) {
     if (e instanceof CoreError) throw new DecodeError(plainReason(e.message));
     throw e;

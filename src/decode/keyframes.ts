@@ -30,7 +30,8 @@ import {
 } from "./probe.ts";
 import { KeyClaims } from "./key_claims.ts";
 import { KeyEmitter } from "./picture.ts";
-import { decodeIndexed } from "./index_path.ts";
+import { decodeIndexed, openStream, openTrack } from "./index_path.ts";
+import { containerKeys, type IndexKind } from "./container_index.ts";
 import { decodeDemuxed } from "./demux_path.ts";
 
 export { KeyClaims };
@@ -107,12 +108,15 @@ export interface DecodeSummary {
   probeStart: number;
   probeEnd: number;
   /**
-   * How the keyframes were found: `index`, only the key samples an MP4/MOV index points to;
+   * How the keyframes were found: `index`, only the key packets a container's index points to
+   * (an MP4/MOV `moov`, Matroska's clusters or Cues, an AVI's index, MP4 fragments: `index`);
    * `demux`, the demuxer reading the container and vx keeping its key packets. Either way each
    * key packet is decoded on its own.
    */
   path: DecodePath;
-  /** Why the index was not used (`demux`). */
+  /** Which index gave the keyframes (`index`). */
+  index?: IndexKind;
+  /** Why no index was used (`demux`). */
   pathReason?: string;
   /** Bytes read from the input file, for the probe, the index and the decode together. */
   bytesRead: number;
@@ -220,6 +224,10 @@ export function decodeKeyframes(
       }
       plan = indexPlan(index, info!.container, stream!);
     }
+    // Another container's own index, read past the demuxer that probed it.
+    const other = typeof plan === "string" && demuxer
+      ? containerKeys(file, info!.container, stream!, info!.streams, read)
+      : undefined;
     const s = stream!;
     let { width: sw = 0, height: sh = 0 } = s;
     if (!(sw > 0 && sh > 0)) throw new DecodeError(`video stream has no size (${s.codec})`);
@@ -232,9 +240,16 @@ export function decodeKeyframes(
     const probeEnd = clock();
     const out = new KeyEmitter(emit, onCorrupt);
     const ctx: DecodeContext = { core, req, stream: s, geom, read, out, deadline };
+    let kind: IndexKind | undefined;
     if (typeof plan !== "string") {
-      onIndexed?.(plan.keys.length);
-      decodeIndexed(ctx, source, plan, claims);
+      const mp4 = plan;
+      kind = "mp4";
+      onIndexed?.(mp4.keys.length);
+      decodeIndexed(ctx, source, mp4, claims, () => openTrack(ctx, mp4));
+    } else if (other !== undefined && typeof other !== "string") {
+      kind = other.kind;
+      onIndexed?.(other.keys.length);
+      decodeIndexed(ctx, source, other, claims, () => openStream(ctx, demuxer!));
     } else if (!req.joining) decodeDemuxed(ctx, demuxer!, info!.container);
     // Sharing the keys, this worker sees some of them: the scheduler judges the whole file.
     if (!claims.shared && out.emitted === 0 && out.corrupt.length > 0) {
@@ -245,8 +260,15 @@ export function decodeKeyframes(
       probe: info!,
       probeStart,
       probeEnd,
-      path: typeof plan !== "string" ? "index" : "demux",
-      pathReason: typeof plan === "string" ? plan : undefined,
+      path: kind !== undefined ? "index" : "demux",
+      index: kind,
+      pathReason: kind !== undefined
+        ? undefined
+        : typeof other === "string"
+        ? other
+        : typeof plan === "string"
+        ? plan
+        : undefined,
       bytesRead: read.total,
       network: file.network && { ...file.network },
     };

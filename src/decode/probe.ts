@@ -6,6 +6,7 @@
 
 import type { CoreInfo, CorePacket, DecoderCore, Input } from "../../wasm/decoder.ts";
 import { CoreError } from "../../wasm/decoder.ts";
+import { containerKeys } from "./container_index.ts";
 import { indexPlan, readIndex } from "./mp4_index.ts";
 import { byPts } from "./key_order.ts";
 import type { ByteSource } from "../input/source.ts";
@@ -141,7 +142,15 @@ export function probe(
     }
     info.videoStream = video.index;
     const index = indexPlan(readIndex(source, { total: 0 }), info.container, video);
-    const keys = typeof index === "string" ? keyPacketTicks(core, input, video) : index.keys;
+    // Another container's own index, else the demuxer's packets.
+    const other = typeof index === "string"
+      ? containerKeys(source, info.container, video, info.streams, { total: 0 })
+      : undefined;
+    const keys = typeof index !== "string"
+      ? index.keys
+      : typeof other !== "string" && other !== undefined
+      ? other.keys
+      : keyPacketTicks(core, input, video);
     info.keyframes = keys.map((k) => ({
       pts: ticksToSeconds(k.ticks, video.timeBase),
       offset: k.offset,

@@ -52,6 +52,7 @@ export function traceFileDecoded(
     file,
     keyframes: ev.keyframes,
     path: ev.path,
+    ...(ev.index === undefined ? {} : { index: ev.index }),
     ...(ev.pathReason === undefined ? {} : { pathReason: ev.pathReason }),
     bytesRead: ev.bytesRead,
     ...(ev.network === undefined ? {} : {
