@@ -50,6 +50,40 @@ Deno.test({
 });
 
 Deno.test({
+  name: "url: a Matroska file by URL is read by its Cues: its records, about its keyframes' bytes",
+  ...WORKERS,
+  async fn() {
+    const path = await fixture("url-noisy.mkv", noisy);
+    const name = path.slice(path.lastIndexOf("/") + 1);
+    const server = rangeServer(dirname(path));
+    try {
+      const local = await collect(extract(path, { task: "keyframes" }));
+      const trace = `${dirname(path)}/url-mkv-trace.json`;
+      const r = await runCli([
+        "fast",
+        `${server.base}${name}`,
+        "--task",
+        "keyframes",
+        `--debug=${trace}`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const records = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      assert.deepEqual(records, local.map((x) => ({ ...x, file: `${server.base}${name}` })));
+      const [file] = JSON.parse(await Deno.readTextFile(trace)).vx.files;
+      assert.equal(file.path, "index");
+      // Over the network a header read costs a round trip: the Cues, checked at each cued block.
+      assert.equal(file.index, "matroska cues");
+      // Read through, it cost the whole file and more; now the probe's first blocks (1 MiB and
+      // 4 MiB ahead, per decoder) and the key blocks. The large file's share is in BENCHMARKS.md.
+      const size = (await Deno.stat(path)).size;
+      assert.ok(server.served.bytes < size * 0.7, `served ${server.served.bytes} of ${size}`);
+    } finally {
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
   name: "url: probe and bulk take URLs; a missing file and a server without ranges are one line",
   ...WORKERS,
   async fn() {

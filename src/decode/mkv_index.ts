@@ -154,7 +154,14 @@ export function readMatroskaKeys(
     // The codec delay in ticks, as ffmpeg rescales it (ns to the time base, rounded).
     const delay = Math.round(track.codecDelay / scale);
     if (useCues && header.cues) {
-      const keys = fromCues(r, header, track, delay);
+      // Cues that cannot be followed are a doubt like any other: the clusters have the answer.
+      let keys: KeySample[] | string;
+      try {
+        keys = fromCues(r, header, track, delay);
+      } catch (e) {
+        if (!(e instanceof Refused || e instanceof RangeError)) throw e;
+        keys = e.message;
+      }
       if (typeof keys !== "string") return { keys, how: "cues", bytesRead: r.bytesRead };
     }
     const keys = fromClusters(r, header, track, delay);
