@@ -15,6 +15,9 @@ import { readFragmentKeys } from "./fmp4_index.ts";
 import { readAviKeys } from "./avi_index.ts";
 import type { StreamInfo } from "./stream_info.ts";
 
+/** Reads up to this size go through the source's `peek`. */
+const PEEK_MAX = 64 << 10;
+
 /** Which index gave a file's keyframes, for `--debug`. */
 export type IndexKind =
   | "mp4"
@@ -45,7 +48,13 @@ export function containerKeys(
   read: { total: number },
 ): ContainerKeys | string {
   const size = source.size;
-  const readAt: ReadAt = (at, n) => readBytes(source, at, Math.min(n, size - at));
+  // Scattered headers: a URL fetches just their bytes (`peek`), not a block around each.
+  const readAt: ReadAt = (at, n) => {
+    const length = Math.max(0, Math.min(n, size - at));
+    if (!source.peek || length >= PEEK_MAX) return readBytes(source, at, length);
+    const out = new Uint8Array(length);
+    return out.subarray(0, source.peek(at, out));
+  };
   const reader = readerOf(container);
   if (!reader) return `${container.split(",")[0]} has no keyframe index vx reads`;
   try {

@@ -15,7 +15,7 @@ import { now as clock } from "../clock.ts";
 import type { FrameSpec } from "../tasks/task.ts";
 import { outputGeometry } from "./geometry.ts";
 import { indexPlan, readIndex } from "./mp4_index.ts";
-import { type ByteSource, fileSource, isUrl } from "../input/source.ts";
+import { type ByteSource, fileSource, isUrl, readBytes } from "../input/source.ts";
 import { HttpInputError, httpSource } from "../input/http_source.ts";
 import { probeMp4 } from "./mp4_probe.ts";
 import {
@@ -198,8 +198,16 @@ export function decodeKeyframes(
     const indexed = typeof index === "string" ? index : probeMp4(index);
     let info: ProbeInfo;
     let stream: StreamInfo;
-    const demux = () => {
-      demuxer = openDemuxer(core, source);
+    // Where the header says all the decoder needs (Matroska's Tracks, a fragmented MP4's moov),
+    // and for a worker joining a file another has probed, the demuxer skips its stream analysis,
+    // which reads and decodes the first frames: the index reader gives the rest.
+    const headerOnly = req.joining === true ||
+      (typeof indexed === "string" && (indexed.startsWith("fragmented MP4") || isMatroska(file)));
+    let analysed = false;
+    const demux = (analyse = !headerOnly) => {
+      demuxer?.close();
+      demuxer = openDemuxer(core, source, analyse);
+      analysed = analyse;
       info = probeInfo(demuxer.info());
       stream = pickVideo(info.streams, req.stream);
     };
@@ -225,10 +233,36 @@ export function decodeKeyframes(
       plan = indexPlan(index, info!.container, stream!);
     }
     // Another container's own index, read past the demuxer that probed it.
-    const other = typeof plan === "string" && demuxer
-      ? containerKeys(file, info!.container, stream!, info!.streams, read)
-      : undefined;
+    const keysOf = () =>
+      typeof plan === "string" && demuxer
+        ? containerKeys(file, info!.container, stream!, info!.streams, read)
+        : undefined;
+    let other = keysOf();
+    // The header alone fell short (no picture size, or the reader leaves the file to the
+    // demuxer, which times packets by what its analysis finds): analysed after all.
+    if (demuxer && !analysed && !req.joining && (typeof other === "string" || !sized(stream!))) {
+      try {
+        demux(true);
+      } catch (e) {
+        if (e instanceof ProbeError) throw new DecodeError(plainReason(e.message));
+        throw e;
+      }
+      other = keysOf();
+    }
     const s = stream!;
+    // Joining a file that does not take the index way: the worker that reads it alone has it.
+    if (req.joining && typeof plan === "string" && typeof other !== "object") {
+      return {
+        stream: s,
+        probe: info!,
+        probeStart,
+        probeEnd: clock(),
+        path: "demux",
+        pathReason: other ?? plan,
+        bytesRead: read.total,
+        network: file.network && { ...file.network },
+      };
+    }
     let { width: sw = 0, height: sh = 0 } = s;
     if (!(sw > 0 && sh > 0)) throw new DecodeError(`video stream has no size (${s.codec})`);
     if (sw > MAX_SIDE || sh > MAX_SIDE) {
@@ -277,6 +311,18 @@ export function decodeKeyframes(
     demuxer?.close();
     file.close();
   }
+}
+
+/** Whether `source` starts as a Matroska/WebM file does (the EBML magic). */
+function isMatroska(source: ByteSource): boolean {
+  const head = readBytes(source, 0, 4);
+  return head.length === 4 && head[0] === 0x1a && head[1] === 0x45 && head[2] === 0xdf &&
+    head[3] === 0xa3;
+}
+
+/** Whether the stream's picture size is known. */
+function sized(s: StreamInfo): boolean {
+  return (s.width ?? 0) > 0 && (s.height ?? 0) > 0;
 }
 
 /** What a reader needs to decode a file's keyframes. */

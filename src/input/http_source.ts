@@ -7,7 +7,8 @@
  * (`workers/fetch.ts`, speaking `fetch_protocol.ts`) and blocks on shared memory until the bytes
  * are there, as the in-flight gate blocks a decoder. Small reads (headers, the index, a demuxer's
  * buffer) go through 1 MiB blocks (at most 32 MiB kept), 4 MiB ahead when a read follows the
- * previous one; a read of 256 KiB or more (a key sample) fetches exactly its bytes. Redirects are followed; a
+ * previous one; a read of 256 KiB or more (a key sample), and a `peek` at an index's scattered headers,
+ * fetch exactly their bytes. Redirects are followed; a
  * request that fails on the network or with a 5xx is tried 3 times, each with a 30 s timeout.
  * A server that ignores `Range` (it answers 200 with the whole file) is refused with one line:
  * vx does not download a file in its place.
@@ -145,6 +146,19 @@ export function httpSource(url: string): ByteSource {
       if (ahead || end - position < DIRECT || end - position > MAX_FETCH) return;
       ahead = { start: position, end };
       ask(1, position, end);
+    },
+    peek(position, into) {
+      const end = Math.min(size, position + into.length);
+      if (position >= end) return 0;
+      const first = Math.floor(position / BLOCK);
+      const last = Math.floor((end - 1) / BLOCK);
+      let cached = true;
+      for (let b = first; b <= last && cached; b++) cached = cache.has(b);
+      // Held already: from the cache, as a read would be.
+      if (cached) return this.readAt(position, into);
+      const bytes = fetchRange(position, end);
+      into.set(bytes.subarray(0, into.length));
+      return Math.min(bytes.length, into.length);
     },
     readAt(position, into) {
       if (position >= size || into.length === 0) return 0;

@@ -20,6 +20,11 @@ export interface ByteSource {
    * the read does not wait for the network); a file ignores it.
    */
   prefetch?(position: number, length: number): void;
+  /**
+   * Reads a few bytes from anywhere, as an index reader reads scattered headers: a URL fetches
+   * just them (unless its cache holds them), not the block around them. Returns the bytes read.
+   */
+  peek?(position: number, into: Uint8Array): number;
   /** A file's device and inode, from the open file itself (`fstat`). */
   identity?(): { dev: number; ino: number } | undefined;
   close(): void;
