@@ -247,8 +247,12 @@ export function decodeKeyframes(
         if (e instanceof ProbeError) throw new DecodeError(plainReason(e.message));
         throw e;
       }
-      other = keysOf();
+      // A reader's refusal stands (the analysis changes none of the facts it checks); keys it
+      // gave are taken again, from the stream's start the analysis found.
+      if (typeof other !== "string") other = keysOf();
     }
+    // Why no index is used, when none is.
+    const reason = typeof other === "string" ? other : typeof plan === "string" ? plan : undefined;
     const s = stream!;
     // Joining a file that does not take the index way: the worker that reads it alone has it.
     if (req.joining && typeof plan === "string" && typeof other !== "object") {
@@ -258,7 +262,7 @@ export function decodeKeyframes(
         probeStart,
         probeEnd: clock(),
         path: "demux",
-        pathReason: other ?? plan,
+        pathReason: reason,
         bytesRead: read.total,
         network: file.network && { ...file.network },
       };
@@ -296,13 +300,7 @@ export function decodeKeyframes(
       probeEnd,
       path: kind !== undefined ? "index" : "demux",
       index: kind,
-      pathReason: kind !== undefined
-        ? undefined
-        : typeof other === "string"
-        ? other
-        : typeof plan === "string"
-        ? plan
-        : undefined,
+      pathReason: kind === undefined ? reason : undefined,
       bytesRead: read.total,
       network: file.network && { ...file.network },
     };
