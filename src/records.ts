@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { SelectedWhy } from "./decode/selection.ts";
 import type { TaskName, TaskResult } from "./tasks/task.ts";
 
 /** The results of one keyframe. `pts` in seconds; `width`/`height` of the decoded frame. */
@@ -17,11 +18,21 @@ export interface FrameRecord {
   results: TaskResult[];
   /** Path of the keyframe's JPEG, with `--frames-dir`. */
   image?: string;
+  /**
+   * With `--select` other than keyframes: whether the frame is a keyframe, and why it was
+   * selected (`time`: shown at `at` seconds from the first frame; `scene`: a cut, of score
+   * `score`; `first`: the first frame, with `scenes`; `keyframe`, with `scenes+keyframes`).
+   */
+  key?: boolean;
+  why?: SelectedWhy;
+  at?: number;
+  score?: number;
 }
 
 /** How one file of a bulk run ended. */
 export type StatusRecord =
-  | { file: string; status: "ok"; keyframes: number; ms: number }
+  /** `pastEnd`: `at:` times past the file's last frame, which gave no record. */
+  | { file: string; status: "ok"; keyframes: number; ms: number; pastEnd?: number[] }
   | { file: string; status: "error"; error: string };
 
 /** Any record vx writes. */

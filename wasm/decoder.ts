@@ -278,6 +278,14 @@ export class Input {
     };
   }
 
+  /**
+   * Seeks `stream` to its key packet at or before `ticks` (its time base), by the container's
+   * index where it has one. Throws {@linkcode CoreError}.
+   */
+  seek(stream: number, ticks: number): void {
+    if (this.#core.call("_vx_input_seek", this.#ptr, stream, ticks) < 0) throw this.#core.error();
+  }
+
   /** The bytes of the packet just read (a view of core memory, valid until the next call). */
   data(size: number): Uint8Array {
     return this.#core.bytes(this.#core.call("_vx_input_packet_data", this.#ptr), size);

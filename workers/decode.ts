@@ -154,6 +154,7 @@ scope.onmessage = async (e) => {
           pathReason: summary.pathReason,
           bytesRead: summary.bytesRead,
           network: summary.network,
+          select: summary.select,
         });
         break;
       } catch (err) {

@@ -41,7 +41,9 @@ async function startOutput(
 ): Promise<Map<string, "ok" | "error"> | undefined> {
   const out = flags.out;
   if (out === undefined || out === "-") return undefined;
-  const header = outputHeader(await runSettings(pickTaskOptions(flags), flags.stream));
+  const header = outputHeader(
+    await runSettings(pickTaskOptions(flags), flags.stream, flags.select),
+  );
   if (!flags.resume) {
     await sink.write(header);
     return undefined;
@@ -160,6 +162,7 @@ export async function runBulk(inputs: string[], flags: BulkFlags): Promise<numbe
         settings,
         timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
         stream: flags.stream,
+        select: flags.select,
         onProgress,
       }, names);
     } else {

@@ -110,6 +110,7 @@ async function runOnServer(input: string, flags: FastFlags, spec: string): Promi
       settings,
       timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
       stream: flags.stream,
+      select: flags.select,
       source: spooled?.path,
     }, names);
     const start = performance.now();

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { parseSelection, type Selection, SelectionError } from "../decode/selection.ts";
 import { InvalidArgumentError, Option } from "npm:commander@14.0.2";
 import type { Command } from "npm:commander@14.0.2";
 import { UsageError, VxError } from "../errors.ts";
@@ -38,6 +39,16 @@ export function integer(min: number, max: number) {
     if (!Number.isInteger(v)) throw new InvalidArgumentError(`expected a whole number`);
     return v;
   };
+}
+
+/** `--select every:2` → its {@linkcode Selection}. */
+function selection(value: string): Selection {
+  try {
+    return parseSelection(value);
+  } catch (e) {
+    if (e instanceof SelectionError) throw new InvalidArgumentError(e.message);
+    throw e;
+  }
 }
 
 /** `--size 192x48` → `[192, 48]`. */
@@ -273,6 +284,11 @@ export function taskOptions(cmd: Command, options: { pictures?: boolean } = {}):
     );
   // Where a run writes files of its own: not `serve`, whose files would land on its side.
   if (options.pictures !== false) {
+    cmd.option(
+      "--select <frames>",
+      "which frames: keyframes (default), every:S, at:T1,T2,…, scenes[:TH], scenes+keyframes[:TH]",
+      selection,
+    );
     cmd.option("--frames-dir <dir>", "also write each keyframe as a JPEG here")
       .option("--draw", "with --frames-dir: draw each keyframe's results on its JPEG")
       .option(
@@ -302,6 +318,7 @@ export interface FastFlags extends TaskOptions {
   debug?: string;
   timeout?: number;
   stream?: number;
+  select?: Selection;
   jobs?: number;
   /** `unix:PATH` or `http://HOST:PORT`: run on that vx server instead of here. */
   server?: string;

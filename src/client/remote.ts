@@ -7,6 +7,7 @@
  * @module
  */
 
+import { type Selection, selectionText } from "../decode/selection.ts";
 import { VxError } from "../errors.ts";
 import type { FrameRecord, StatusRecord, VxRecord } from "../records.ts";
 import type { BulkProgress } from "../pipeline/file_order.ts";
@@ -27,6 +28,8 @@ export interface RemoteOptions {
   timeoutMs?: number;
   /** As `fast --stream`. */
   stream?: number;
+  /** As `fast --select`. */
+  select?: Selection;
   /** Where the file's bytes are, when not at the name it is given by (a spooled pipe). */
   source?: string;
 }
@@ -179,6 +182,8 @@ export async function* remoteFile(
   const params = new URLSearchParams();
   if (options.timeoutMs !== undefined) params.set("timeout", String(options.timeoutMs / 1000));
   if (options.stream !== undefined) params.set("stream", String(options.stream));
+  const select = selectionText(options.select);
+  if (select !== undefined) params.set("select", select);
   const query = params.size ? `?${params}` : "";
   const settings = JSON.stringify(options.settings);
   let res = await post(

@@ -127,6 +127,20 @@ export interface FileSummary {
   pathReason?: string;
   /** A URL's cost: HTTP range requests, bytes fetched, ms the decoders waited for them. */
   network?: { requests: number; bytesFetched: number; waitMs: number };
+  /**
+   * With `--select` other than keyframes: frames decoded and selected (their ratio is what a
+   * selected frame cost), packets read and sent to the decoder, seeks over GOPs without a
+   * target, and ms in the decoder.
+   */
+  select?: {
+    decoded: number;
+    selected: number;
+    decodedPerSelected: number | null;
+    packetsRead: number;
+    packetsDecoded: number;
+    seeks: number;
+    decodeMs: number;
+  };
 }
 
 /** A whole trace file. */
@@ -372,6 +386,26 @@ export class TraceRecorder implements Tracer {
         if (typeof args.path === "string") f.path = args.path;
         if (typeof args.index === "string") f.index = args.index;
         if (typeof args.pathReason === "string") f.pathReason = args.pathReason;
+        if (typeof args.framesDecoded === "number") {
+          const s = (f.select ??= {
+            decoded: 0,
+            selected: 0,
+            decodedPerSelected: null,
+            packetsRead: 0,
+            packetsDecoded: 0,
+            seeks: 0,
+            decodeMs: 0,
+          });
+          s.decoded += args.framesDecoded;
+          s.selected += Number(args.framesSelected ?? 0);
+          s.packetsRead += Number(args.packetsRead ?? 0);
+          s.packetsDecoded += Number(args.packetsDecoded ?? 0);
+          s.seeks += Number(args.seeks ?? 0);
+          s.decodeMs += Number(args.selectDecodeMs ?? 0);
+          s.decodedPerSelected = s.selected > 0
+            ? Math.round((s.decoded / s.selected) * 100) / 100
+            : null;
+        }
       } else if (name === SPAN.infer && typeof args.input === "string") {
         inputs[args.input] = (inputs[args.input] ?? 0) + 1;
       } else if (name === SPAN.output && typeof args.file === "string") {

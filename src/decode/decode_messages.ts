@@ -7,6 +7,7 @@
 
 import type { CorruptKeyframe, DecodedFrame, DecodePath, DecodeRequest } from "./keyframes.ts";
 import type { StreamInfo } from "./probe.ts";
+import type { SelectSummary } from "./select_path.ts";
 import type { ProbeInfo } from "./probe.ts";
 
 /** Main thread → decode worker. */
@@ -86,6 +87,8 @@ export type DecodeEvent =
     bytesRead: number;
     /** For a URL: HTTP requests, bytes fetched, ms waiting for the network. */
     network?: { requests: number; bytes: number; waitMs: number };
+    /** With `--select` other than keyframes: frames decoded per selected, seeks, times. */
+    select?: SelectSummary;
   }
   | { type: "probed"; id: number; info: ProbeInfo }
   /** `user`: the input's fault (bad file), else vx's or the machine's. */

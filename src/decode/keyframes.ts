@@ -33,6 +33,8 @@ import { KeyEmitter } from "./picture.ts";
 import { decodeIndexed, openStream, openTrack } from "./index_path.ts";
 import { containerKeys, type IndexKind } from "./container_index.ts";
 import { decodeDemuxed } from "./demux_path.ts";
+import { decodeSelected, type SelectSummary } from "./select_path.ts";
+import { type SelectedWhy, type Selection, selectionText } from "./selection.ts";
 
 export { KeyClaims };
 
@@ -58,6 +60,8 @@ export interface DecodeRequest {
    * file does not take the index path it decodes nothing.
    */
   joining?: boolean;
+  /** Which frames become records; default: the keyframes. */
+  select?: Selection;
   /** The file `path` must be, by device and inode, when it is opened (see `vx serve`). */
   identity?: { dev: number; ino: number };
   /**
@@ -88,6 +92,13 @@ export interface DecodedFrame {
   /** Bytes read from the file, and ms spent reading them, since the previous frame was done. */
   readBytes: number;
   readMs: number;
+  /** With `--select` other than keyframes: whether it is a keyframe, and why it was selected. */
+  key?: boolean;
+  why?: SelectedWhy;
+  /** The target time it is shown at (`every:`, `at:`), in seconds from the first frame. */
+  at?: number;
+  /** Its scene score (`scenes`). */
+  score?: number;
 }
 
 /** A keyframe the decoder reported errors in: not emitted, reported instead. */
@@ -122,6 +133,8 @@ export interface DecodeSummary {
   bytesRead: number;
   /** For a URL: HTTP requests made, bytes fetched and ms waiting for them. */
   network?: { requests: number; bytes: number; waitMs: number };
+  /** With a `select` other than keyframes: what it cost. */
+  select?: SelectSummary;
 }
 
 /** How a file's keyframes were found; see {@linkcode DecodeSummary}. */
@@ -252,10 +265,16 @@ export function decodeKeyframes(
       if (typeof other !== "string") other = keysOf();
     }
     // Why no index is used, when none is.
-    const reason = typeof other === "string" ? other : typeof plan === "string" ? plan : undefined;
+    let reason = typeof other === "string" ? other : typeof plan === "string" ? plan : undefined;
+    const select = req.select?.kind === "keyframes" ? undefined : req.select;
+    if (select) {
+      reason = `frames selected by ${selectionText(select)} are decoded from the demuxer`;
+      // An MP4 read by its index has no demuxer yet: its header is all it needs.
+      if (!demuxer && !req.joining) demux(false);
+    }
     const s = stream!;
     // Joining a file that does not take the index way: the worker that reads it alone has it.
-    if (req.joining && typeof plan === "string" && typeof other !== "object") {
+    if (req.joining && (select || (typeof plan === "string" && typeof other !== "object"))) {
       return {
         stream: s,
         probe: info!,
@@ -279,7 +298,16 @@ export function decodeKeyframes(
     const out = new KeyEmitter(emit, onCorrupt);
     const ctx: DecodeContext = { core, req, stream: s, geom, read, out, deadline };
     let kind: IndexKind | undefined;
-    if (typeof plan !== "string") {
+    let selected: SelectSummary | undefined;
+    if (select) {
+      // The index's keys tell the GOPs apart, so the demuxer can seek over those without a target.
+      const keys = typeof plan !== "string"
+        ? plan.keys
+        : other !== undefined && typeof other !== "string"
+        ? other.keys
+        : undefined;
+      selected = decodeSelected(ctx, demuxer!, select, keys?.map((k) => k.ticks));
+    } else if (typeof plan !== "string") {
       const mp4 = plan;
       kind = "mp4";
       onIndexed?.(mp4.keys.length);
@@ -303,6 +331,7 @@ export function decodeKeyframes(
       pathReason: kind === undefined ? reason : undefined,
       bytesRead: read.total,
       network: file.network && { ...file.network },
+      select: selected,
     };
   } finally {
     core.setDeadline(undefined);

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { selectionOf } from "../decode/selection.ts";
 import type { VxRecord } from "../records.ts";
 import { pickTaskOptions } from "../tasks/task.ts";
 import { baseName, DEFAULT_TIMEOUT_MS, type ExtractOptions } from "./fast.ts";
@@ -97,6 +98,7 @@ export function bulkCall(options: BulkOptions): CallOptions {
     framesDir: options.framesDir,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     stream: options.stream,
+    select: selectionOf(options.select),
     faults: options[FAULTS],
     onProgress: options.onProgress,
   };

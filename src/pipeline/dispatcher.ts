@@ -66,6 +66,8 @@ interface InFlight {
   height: number;
   bytes: number;
   image?: string;
+  /** Why it was selected, with `--select` other than keyframes. */
+  selected?: Pick<FrameRecord, "key" | "why" | "at" | "score">;
   posted: number;
   /** Until it is given to an inference worker: the frame, waiting in the queue. */
   frame?: Frame;
@@ -218,6 +220,7 @@ export class Dispatcher {
         jpegPrefix: call.jpegPrefix(file),
         timeoutMs: call.timeoutMs,
         stream: call.stream,
+        select: call.select,
         claim: file.claim,
         joining,
         identity: call.identity,
@@ -295,6 +298,10 @@ export class Dispatcher {
         file.emitted += e.keyframes;
         file.corrupt.push(...e.corrupt);
         if (this.#o.tracer) traceFileDecoded(this.#o.tracer, slot.lane, file.name, e);
+        if (e.select?.pastEnd.length) {
+          file.pastEnd = e.select.pastEnd;
+          this.#o.onNotice?.(pastEndLine(file.name, e.select.pastEnd));
+        }
         if (e.retried) this.#o.tracer?.fallback?.("retry", `${file.name}: ${e.retried}`);
         if (file.decoding === 0) this.#fileDecoded(file);
         return;
@@ -328,6 +335,9 @@ export class Dispatcher {
       height: f.srcHeight,
       bytes: f.data.byteLength,
       image: f.image,
+      selected: f.why === undefined
+        ? undefined
+        : { key: f.key, why: f.why, at: f.at, score: f.score },
       posted: e.posted,
       frame: f,
     };
@@ -472,6 +482,13 @@ export class Dispatcher {
       results: e.results,
     };
     if (f.image !== undefined) record.image = f.image;
+    const s = f.selected;
+    if (s) {
+      record.key = s.key;
+      record.why = s.why;
+      if (s.at !== undefined) record.at = s.at;
+      if (s.score !== undefined) record.score = s.score;
+    }
     f.file.records.push(record);
     if (f.file.call.streaming) f.file.ready.set(f.index, record);
     if (f.file.error !== undefined || f.file.decoded !== undefined) this.#finishIfSettled(f.file);
@@ -577,4 +594,10 @@ export class Dispatcher {
     return this.#queue.length === 0 && this.#inflight.size === 0 &&
       this.#pool.decoders.every((d) => !d?.file);
   }
+}
+
+/** One line naming the `at:` times past a file's last frame: the other times' records came. */
+export function pastEndLine(file: string, times: readonly number[]): string {
+  const list = times.map((t) => `${t} s`).join(", ");
+  return `${file}: at: ${list} ${times.length > 1 ? "are" : "is"} past the end of the video`;
 }

@@ -20,7 +20,7 @@ import { shownName } from "../input/source.ts";
 export type EngineOptions =
   & Omit<
     BulkOptions,
-    "shard" | "skip" | "onProgress" | "framesDir" | "timeoutMs" | "stream" | "draw"
+    "shard" | "skip" | "onProgress" | "framesDir" | "timeoutMs" | "stream" | "select" | "draw"
   >
   & {
     /**
@@ -34,13 +34,29 @@ export type EngineOptions =
 /** Options of one {@linkcode Engine.extract} call. */
 export type EngineExtractOptions = Pick<
   ExtractOptions,
-  "framesDir" | "timeoutMs" | "stream" | "draw" | "signal" | "identity" | "name" | typeof FAULTS
+  | "framesDir"
+  | "timeoutMs"
+  | "stream"
+  | "select"
+  | "draw"
+  | "signal"
+  | "identity"
+  | "name"
+  | typeof FAULTS
 >;
 
 /** Options of one {@linkcode Engine.extractBulk} call. */
 export type EngineBulkOptions = Pick<
   BulkOptions,
-  "framesDir" | "timeoutMs" | "stream" | "shard" | "skip" | "onProgress" | "draw" | typeof FAULTS
+  | "framesDir"
+  | "timeoutMs"
+  | "stream"
+  | "select"
+  | "shard"
+  | "skip"
+  | "onProgress"
+  | "draw"
+  | typeof FAULTS
 >;
 
 /** A resident engine; see {@linkcode createEngine}. */

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { type Selection, selectionOf } from "../decode/selection.ts";
 import { VxError } from "../errors.ts";
 import type { BackendChoice } from "../infer/backend.ts";
 import type { FrameRecord, VxRecord } from "../records.ts";
@@ -58,6 +59,11 @@ export interface ExtractOptions extends Partial<TaskOptions>, WithFaults {
   onNotice?: (line: string) => void;
   /** The video stream to decode, by index (`probe` lists them); default: ffmpeg's choice. */
   stream?: number;
+  /**
+   * Which frames become records (`--select`): `keyframes` (the default), `every:S`,
+   * `at:T1,T2,…`, `scenes[:TH]`, `scenes+keyframes[:TH]`, as text or parsed.
+   */
+  select?: Selection | string;
   /** Aborting it cancels the file: the iteration ends without an error, its frames are freed. */
   signal?: AbortSignal;
   /** The file `extract` may read, by device and inode (see `CallOptions.identity`). */
@@ -135,6 +141,7 @@ export function fastCall(options: ExtractOptions): CallOptions {
     framesDir: options.framesDir,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     stream: options.stream,
+    select: selectionOf(options.select),
     faults: options[FAULTS],
     name: options.name,
     signal: options.signal,

@@ -15,6 +15,7 @@ import type { CorruptKeyframe } from "../decode/keyframes.ts";
 import { shownName } from "../input/source.ts";
 import type { Faults } from "./faults.ts";
 import type { FileIdentity } from "../input/checked_file.ts";
+import type { Selection } from "../decode/selection.ts";
 
 export type { FileIdentity } from "../input/checked_file.ts";
 
@@ -33,6 +34,8 @@ export interface CallOptions {
   framesDir?: string;
   timeoutMs: number;
   stream?: number;
+  /** Which frames become records; default: the keyframes. */
+  select?: Selection;
   /** Faults the tests inject (`faults.ts`). */
   faults?: Faults;
   onProgress?: (p: BulkProgress) => void;
@@ -106,6 +109,8 @@ export interface FileState {
   /** Streaming: keyframes reported damaged, skipped in the order of output. */
   skip: Set<number>;
   written?: FrameRecord;
+  /** `at:` times past the file's last frame. */
+  pastEnd?: number[];
   /** Streaming: why the file's next record could not be written (out of pts order). */
   disorder?: string;
 }
@@ -209,6 +214,8 @@ export function finishFile(
     call.progress.keyframes += file.records.length;
     status = file.damaged !== undefined
       ? { file: file.name, status: "error", error: file.damaged }
+      : file.pastEnd?.length
+      ? { file: file.name, status: "ok", keyframes: file.records.length, ms, pastEnd: file.pastEnd }
       : { file: file.name, status: "ok", keyframes: file.records.length, ms };
   }
   call.progress.done++;

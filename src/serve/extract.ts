@@ -12,6 +12,7 @@ import { VxError } from "../errors.ts";
 import type { Engine } from "../pipeline/engine.ts";
 import type { FrameRecord, StatusRecord } from "../records.ts";
 import type { FileIdentity } from "../pipeline/file_order.ts";
+import type { Selection } from "../decode/selection.ts";
 import type { Outcome } from "./metrics.ts";
 import { keepScore } from "./score.ts";
 import { type EngineSettings, parseSettings, PoolRefusal } from "./engines.ts";
@@ -26,6 +27,7 @@ import {
   readBody,
   Refusal,
   requestScore,
+  requestSelect,
   requestStream,
   requestTimeout,
   resolveUnder,
@@ -44,6 +46,7 @@ interface Asked {
   type: string;
   timeoutMs?: number;
   stream?: number;
+  select?: Selection;
   settings?: EngineSettings;
 }
 
@@ -125,6 +128,7 @@ export async function extract(
       score,
       timeoutMs: asked.timeoutMs,
       stream: asked.stream,
+      select: asked.select,
       identity: held.identity,
     },
     ac,
@@ -162,6 +166,7 @@ function readAsked(req: Request, url: URL, timeoutMs: number | undefined): Asked
     type,
     timeoutMs: requestTimeout(url) ?? timeoutMs,
     stream: requestStream(url),
+    select: requestSelect(url),
   };
   const header = req.headers.get(SETTINGS_HEADER);
   try {
@@ -259,7 +264,13 @@ async function answer(
   engine: Engine,
   path: string,
   name: string,
-  call: { score?: number; timeoutMs?: number; stream?: number; identity?: FileIdentity },
+  call: {
+    score?: number;
+    timeoutMs?: number;
+    stream?: number;
+    select?: Selection;
+    identity?: FileIdentity;
+  },
   ac: AbortController,
   t0: number,
   finish: (o: Outcome) => void,
@@ -273,6 +284,7 @@ async function answer(
     signal: ac.signal,
     timeoutMs: call.timeoutMs,
     stream: call.stream,
+    select: call.select,
     identity: call.identity,
   });
   let keyframes = 0;

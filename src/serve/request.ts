@@ -6,6 +6,7 @@
  * @module
  */
 
+import { type Selection, SelectionError, selectionOf } from "../decode/selection.ts";
 import type { VxRecord } from "../records.ts";
 import type { Outcome } from "./metrics.ts";
 import {
@@ -123,7 +124,7 @@ async function underRoot(root: string, path: string, rel: string): Promise<Check
 }
 
 /** The query parameters `POST /extract` takes. */
-export const QUERY_PARAMETERS = ["score", "timeout", "stream"];
+export const QUERY_PARAMETERS = ["score", "timeout", "stream", "select"];
 
 /**
  * Reads a request body, failing with 413 once it passes `max` bytes: the declared
@@ -169,6 +170,20 @@ export function requestStream(url: URL): number | undefined {
     throw new Refusal(400, `stream=${raw}: expected a stream index`, "bad_request");
   }
   return n;
+}
+
+/** `?select=`: which frames become records, as `fast --select`. */
+export function requestSelect(url: URL): Selection | undefined {
+  const raw = url.searchParams.get("select");
+  if (raw === null) return undefined;
+  try {
+    return selectionOf(raw);
+  } catch (e) {
+    if (e instanceof SelectionError) {
+      throw new Refusal(400, `select=${raw}: ${e.message}`, "bad_request");
+    }
+    throw e;
+  }
 }
 
 /** `?score=`: a number from the server's threshold to 1, on a task whose results have scores. */

@@ -1,0 +1,613 @@
+/**
+ * Frames beyond the keyframes (`--select every:S`, `at:T…`, `scenes`): the demuxer reads the
+ * video stream's packets, and vx decodes only what the selected frames need.
+ *
+ * For times, packets are held a GOP (a key packet and the packets up to the next one) at a time.
+ * "The frame shown at t" (the greatest pts ≤ t) is known once the GOP after it is read: no
+ * later packet shows a frame before the last frame of the GOPs read (a leading picture of an
+ * open GOP comes after every picture before its key). Then:
+ * - a GOP without a selected frame is never decoded;
+ * - one whose only selected frame is its key frame gets that packet decoded alone;
+ * - otherwise the GOP is decoded from its key up to the packet of its last selected frame, and
+ *   on into the next GOP only when that one has selected frames before its key (open GOP).
+ * With a container index (`keys`), the demuxer seeks over two or more GOPs without a target, so
+ * a few times in a long file read a few GOPs.
+ *
+ * For scenes, every frame is decoded and scored on a small grey copy, as ffmpeg's `scene` score
+ * does on the full picture (see {@linkcode sceneScore}).
+ *
+ * Frames not selected are dropped here, in the decode worker: only the selected ones are
+ * converted to the task's input and cross to inference.
+ *
+ * @module
+ */
+
+import { CoreError, type CoreFrame, type Decoder, type Input } from "../../wasm/decoder.ts";
+import { now as clock } from "../clock.ts";
+import { checkDeadline, type DecodeContext, DecodeError } from "./keyframes.ts";
+import { bestError, plainReason, ticksToSeconds } from "./probe.ts";
+import type { SelectedWhy, Selection } from "./selection.ts";
+
+/** What a selection cost, for `--debug`. */
+export interface SelectSummary {
+  /** Frames the decoder gave, and frames selected (records and damaged ones). */
+  decoded: number;
+  selected: number;
+  /** Packets read from the file, and sent to the decoder. */
+  packets: number;
+  sent: number;
+  /** Seeks over GOPs without a target. */
+  seeks: number;
+  /** ms spent in the decoder and its conversions. */
+  decodeMs: number;
+  /** `at:` times past the last frame, in seconds. */
+  pastEnd: number[];
+}
+
+/** Two times this close (seconds) are the same: pts are rounded to µs (`ticksToSeconds`). */
+const EPS = 1e-6;
+
+/** The side of the grey picture scenes are scored on; see BENCHMARKS.md (select). */
+const SCENE_WIDTH = 256;
+
+interface Packet {
+  bytes: Uint8Array;
+  ticks: number;
+  dts: number;
+  key: boolean;
+  /** Shown: not cut by an edit list. */
+  shown: boolean;
+}
+
+interface Pick {
+  why: SelectedWhy;
+  at?: number;
+  score?: number;
+}
+
+interface Gop {
+  packets: Packet[];
+  /** The shown frames' pts, ascending (ticks). */
+  shown: number[];
+  /** Selected frames, by pts (ticks). */
+  picks: Map<number, Pick>;
+}
+
+/** Decodes the frames `sel` selects from `input`'s video stream, handing them to `ctx.out`. */
+export function decodeSelected(
+  ctx: DecodeContext,
+  input: Input,
+  sel: Exclude<Selection, { kind: "keyframes" }>,
+  keys?: readonly number[],
+): SelectSummary {
+  const summary: SelectSummary = {
+    decoded: 0,
+    selected: 0,
+    packets: 0,
+    sent: 0,
+    seeks: 0,
+    decodeMs: 0,
+    pastEnd: [],
+  };
+  let shots: Shots;
+  try {
+    shots = new Shots(ctx, input.decoder(ctx.stream.index), input.upright(ctx.stream.index));
+  } catch (e) {
+    if (e instanceof CoreError) throw new DecodeError(plainReason(e.message));
+    throw e;
+  }
+  input.select(ctx.stream.index, false);
+  try {
+    if (sel.kind === "scenes") new SceneRun(ctx, shots, sel, summary).run(input);
+    else new TimeRun(ctx, shots, new Targets(sel), summary, keys).run(input);
+  } finally {
+    summary.decodeMs = shots.decodeMs;
+    shots.close();
+  }
+  if (shots.count === 0) throw new DecodeError("no frame decoded");
+  return summary;
+}
+
+/**
+ * The packets of `ctx.stream` from `input`, each with its pts (a key packet with no pts, as AVI
+ * stores them, takes its dts: refused where frames are reordered). Throws {@linkcode DecodeError}
+ * on a read error.
+ */
+function* packets(ctx: DecodeContext, input: Input, summary: SelectSummary): Generator<Packet> {
+  const { stream, core } = ctx;
+  const reorders = (stream.reorderDepth ?? 0) > 0;
+  const logs: string[] = [];
+  for (;;) {
+    checkDeadline(ctx);
+    let p;
+    core.setLogger((l) => {
+      if (!l.decoder && l.level <= 24) logs.push(l.line);
+    });
+    try {
+      p = input.read();
+    } catch (e) {
+      if (!(e instanceof CoreError)) throw e;
+      const why = plainReason(bestError(logs) ?? e.message);
+      throw new DecodeError(`truncated or damaged file (${why})`);
+    } finally {
+      core.setLogger(undefined);
+    }
+    if (logs.length > 100) logs.splice(0, 50);
+    if (p === null) return;
+    if (p.stream !== stream.index) continue;
+    let ticks = p.pts;
+    if (Number.isNaN(ticks)) {
+      if (reorders || Number.isNaN(p.dts)) {
+        throw new DecodeError(
+          "the container gives no frame times (pts), which --select needs; " +
+            "--select keyframes reads this file",
+        );
+      }
+      ticks = p.dts;
+    }
+    summary.packets++;
+    const shown = !p.discard && (stream.startPts === undefined || ticks >= stream.startPts);
+    yield { bytes: input.data(p.size).slice(), ticks, dts: p.dts, key: p.key, shown };
+  }
+}
+
+/** The targets of `every:S` or `at:`, in seconds from the first frame, taken in order. */
+class Targets {
+  #i = 0;
+  constructor(readonly sel: Extract<Selection, { kind: "every" | "at" }>) {}
+
+  /** The next target not yet resolved; undefined when none is left. */
+  peek(): number | undefined {
+    const s = this.sel;
+    return s.kind === "every" ? this.#i * s.seconds : s.times[this.#i];
+  }
+
+  take(): void {
+    this.#i++;
+  }
+
+  /** Whether a target not yet resolved lies in [lo, hi). */
+  any(lo: number, hi: number): boolean {
+    const s = this.sel;
+    if (s.kind === "every") {
+      const k = Math.max(this.#i, Math.ceil((lo - EPS) / s.seconds));
+      return k * s.seconds < hi - EPS;
+    }
+    const t = s.times.slice(this.#i).find((t) => t >= lo - EPS);
+    return t !== undefined && t < hi - EPS;
+  }
+
+  /** The targets left, unresolved. */
+  rest(): number[] {
+    return this.sel.kind === "at" ? this.sel.times.slice(this.#i) : [];
+  }
+}
+
+/** `every:S` and `at:`: the frames shown at target times. */
+class TimeRun {
+  /** Read GOPs not yet decoded, oldest first; and the one decoded last (an open GOP's refs). */
+  #window: Gop[] = [];
+  #prev?: Gop;
+  /** GOPs sent to the decoder since it last started afresh; the last one's packets not sent. */
+  #live: Gop[] = [];
+  #rest?: Packet[];
+  /** The first frame's pts (seconds) and the greatest shown pts read (relative seconds). */
+  #t0?: number;
+  #max = -Infinity;
+  #seekable: boolean;
+
+  constructor(
+    readonly ctx: DecodeContext,
+    readonly shots: Shots,
+    readonly targets: Targets,
+    readonly summary: SelectSummary,
+    readonly keys?: readonly number[],
+  ) {
+    this.#seekable = keys !== undefined && keys.length > 1;
+  }
+
+  run(input: Input): void {
+    let gop: Gop | undefined;
+    let landing: number | undefined;
+    for (const p of packets(this.ctx, input, this.summary)) {
+      if (landing !== undefined) {
+        const wanted = landing;
+        landing = undefined;
+        // A seek that lands past the key asked for could miss targets: read from the start.
+        if (p.ticks > wanted || !p.key) {
+          this.#seekable = false;
+          input.seek(this.ctx.stream.index, this.keys![0]);
+          this.summary.seeks++;
+          gop = undefined;
+          continue;
+        }
+      }
+      if (p.key && gop && gop.packets.length > 0) {
+        this.#complete(gop);
+        gop = undefined;
+        const next = this.#seekTarget(p.ticks);
+        if (next === null) break;
+        if (next !== undefined) {
+          this.#finishSegment();
+          try {
+            input.seek(this.ctx.stream.index, next);
+            this.summary.seeks++;
+            landing = next;
+            continue;
+          } catch (e) {
+            // A demuxer that cannot seek here reads on.
+            if (!(e instanceof CoreError)) throw e;
+            this.#seekable = false;
+          }
+        }
+      }
+      gop ??= { packets: [], shown: [], picks: new Map() };
+      gop.packets.push(p);
+      if (p.shown) gop.shown.push(p.ticks);
+    }
+    if (gop && gop.packets.length > 0) this.#complete(gop);
+    this.#resolveEnd();
+    this.#finishSegment();
+  }
+
+  #seconds(ticks: number): number {
+    return ticksToSeconds(ticks, this.ctx.stream.timeBase);
+  }
+
+  /** Relative seconds of `ticks`. */
+  #rel(ticks: number): number {
+    return this.#seconds(ticks) - (this.#t0 ?? 0);
+  }
+
+  /** A GOP is read whole: targets up to its last frame are resolved, and older GOPs decoded. */
+  #complete(gop: Gop): void {
+    gop.shown.sort((a, b) => a - b);
+    this.#window.push(gop);
+    if (gop.shown.length > 0) {
+      this.#t0 ??= this.#seconds(gop.shown[0]);
+      this.#max = Math.max(this.#max, this.#rel(gop.shown[gop.shown.length - 1]));
+    }
+    this.#resolve(this.#max);
+    while (this.#window.length > 1) this.#decode(this.#window.shift()!);
+  }
+
+  /** Picks the frame shown at each target up to `limit` (relative seconds). */
+  #resolve(limit: number): void {
+    for (
+      let t = this.targets.peek();
+      t !== undefined && t <= limit + EPS;
+      t = this.targets.peek()
+    ) {
+      this.targets.take();
+      const found = this.#shownAt(t);
+      if (found && !found.gop.picks.has(found.ticks)) {
+        found.gop.picks.set(found.ticks, { why: "time", at: t });
+      }
+    }
+  }
+
+  /** The frame with the greatest pts ≤ `t` among the GOPs held, and its GOP. */
+  #shownAt(t: number): { gop: Gop; ticks: number } | undefined {
+    for (let i = this.#window.length - 1; i >= 0; i--) {
+      const gop = this.#window[i];
+      for (let j = gop.shown.length - 1; j >= 0; j--) {
+        if (this.#rel(gop.shown[j]) <= t + EPS) return { gop, ticks: gop.shown[j] };
+      }
+    }
+    return undefined;
+  }
+
+  /** At the end: the last targets, up to one frame past the last frame for `at:`. */
+  #resolveEnd(): void {
+    if (this.targets.sel.kind === "at") {
+      this.#resolve(this.#max + this.#frameSeconds() - EPS);
+      this.summary.pastEnd = this.targets.rest();
+    } else this.#resolve(this.#max);
+  }
+
+  /** One frame's duration, from the stream's rate or the last frames' spacing. */
+  #frameSeconds(): number {
+    const rate = this.ctx.stream.frameRate;
+    if (rate !== undefined && rate > 0) return 1 / rate;
+    const last = this.#window.at(-1)?.shown ?? [];
+    return last.length > 1 ? this.#rel(last[1]) - this.#rel(last[0]) : 0;
+  }
+
+  /**
+   * Where to seek at a key of pts `ticks` (the GOP before it read whole): the key of the next
+   * GOP with a target, when two or more GOPs without one lie between; null when no target is
+   * left; undefined to read on.
+   */
+  #seekTarget(ticks: number): number | null | undefined {
+    const keys = this.keys;
+    if (!this.#seekable || !keys || this.#t0 === undefined) return undefined;
+    const k = keys.indexOf(ticks);
+    if (k < 0) return undefined;
+    const rel = (i: number) => i < 0 ? -Infinity : i >= keys.length ? Infinity : this.#rel(keys[i]);
+    // A target in [K(i-1), K(i+1)) is shown by GOP i-1 or i, or by GOP i's leading frames.
+    const needed = (i: number) => this.targets.any(rel(i - 1), rel(i + 1));
+    let next = k;
+    while (next < keys.length && !needed(next)) next++;
+    if (next >= keys.length) return this.targets.peek() === undefined ? null : undefined;
+    return next >= k + 2 ? keys[next] : undefined;
+  }
+
+  /** Decodes every GOP held (no target is left in them), and drains the decoder. */
+  #finishSegment(): void {
+    while (this.#window.length > 0) this.#decode(this.#window.shift()!);
+    this.#drain();
+    this.#prev = undefined;
+  }
+
+  /** Decodes what of `gop` its picks need (every target it can show is resolved). */
+  #decode(gop: Gop): void {
+    const prev = this.#prev;
+    this.#prev = gop;
+    if (gop.picks.size === 0) return this.#drain();
+    const key = gop.packets[0];
+    const leading = [...gop.picks.keys()].some((t) => t < key.ticks);
+    if (leading && this.#rest && this.#live.at(-1) === prev) this.#send(this.#rest);
+    else {
+      this.#drain();
+      // Leading frames refer to the GOP before: decoded (its frames dropped) when it was not.
+      if (leading && prev) {
+        this.#live.push(prev);
+        this.#send(prev.packets);
+      }
+    }
+    this.#live.push(gop);
+    const last = gop.packets.findLastIndex((p) => gop.picks.has(p.ticks));
+    this.#send(gop.packets.slice(0, last + 1));
+    this.#rest = gop.packets.slice(last + 1);
+  }
+
+  #send(list: readonly Packet[]): void {
+    for (const p of list) {
+      checkDeadline(this.ctx);
+      this.summary.sent++;
+      this.shots.send(p, this.#onFrame);
+    }
+  }
+
+  /** Ends the decoding in progress: the decoder gives what it holds, and starts afresh. */
+  #drain(): void {
+    if (this.#live.length === 0) return;
+    this.shots.drain(this.#onFrame);
+    // A pick the decoder gave no frame for is reported in its place.
+    for (const g of this.#live) this.shots.missed(g.picks, Infinity);
+    this.#live = [];
+    this.#rest = undefined;
+  }
+
+  readonly #onFrame = (f: CoreFrame): void => {
+    this.summary.decoded++;
+    if (Number.isNaN(f.pts)) return;
+    // Frames leave in pts order: a pick before this frame that has not come will not.
+    for (const g of this.#live) if (g.picks.size > 0) this.shots.missed(g.picks, f.pts);
+    const gop = this.#live.find((g) => g.picks.has(f.pts));
+    if (!gop) return;
+    const pick = gop.picks.get(f.pts)!;
+    gop.picks.delete(f.pts);
+    this.summary.selected++;
+    this.shots.take(f, pick);
+  };
+}
+
+/**
+ * ffmpeg's scene score (`libavfilter/f_select.c`) between two grey pictures of one size: the
+ * mean absolute difference of their pixels (MAFD), and how much it changed since the previous
+ * pair's; the smaller of the two, over 100, clipped to [0, 1]. A cut changes the picture once,
+ * so both are high; motion or a fade changes it every frame, so the second stays low.
+ *
+ * @example
+ * ```ts
+ * import { sceneScore } from "./select_path.ts";
+ * const black = new Uint8Array(16), white = new Uint8Array(16).fill(255);
+ * sceneScore(black, white, 0).score; // 1
+ * ```
+ */
+export function sceneScore(
+  prev: Uint8Array,
+  cur: Uint8Array,
+  prevMafd: number,
+): { score: number; mafd: number } {
+  let sad = 0;
+  for (let i = 0; i < cur.length; i++) sad += Math.abs(cur[i] - prev[i]);
+  const mafd = sad / cur.length;
+  const diff = Math.abs(mafd - prevMafd);
+  return { score: Math.min(1, Math.max(0, Math.min(mafd, diff) / 100)), mafd };
+}
+
+/** `scenes`: every frame decoded, the first of each shot selected. */
+class SceneRun {
+  #prev?: Uint8Array;
+  #mafd = 0;
+  #hidden = new Set<number>();
+
+  constructor(
+    readonly ctx: DecodeContext,
+    readonly shots: Shots,
+    readonly sel: Extract<Selection, { kind: "scenes" }>,
+    readonly summary: SelectSummary,
+  ) {}
+
+  run(input: Input): void {
+    const onFrame = (f: CoreFrame) => this.#frame(f);
+    for (const p of packets(this.ctx, input, this.summary)) {
+      if (!p.shown) this.#hidden.add(p.ticks);
+      this.summary.sent++;
+      this.shots.send(p, onFrame);
+    }
+    this.shots.drain(onFrame);
+  }
+
+  #frame(f: CoreFrame): void {
+    this.summary.decoded++;
+    if (Number.isNaN(f.pts) || this.#hidden.delete(f.pts) || f.damaged) return;
+    const grey = this.shots.grey(f);
+    let pick: Pick | undefined;
+    if (!this.#prev) pick = { why: "first" };
+    else if (grey.length === this.#prev.length) {
+      const { score, mafd } = sceneScore(this.#prev, grey, this.#mafd);
+      this.#mafd = mafd;
+      if (score > this.sel.threshold) pick = { why: "scene", score: Math.round(score * 1e4) / 1e4 };
+    }
+    if (!pick && this.sel.keyframes && f.key) pick = { why: "keyframe" };
+    this.#prev = grey;
+    if (!pick) return;
+    this.summary.selected++;
+    this.shots.take(f, pick);
+  }
+}
+
+/**
+ * One decoder, and the selected frames it gives, converted to the task's input and handed out in
+ * pts order, each with the next index.
+ */
+class Shots {
+  readonly #d: Decoder;
+  readonly #chain: string;
+  readonly #jpegChain: string;
+  readonly #greyChain: string;
+  readonly #greySize: number;
+  #since = clock();
+  /** The pts of the last frame handed out (ticks). */
+  #last = -Infinity;
+  count = 0;
+  decodeMs = 0;
+
+  constructor(readonly ctx: DecodeContext, decoder: Decoder, upright: string) {
+    this.#d = decoder;
+    this.#chain = `${upright}${ctx.geom.filter}`;
+    this.#jpegChain = `${upright}format=yuvj420p`;
+    const { width = 0, height = 0 } = ctx.stream;
+    const turned = upright.startsWith("transpose");
+    const [w, h] = turned ? [height, width] : [width, height];
+    const gw = Math.min(SCENE_WIDTH, w - (w % 2));
+    const gh = Math.max(2, Math.round((h * gw) / w / 2) * 2);
+    this.#greyChain = `${upright}scale=${gw}:${gh}:flags=bilinear,format=gray`;
+    this.#greySize = gw * gh;
+  }
+
+  flush(): void {
+    this.#d.flush();
+  }
+
+  /** Sends `p`, handing each frame the decoder then gives to `onFrame`. */
+  send(p: Packet, onFrame: (f: CoreFrame) => void): void {
+    const start = performance.now();
+    try {
+      this.#d.send(p.bytes, p.ticks, p.dts, p.key);
+    } catch (e) {
+      // A packet the decoder refuses costs its frame, which a pick then misses.
+      if (!(e instanceof CoreError)) throw e;
+    }
+    this.decodeMs += performance.now() - start;
+    this.#receive(onFrame);
+  }
+
+  /** Drains the decoder: every frame it holds goes to `onFrame`; then it starts afresh. */
+  drain(onFrame: (f: CoreFrame) => void): void {
+    try {
+      this.#d.send(null);
+    } catch (e) {
+      if (!(e instanceof CoreError)) throw e;
+    }
+    this.#receive(onFrame);
+    this.#d.flush();
+  }
+
+  #receive(onFrame: (f: CoreFrame) => void): void {
+    for (;;) {
+      const start = performance.now();
+      let f: CoreFrame | null;
+      try {
+        f = this.#d.receive();
+      } catch (e) {
+        if (!(e instanceof CoreError)) throw e;
+        f = null;
+      }
+      this.decodeMs += performance.now() - start;
+      if (!f) return;
+      onFrame(f);
+    }
+  }
+
+  /** The frame just received as a small grey picture (for scene scores). */
+  grey(_f: CoreFrame): Uint8Array {
+    const start = performance.now();
+    const { data } = this.#d.convert(this.#greyChain, this.#greySize);
+    this.decodeMs += performance.now() - start;
+    return data;
+  }
+
+  /** Picks in `picks` before `ticks` that no frame was handed out for: reported as missed. */
+  missed(picks: Map<number, Pick>, ticks: number): void {
+    for (const t of [...picks.keys()].sort((a, b) => a - b)) {
+      if (t >= ticks) break;
+      if (t > this.#last) this.#note(t, "the decoder gave no picture for this frame");
+      picks.delete(t);
+    }
+  }
+
+  /** Hands out the frame just received, selected for `pick`. */
+  take(f: CoreFrame, pick: Pick): void {
+    if (f.pts <= this.#last) return;
+    const { ctx } = this;
+    const pts = ticksToSeconds(f.pts, ctx.stream.timeBase);
+    if (f.damaged) return this.#note(f.pts, "decoder error in this frame");
+    const filterStart = clock();
+    const start = performance.now();
+    const { data, width, height } = this.#d.convert(this.#chain, ctx.geom.frameBytes);
+    if (width !== ctx.geom.width || height !== ctx.geom.height) {
+      throw new CoreError(`the filters gave ${width}x${height}, not the task's input size`);
+    }
+    const index = this.count++;
+    let image: string | undefined;
+    if (ctx.req.jpegDir !== undefined) {
+      image = `${ctx.req.jpegDir}/${ctx.req.jpegPrefix ?? "frame"}_${index}.jpg`;
+      Deno.writeFileSync(image, this.#d.jpeg(this.#jpegChain));
+    }
+    this.decodeMs += performance.now() - start;
+    this.#last = f.pts;
+    const turned = this.#chain.startsWith("transpose");
+    const decodeEnd = clock();
+    const decodeStart = this.#since;
+    this.#since = decodeEnd;
+    ctx.out.give({
+      frame: {
+        index,
+        pts,
+        srcWidth: turned ? f.height : f.width,
+        srcHeight: turned ? f.width : f.height,
+        width,
+        height,
+        data,
+        image,
+        decodeStart,
+        filterStart,
+        decodeEnd,
+        readBytes: ctx.read.bytes,
+        readMs: ctx.read.ms,
+        key: f.key,
+        why: pick.why,
+        at: pick.at,
+        score: pick.score,
+      },
+    });
+    ctx.read.bytes = 0;
+    ctx.read.ms = 0;
+  }
+
+  #note(ticks: number, reason: string): void {
+    this.#last = Math.max(this.#last, ticks);
+    const index = this.count++;
+    this.ctx.out.give({
+      note: { index, pts: ticksToSeconds(ticks, this.ctx.stream.timeBase), reason },
+    });
+  }
+
+  close(): void {
+    this.#d.close();
+  }
+}
