@@ -366,6 +366,10 @@ Deno.test({
       const [flags, differs] of [
         [["--task", "ocr"], /task is "ocr" in this run but "keyframes" in the output/],
         [["--task", "keyframes", "--stream", "0"], /stream is 0 in this run but null/],
+        [
+          ["--task", "keyframes", "--select", "every:2"],
+          /select is "every:2" in this run but null/,
+        ],
       ] as const
     ) {
       const r = await runCli(["bulk", video, ...flags, "--out", out, "--resume"]);
@@ -376,7 +380,10 @@ Deno.test({
       assert.deepEqual(await Deno.readFile(out), torn, "left byte for byte as it was");
     }
     // The same settings resume it: the torn tail goes, the done file is skipped.
-    const same = await runCli(["bulk", video, "--task", "keyframes", "--out", out, "--resume"]);
+    // --select keyframes is the default, as an output written before --select records it.
+    const same = await runCli(
+      ["bulk", video, "--task", "keyframes", "--select", "keyframes", "--out", out, "--resume"],
+    );
     assert.equal(same.code, 0, same.stderr);
     assert.deepEqual(await Deno.readFile(out), before);
   },
