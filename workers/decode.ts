@@ -109,7 +109,9 @@ scope.onmessage = async (e) => {
       ? (keys: number) => scope.postMessage({ type: "indexed", id: cmd.id, keys })
       : undefined;
     for (;;) {
-      claims.restart(sent);
+      // Selected frames are not numbered by GOP: a retry takes again every GOP it was handed.
+      const selects = cmd.req.select !== undefined && cmd.req.select.kind !== "keyframes";
+      claims.restart(selects ? 0 : sent);
       try {
         const summary = decodeKeyframes(
           current,

@@ -270,11 +270,21 @@ export function decodeKeyframes(
     if (select) {
       reason = `frames selected by ${selectionText(select)} are decoded from the demuxer`;
       // An MP4 read by its index has no demuxer yet: its header is all it needs.
-      if (!demuxer && !req.joining) demux(false);
+      if (!demuxer) demux(false);
     }
+    // With an index, the key packets tell GOPs apart: the demuxer can seek over those without a
+    // target, and decode workers can share the GOPs.
+    const keys = typeof plan !== "string"
+      ? plan.keys
+      : other !== undefined && typeof other !== "string"
+      ? other.keys
+      : undefined;
     const s = stream!;
     // Joining a file that does not take the index way: the worker that reads it alone has it.
-    if (req.joining && (select || (typeof plan === "string" && typeof other !== "object"))) {
+    const alone = select
+      ? select.kind === "scenes" || keys === undefined
+      : typeof plan === "string" && typeof other !== "object";
+    if (req.joining && alone) {
       return {
         stream: s,
         probe: info!,
@@ -300,13 +310,11 @@ export function decodeKeyframes(
     let kind: IndexKind | undefined;
     let selected: SelectSummary | undefined;
     if (select) {
-      // The index's keys tell the GOPs apart, so the demuxer can seek over those without a target.
-      const keys = typeof plan !== "string"
-        ? plan.keys
-        : other !== undefined && typeof other !== "string"
-        ? other.keys
-        : undefined;
-      selected = decodeSelected(ctx, demuxer!, select, keys?.map((k) => k.ticks));
+      // Scenes are scored frame after frame: one worker.
+      if (keys && select.kind !== "scenes") onIndexed?.(keys.length);
+      const shared = keys && select.kind !== "scenes" ? claims : undefined;
+      selected = decodeSelected(ctx, demuxer!, select, keys?.map((k) => k.ticks), shared);
+      if (req.joining) selected.pastEnd = [];
     } else if (typeof plan !== "string") {
       const mp4 = plan;
       kind = "mp4";

@@ -27,6 +27,7 @@ import { now as clock } from "../clock.ts";
 import { checkDeadline, type DecodeContext, DecodeError } from "./keyframes.ts";
 import { bestError, plainReason, ticksToSeconds } from "./probe.ts";
 import type { SelectedWhy, Selection } from "./selection.ts";
+import type { KeyClaims } from "./key_claims.ts";
 
 /** What a selection cost, for `--debug`. */
 export interface SelectSummary {
@@ -66,6 +67,8 @@ interface Pick {
 }
 
 interface Gop {
+  /** Its place among the file's GOPs: its key's in `keys`, else counted. */
+  n: number;
   packets: Packet[];
   /** The shown frames' pts, ascending (ticks). */
   shown: number[];
@@ -79,6 +82,7 @@ export function decodeSelected(
   input: Input,
   sel: Exclude<Selection, { kind: "keyframes" }>,
   keys?: readonly number[],
+  claims?: KeyClaims,
 ): SelectSummary {
   const summary: SelectSummary = {
     decoded: 0,
@@ -99,12 +103,12 @@ export function decodeSelected(
   input.select(ctx.stream.index, false);
   try {
     if (sel.kind === "scenes") new SceneRun(ctx, shots, sel, summary).run(input);
-    else new TimeRun(ctx, shots, new Targets(sel), summary, keys).run(input);
+    else new TimeRun(ctx, shots, new Targets(sel), summary, keys, claims).run(input);
   } finally {
     summary.decodeMs = shots.decodeMs;
     shots.close();
   }
-  if (shots.count === 0) throw new DecodeError("no frame decoded");
+  if (shots.count === 0 && !claims?.shared) throw new DecodeError("no frame decoded");
   return summary;
 }
 
@@ -202,8 +206,21 @@ class TimeRun {
     readonly targets: Targets,
     readonly summary: SelectSummary,
     readonly keys?: readonly number[],
+    readonly claims?: KeyClaims,
   ) {
     this.#seekable = keys !== undefined && keys.length > 1;
+  }
+
+  /** Sharing the file: the GOP this worker decodes next (those before it are others'). */
+  #claimed?: number;
+  #count = 0;
+
+  /** Whether this worker decodes GOP `n`: always alone; sharing, when it claimed it. */
+  #mine(n: number): boolean {
+    if (!this.claims?.shared) return true;
+    this.#claimed ??= this.claims.next();
+    while (this.#claimed < n) this.#claimed = this.claims.next();
+    return this.#claimed === n;
   }
 
   run(input: Input): void {
@@ -241,7 +258,11 @@ class TimeRun {
           }
         }
       }
-      gop ??= { packets: [], shown: [], picks: new Map() };
+      if (!gop) {
+        const at = p.key && this.keys ? this.keys.indexOf(p.ticks) : -1;
+        gop = { n: at >= 0 ? at : this.#count, packets: [], shown: [], picks: new Map() };
+        this.#count = gop.n + 1;
+      }
       gop.packets.push(p);
       if (p.shown) gop.shown.push(p.ticks);
     }
@@ -344,6 +365,11 @@ class TimeRun {
     const prev = this.#prev;
     this.#prev = gop;
     if (gop.picks.size === 0) return this.#drain();
+    // Another worker's GOP: its records take their places in the order all the same.
+    if (!this.#mine(gop.n)) {
+      this.#drain();
+      return this.shots.skip(gop.picks.size);
+    }
     const key = gop.packets[0];
     const leading = [...gop.picks.keys()].some((t) => t < key.ticks);
     if (leading && this.#rest && this.#live.at(-1) === prev) this.#send(this.#rest);
@@ -485,7 +511,7 @@ class Shots {
     const [w, h] = turned ? [height, width] : [width, height];
     const gw = Math.min(SCENE_WIDTH, w - (w % 2));
     const gh = Math.max(2, Math.round((h * gw) / w / 2) * 2);
-    this.#greyChain = `${upright}scale=${gw}:${gh}:flags=bilinear,format=gray`;
+    this.#greyChain = `${upright}scale=${gw}:${gh}:flags=fast_bilinear,format=gray`;
     this.#greySize = gw * gh;
   }
 
@@ -545,14 +571,20 @@ class Shots {
   missed(picks: Map<number, Pick>, ticks: number): void {
     for (const t of [...picks.keys()].sort((a, b) => a - b)) {
       if (t >= ticks) break;
-      if (t > this.#last) this.#note(t, "the decoder gave no picture for this frame");
+      this.#note(t, "the decoder gave no picture for this frame");
       picks.delete(t);
     }
   }
 
+  /** `n` selected frames another worker hands out: their indices are theirs. */
+  skip(n: number): void {
+    this.count += n;
+  }
+
   /** Hands out the frame just received, selected for `pick`. */
   take(f: CoreFrame, pick: Pick): void {
-    if (f.pts <= this.#last) return;
+    // Every pick takes its index, so that workers sharing a file agree on them.
+    if (f.pts <= this.#last) return this.#note(f.pts, "the decoder gave this frame twice");
     const { ctx } = this;
     const pts = ticksToSeconds(f.pts, ctx.stream.timeBase);
     if (f.damaged) return this.#note(f.pts, "decoder error in this frame");

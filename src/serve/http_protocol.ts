@@ -7,7 +7,8 @@
  *   `video/*`; {@linkcode NAME_HEADER} names it, default `upload`).
  * - {@linkcode SETTINGS_HEADER}: the engine the request runs on, as JSON
  *   ({@linkcode RequestSettings}); without it, the engine of the server's own flags.
- * - `?timeout=S`, `?stream=N`, `?score=S`: as `fast --timeout`, `--stream`, and a raised score.
+ * - `?timeout=S`, `?stream=N`, `?select=…`, `?score=S`: as `fast --timeout`, `--stream`,
+ *   `--select`, and a raised score.
  * - The answer: NDJSON records, then the file's status record; or `{"error"}` with a status
  *   code, plus `"upload": true` when the server cannot read the file where it was named (send
  *   the file itself).
