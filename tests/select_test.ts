@@ -235,6 +235,38 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "every:S and at: in Matroska (index) and MPEG-TS (read through): the same frames as the MP4",
+  ...WORKERS,
+  async fn() {
+    const spec = {
+      codec: "h264",
+      width: W,
+      height: H,
+      fps: FPS,
+      frames: 400,
+      keyint: 100,
+      bframes: 2,
+    } as const;
+    for (const select of ["every:4", "at:0.25,19.95,33"]) {
+      const want = await collect(extract(await counterClip(), { task: "keyframes", select }));
+      for (const name of ["select-40s.mkv", "select-40s.ts"]) {
+        const got = await collect(
+          extract(await fixture(name, spec), { task: "keyframes", select }),
+        );
+        // MPEG-TS starts its clock at 1.4 s: times count from the first frame.
+        const start = got[0].pts - want[0].pts;
+        assert.deepEqual(
+          got.map((r) => [Math.round((r.pts - start) * 1e3) / 1e3, r.at, r.key]),
+          want.map((r) => [r.pts, r.at, r.key]),
+          `${name} ${select}`,
+        );
+      }
+    }
+  },
+});
+
 /** Records without what differs by how they were run. */
 const comparable = (rs: VxRecord[]) =>
   rs.filter((r): r is FrameRecord => !("status" in r)).map((r) => ({ ...r, file: "x" }));
