@@ -192,7 +192,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "at: far apart in a long GOP chain: the index seeks over the GOPs without a target",
+  name: "at: the index seeks over GOPs without a target; a target on a keyframe decodes it alone",
   ...WORKERS,
   async fn() {
     const path = await counterClip();
@@ -206,6 +206,14 @@ Deno.test({
       assert.ok((f.seeks as number) >= 1, JSON.stringify(f));
       assert.ok((f.packetsRead as number) <= 201 + 2, JSON.stringify(f));
     }
+    // Targets on keyframes: each key packet is decoded alone, nothing else.
+    const keys = fileSpans();
+    const onKeys = await collect(
+      extract(path, { task: "keyframes", select: "at:10,30", tracer: keys.tracer }),
+    );
+    assert.deepEqual(onKeys.map((r) => [r.pts, r.key]), [[10, true], [30, true]]);
+    const sent = keys.files.reduce((n, f) => n + Number(f.packetsDecoded), 0);
+    assert.equal(sent, 2, JSON.stringify(keys.files));
   },
 });
 
