@@ -123,3 +123,17 @@ export function selectionText(s: Selection | undefined): string | undefined {
       return `${s.keyframes ? "scenes+keyframes" : "scenes"}:${s.threshold}`;
   }
 }
+
+/**
+ * One line naming the `at:` times past a file's last frame (the other times' records came).
+ *
+ * @example
+ * ```ts
+ * import { pastEndLine } from "./selection.ts";
+ * pastEndLine("a.mp4", [99]); // "a.mp4: at: 99 s is past the end of the video"
+ * ```
+ */
+export function pastEndLine(file: string, times: readonly number[]): string {
+  const list = times.map((t) => `${t} s`).join(", ");
+  return `${file}: at: ${list} ${times.length > 1 ? "are" : "is"} past the end of the video`;
+}

@@ -10,6 +10,7 @@
 
 import { now } from "../clock.ts";
 import { describeDamage } from "../decode/keyframes.ts";
+import { pastEndLine } from "../decode/selection.ts";
 import type { DecodeCommand, DecodeEvent } from "../decode/decode_messages.ts";
 import { VxError } from "../errors.ts";
 import type { FrameRecord, VxRecord } from "../records.ts";
@@ -594,10 +595,4 @@ export class Dispatcher {
     return this.#queue.length === 0 && this.#inflight.size === 0 &&
       this.#pool.decoders.every((d) => !d?.file);
   }
-}
-
-/** One line naming the `at:` times past a file's last frame: the other times' records came. */
-export function pastEndLine(file: string, times: readonly number[]): string {
-  const list = times.map((t) => `${t} s`).join(", ");
-  return `${file}: at: ${list} ${times.length > 1 ? "are" : "is"} past the end of the video`;
 }
