@@ -18,7 +18,9 @@
  * Every process is cold (vx's figures include its start: the decoder core, a worker); variants run
  * interleaved so drift hits all; wall time, median (min–max) of `--runs`.
  *
- * Usage: deno task bench:select [--runs N] [--write]
+ * With `--long`, also vx's peak memory on a 12 min and a 2 h file (320x180): bounded by GOPs.
+ *
+ * Usage: deno task bench:select [--runs N] [--long] [--write]
  *
  * @module
  */
@@ -216,6 +218,46 @@ for (const [w, h] of [[1280, 720], [1920, 1080]]) {
     }
     say("");
   }
+}
+// With --long: memory stays bounded by GOPs, not by the file's length. A 320x180 file of 12 min
+// and one of 2 h (10 fps, a keyframe every 10 s), each made once; vx's peak RSS on each.
+if (Deno.args.includes("--long")) {
+  say("### Memory against length (`--long`): 320x180, 10 fps, a keyframe every 10 s");
+  say("");
+  say("| file | --select | records | wall ms | peak RSS MB |");
+  say("| --- | --- | --- | --- | --- |");
+  for (const minutes of [12, 120]) {
+    const path = `${CACHE}select_long_${minutes}min.mp4`;
+    try {
+      Deno.statSync(path);
+    } catch {
+      console.error(`bench: making ${path}`);
+      const out = await new Deno.Command("ffmpeg", {
+        args: ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"]
+          .concat([`testsrc2=s=320x180:r=10:d=${minutes * 60}`, "-c:v", "libx264"])
+          .concat(["-preset", "ultrafast", "-g", "100", "-keyint_min", "100", "-bf", "2", path]),
+      }).output();
+      if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+    }
+    for (const select of ["every:10", "at:5,3600"]) {
+      const f = await measure(DENO, [
+        "run",
+        "-A",
+        ROOT + "cli.ts",
+        "fast",
+        path,
+        "--task",
+        "keyframes",
+        "--select",
+        select,
+      ]);
+      say(
+        `| ${minutes} min | ${select} | ${f.lines.length} | ${f.wallMs.toFixed(0)} | ` +
+          `${f.peakRssMb.toFixed(0)} |`,
+      );
+    }
+  }
+  say("");
 }
 if (Deno.args.includes("--write")) {
   await writeSection(
