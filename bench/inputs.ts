@@ -33,7 +33,11 @@ export function runsFlag(fallback: number): number {
 }
 
 /** Makes `path` with `make` unless it is there already; returns `path`. */
-async function once(path: string, what: string, make: () => Promise<void>): Promise<string> {
+export async function once(
+  path: string,
+  what: string,
+  make: () => Promise<void>,
+): Promise<string> {
   await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
   try {
     Deno.statSync(path);

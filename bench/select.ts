@@ -25,8 +25,8 @@
  * @module
  */
 
-import { measure, stats, writeSection } from "./measure.ts";
-import { CACHE, requireShared, ROOT, runsFlag, SHARED } from "./inputs.ts";
+import { measure, type RunFigures, stats, writeSection } from "./measure.ts";
+import { CACHE, once, requireShared, ROOT, runsFlag, SHARED } from "./inputs.ts";
 
 const RUNS = runsFlag(3);
 const DENO = Deno.execPath();
@@ -35,12 +35,6 @@ const BBB = SHARED + "media/bbb_1080p60_2s_h264.mp4";
 /** Ten 6 s shots at `w`x`h`, 30 fps, a keyframe every 10 s; made once. */
 async function shotsFile(w: number, h: number): Promise<string> {
   const path = `${CACHE}select_${h}p_60s.mp4`;
-  try {
-    Deno.statSync(path);
-    return path;
-  } catch { /* made below */ }
-  await Deno.mkdir(CACHE, { recursive: true });
-  console.error(`bench: making ${path}`);
   const size = `${w}x${h}`;
   const looks = [
     "null",
@@ -60,14 +54,34 @@ async function shotsFile(w: number, h: number): Promise<string> {
     parts.push(`[${i}:v]fps=30,scale=${size}${look},format=yuv420p,setsar=1[s${i}]`);
   }
   const concat = `${Array.from({ length: 10 }, (_, i) => `[s${i}]`).join("")}concat=n=10[v]`;
-  const out = await new Deno.Command("ffmpeg", {
-    args: ["-hide_banner", "-loglevel", "error", "-y", ...inputs, "-filter_complex"]
-      .concat([`${parts.join(";")};${concat}`, "-map", "[v]", "-c:v", "libx264"])
+  return await madeOnce(
+    path,
+    [...inputs, "-filter_complex", `${parts.join(";")};${concat}`, "-map", "[v]", "-c:v", "libx264"]
       .concat(["-preset", "veryfast", "-crf", "23", "-g", "300", "-keyint_min", "300"])
-      .concat(["-sc_threshold", "0", "-bf", "2", path]),
-  }).output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  return path;
+      .concat(["-sc_threshold", "0", "-bf", "2"]),
+  );
+}
+
+/** `path`, encoded by native ffmpeg from `args` (its inputs and options) unless it is there. */
+function madeOnce(path: string, args: string[]): Promise<string> {
+  return once(path, path, async () => {
+    await timed("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", ...args, path]);
+  });
+}
+
+/** A cold `vx fast --task keyframes --select <select>` on `path`. */
+function vxFast(path: string, select: string): Promise<RunFigures> {
+  return measure(DENO, [
+    "run",
+    "-A",
+    ROOT + "cli.ts",
+    "fast",
+    path,
+    "--task",
+    "keyframes",
+    "--select",
+    select,
+  ]);
 }
 
 /** The numpy loop: every frame from a pipe; `every` keeps one each 2 s, `scenes` scores them. */
@@ -123,17 +137,7 @@ async function timed(
 function variants(path: string, w: number, h: number, kind: "every" | "scenes"): Variant[] {
   const vf = kind === "every" ? "fps=1/2" : "select='gt(scene,0.3)'";
   const vx = async () => {
-    const f = await measure(DENO, [
-      "run",
-      "-A",
-      ROOT + "cli.ts",
-      "fast",
-      path,
-      "--task",
-      "keyframes",
-      "--select",
-      kind === "every" ? "every:2" : "scenes",
-    ]);
+    const f = await vxFast(path, kind === "every" ? "every:2" : "scenes");
     return { ms: f.wallMs, times: f.lines.map((l) => JSON.parse(l).pts) };
   };
   const native = (threads: string[]) => async () => {
@@ -227,30 +231,17 @@ if (Deno.args.includes("--long")) {
   say("| file | --select | records | wall ms | peak RSS MB |");
   say("| --- | --- | --- | --- | --- |");
   for (const minutes of [12, 120]) {
-    const path = `${CACHE}select_long_${minutes}min.mp4`;
-    try {
-      Deno.statSync(path);
-    } catch {
-      console.error(`bench: making ${path}`);
-      const out = await new Deno.Command("ffmpeg", {
-        args: ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"]
-          .concat([`testsrc2=s=320x180:r=10:d=${minutes * 60}`, "-c:v", "libx264"])
-          .concat(["-preset", "ultrafast", "-g", "100", "-keyint_min", "100", "-bf", "2", path]),
-      }).output();
-      if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-    }
+    const path = await madeOnce(`${CACHE}select_long_${minutes}min.mp4`, [
+      "-f",
+      "lavfi",
+      "-i",
+      `testsrc2=s=320x180:r=10:d=${minutes * 60}`,
+      "-c:v",
+      "libx264",
+      ...["-preset", "ultrafast", "-g", "100", "-keyint_min", "100", "-bf", "2"],
+    ]);
     for (const select of ["every:10", "at:5,3600"]) {
-      const f = await measure(DENO, [
-        "run",
-        "-A",
-        ROOT + "cli.ts",
-        "fast",
-        path,
-        "--task",
-        "keyframes",
-        "--select",
-        select,
-      ]);
+      const f = await vxFast(path, select);
       say(
         `| ${minutes} min | ${select} | ${f.lines.length} | ${f.wallMs.toFixed(0)} | ` +
           `${f.peakRssMb.toFixed(0)} |`,

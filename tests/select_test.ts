@@ -21,16 +21,16 @@ const FPS = 10;
 const [W, H] = [192, 108];
 
 /** 40 s of a moving test pattern at 10 fps, a keyframe every 10 s, with B-frames. */
-const counterClip = () =>
-  fixture("select-40s.mp4", {
-    codec: "h264",
-    width: W,
-    height: H,
-    fps: FPS,
-    frames: 400,
-    keyint: 100,
-    bframes: 2,
-  });
+const COUNTER = {
+  codec: "h264",
+  width: W,
+  height: H,
+  fps: FPS,
+  frames: 400,
+  keyint: 100,
+  bframes: 2,
+} as const;
+const counterClip = () => fixture("select-40s.mp4", COUNTER);
 
 /** Six shots of 3 s cut every 3 s, a keyframe every 10 s: none at a cut. */
 const shotsClip = () =>
@@ -248,20 +248,11 @@ Deno.test({
     "every:S and at: in Matroska (index) and MPEG-TS (read through): the same frames as the MP4",
   ...WORKERS,
   async fn() {
-    const spec = {
-      codec: "h264",
-      width: W,
-      height: H,
-      fps: FPS,
-      frames: 400,
-      keyint: 100,
-      bframes: 2,
-    } as const;
     for (const select of ["every:4", "at:0.25,19.95,33"]) {
       const want = await collect(extract(await counterClip(), { task: "keyframes", select }));
       for (const name of ["select-40s.mkv", "select-40s.ts"]) {
         const got = await collect(
-          extract(await fixture(name, spec), { task: "keyframes", select }),
+          extract(await fixture(name, COUNTER), { task: "keyframes", select }),
         );
         // MPEG-TS starts its clock at 1.4 s: times count from the first frame.
         const start = got[0].pts - want[0].pts;

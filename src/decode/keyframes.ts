@@ -279,11 +279,11 @@ export function decodeKeyframes(
       : other !== undefined && typeof other !== "string"
       ? other.keys
       : undefined;
+    // Times in an indexed file are shared GOP by GOP; scenes are scored frame after frame.
+    const sharesGops = select !== undefined && select.kind !== "scenes" && keys !== undefined;
     const s = stream!;
     // Joining a file that does not take the index way: the worker that reads it alone has it.
-    const alone = select
-      ? select.kind === "scenes" || keys === undefined
-      : typeof plan === "string" && typeof other !== "object";
+    const alone = select ? !sharesGops : typeof plan === "string" && typeof other !== "object";
     if (req.joining && alone) {
       return {
         stream: s,
@@ -310,9 +310,8 @@ export function decodeKeyframes(
     let kind: IndexKind | undefined;
     let selected: SelectSummary | undefined;
     if (select) {
-      // Scenes are scored frame after frame: one worker.
-      if (keys && select.kind !== "scenes") onIndexed?.(keys.length);
-      const shared = keys && select.kind !== "scenes" ? claims : undefined;
+      if (sharesGops) onIndexed?.(keys!.length);
+      const shared = sharesGops ? claims : undefined;
       selected = decodeSelected(ctx, demuxer!, select, keys?.map((k) => k.ticks), shared);
       if (req.joining) selected.pastEnd = [];
     } else if (typeof plan !== "string") {

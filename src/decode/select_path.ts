@@ -227,6 +227,8 @@ class TimeRun {
     let gop: Gop | undefined;
     let landing: number | undefined;
     for (const p of packets(this.ctx, input, this.summary)) {
+      // A key packet's place among the index's keys (-1: not one of them, or no index).
+      const k = p.key && this.keys ? this.keys.indexOf(p.ticks) : -1;
       if (landing !== undefined) {
         const wanted = landing;
         landing = undefined;
@@ -242,7 +244,7 @@ class TimeRun {
       if (p.key && gop && gop.packets.length > 0) {
         this.#complete(gop);
         gop = undefined;
-        const next = this.#seekTarget(p.ticks);
+        const next = this.#seekTarget(k);
         if (next === null) break;
         if (next !== undefined) {
           this.#finishSegment();
@@ -259,8 +261,7 @@ class TimeRun {
         }
       }
       if (!gop) {
-        const at = p.key && this.keys ? this.keys.indexOf(p.ticks) : -1;
-        gop = { n: at >= 0 ? at : this.#count, packets: [], shown: [], picks: new Map() };
+        gop = { n: k >= 0 ? k : this.#count, packets: [], shown: [], picks: new Map() };
         this.#count = gop.n + 1;
       }
       gop.packets.push(p);
@@ -335,15 +336,13 @@ class TimeRun {
   }
 
   /**
-   * Where to seek at a key of pts `ticks` (the GOP before it read whole): the key of the next
+   * Where to seek at the index's key `k` (the GOP before it read whole): the key of the next
    * GOP with a target, when two or more GOPs without one lie between; null when no target is
    * left; undefined to read on.
    */
-  #seekTarget(ticks: number): number | null | undefined {
+  #seekTarget(k: number): number | null | undefined {
     const keys = this.keys;
-    if (!this.#seekable || !keys || this.#t0 === undefined) return undefined;
-    const k = keys.indexOf(ticks);
-    if (k < 0) return undefined;
+    if (!this.#seekable || !keys || this.#t0 === undefined || k < 0) return undefined;
     const rel = (i: number) => i < 0 ? -Infinity : i >= keys.length ? Infinity : this.#rel(keys[i]);
     // A target in [K(i-1), K(i+1)) is shown by GOP i-1 or i, or by GOP i's leading frames.
     const needed = (i: number) => this.targets.any(rel(i - 1), rel(i + 1));
