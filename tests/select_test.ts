@@ -74,6 +74,45 @@ async function seekedFrame(path: string, t: number): Promise<Uint8Array> {
   return await Deno.readFile(out);
 }
 
+/**
+ * The frame numbers (pts × FPS) of the reference pictures in `path`: those ffmpeg decodes with
+ * `-skip_frame noref`.
+ */
+async function referenceFrames(path: string): Promise<Set<number>> {
+  const log = await runFFmpeg({
+    args: ["-hide_banner", "-skip_frame", "noref", "-i", "/in", "-vf", "showinfo", "-f", "null"]
+      .concat(["-"]),
+    inputs: { "/in": path },
+    outputs: {},
+  });
+  const times = log.flatMap((l) => /pts_time:([\d.]+)/.exec(l)?.[1] ?? []);
+  return new Set(times.map((t) => Math.round(Number(t) * FPS)));
+}
+
+/**
+ * For `every:2` on a clip of `gops` GOPs of 10 s at 10 fps: what `--debug` says was decoded is
+ * each GOP up to its last target (8 s in), and of those frames only the targets and the pictures
+ * others refer to, give or take two per GOP: in decode order, a target may come after a
+ * reference shown after it, or before one shown before it.
+ */
+async function assertDecodedOnlyNeeded(
+  path: string,
+  files: Record<string, unknown>[],
+  gops: number,
+): Promise<void> {
+  const sum = (k: string) => files.reduce((n, f) => n + Number(f[k] ?? 0), 0);
+  assert.equal(sum("framesSelected"), gops * 5);
+  const refs = await referenceFrames(path);
+  const frames = gops * 100;
+  assert.ok(refs.size > frames / 4 && refs.size < frames * 0.75, `${refs.size} of ${frames} refs`);
+  let needed = 0;
+  for (let gop = 0; gop < gops; gop++) {
+    for (let n = gop * 100; n <= gop * 100 + 80; n++) if (refs.has(n) || n % 20 === 0) needed++;
+  }
+  const decoded = sum("framesDecoded");
+  assert.ok(Math.abs(decoded - needed) <= 2 * gops, `${decoded} decoded, ${needed} needed`);
+}
+
 /** Mean absolute difference of two pictures' bytes. */
 const mad = (a: Uint8Array, b: Uint8Array) => {
   let s = 0;
@@ -154,12 +193,10 @@ Deno.test({
     for (const t of [4, 18, 38]) {
       assert.equal(mad(await seekedFrame(path, t), frames[t * FPS]), 0, `${t} s`);
     }
-    // The GOPs are decoded once each (by one of the decode workers sharing them), and only up to
-    // their last target: fewer frames than 400.
-    const sum = (k: string) => spans.files.reduce((n, f) => n + Number(f[k] ?? 0), 0);
-    assert.equal(sum("framesSelected"), 20);
-    const decoded = sum("framesDecoded");
-    assert.ok(decoded < 400 && decoded >= 4 * 81, `${decoded} frames decoded`);
+    // The GOPs are decoded once each (by one of the decode workers sharing them), only up to
+    // their last target (8 s in), and of those frames only the targets and the pictures others
+    // refer to: give or take the two a B-frame target's refs may show after it.
+    await assertDecodedOnlyNeeded(path, spans.files, 4);
   },
 });
 
@@ -262,6 +299,46 @@ Deno.test({
           `${name} ${select}`,
         );
       }
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "every:S decodes no picture nothing refers to: H.264 with start codes (MPEG-TS), HEVC B-frames",
+  ...WORKERS,
+  async fn() {
+    const hevc = { ...COUNTER, codec: "hevc", frames: 200, bframes: 3 } as const;
+    for (
+      const [path, gops] of [[await fixture("select-40s.ts", COUNTER), 4], [
+        await fixture("select-20s-hevc.mp4", hevc),
+        2,
+      ]] as const
+    ) {
+      const spans = fileSpans();
+      const dir = tempPath("refs");
+      await Deno.mkdir(dir);
+      const records = await collect(
+        extract(path, {
+          task: "keyframes",
+          select: "every:2",
+          framesDir: dir,
+          tracer: spans.tracer,
+        }),
+      );
+      const frames = await allFrames(path);
+      const start = records[0].pts;
+      assert.deepEqual(
+        records.map((r) => Math.round((r.pts - start) * 1e3) / 1e3),
+        Array.from({ length: gops * 5 }, (_, i) => 2 * i),
+        path,
+      );
+      for (const r of records) {
+        const n = Math.round((r.pts - start) * FPS);
+        const own = mad((await readRgb(r.image!)).data, frames[n]);
+        assert.ok(own < 6, `${path} ${r.pts} s: ${own.toFixed(2)} from ffmpeg's frame`);
+      }
+      await assertDecodedOnlyNeeded(path, spans.files, gops);
     }
   },
 });

@@ -9,7 +9,8 @@
  * - a GOP without a selected frame is never decoded;
  * - one whose only selected frame is its key frame gets that packet decoded alone;
  * - otherwise the GOP is decoded from its key up to the packet of its last selected frame, and
- *   on into the next GOP only when that one has selected frames before its key (open GOP).
+ *   on into the next GOP only when that one has selected frames before its key (open GOP);
+ *   pictures no other refers to (H.264, HEVC: `disposable.ts`) are sent only when selected.
  * With a container index (`keys`), the demuxer seeks over two or more GOPs without a target, so
  * a few times in a long file read a few GOPs.
  *
@@ -28,6 +29,13 @@ import { checkDeadline, type DecodeContext, DecodeError } from "./keyframes.ts";
 import { bestError, plainReason, ticksToSeconds } from "./probe.ts";
 import type { SelectedWhy, Selection } from "./selection.ts";
 import type { KeyClaims } from "./key_claims.ts";
+import {
+  type NalFraming,
+  nalFraming,
+  type PictureRefs,
+  pictureRefs,
+  readsReferences,
+} from "./disposable.ts";
 
 /** What a selection cost, for `--debug`. */
 export interface SelectSummary {
@@ -58,6 +66,8 @@ interface Packet {
   key: boolean;
   /** Shown: not cut by an edit list. */
   shown: boolean;
+  /** What its picture is to the others; read when first asked (null: not told). */
+  refs?: PictureRefs | null;
 }
 
 interface Pick {
@@ -199,6 +209,8 @@ class TimeRun {
   #t0?: number;
   #max = -Infinity;
   #seekable: boolean;
+  /** How the stream's NAL units are framed, for telling references (null: not known). */
+  #framing?: NalFraming | null;
 
   constructor(
     readonly ctx: DecodeContext,
@@ -382,16 +394,53 @@ class TimeRun {
     }
     this.#live.push(gop);
     const last = gop.packets.findLastIndex((p) => gop.picks.has(p.ticks));
-    this.#send(gop.packets.slice(0, last + 1));
+    this.#send(gop.packets.slice(0, last + 1), gop.picks);
     this.#rest = gop.packets.slice(last + 1);
   }
 
-  #send(list: readonly Packet[]): void {
+  /**
+   * Sends `list` to the decoder, but for the packets whose picture is neither in `picks` nor a
+   * reference of another: those frames would only be dropped.
+   */
+  #send(list: readonly Packet[], picks?: ReadonlyMap<number, Pick>): void {
+    const top = this.#topLayer();
     for (const p of list) {
       checkDeadline(this.ctx);
+      if (!picks?.has(p.ticks) && this.#unreferenced(p, top)) continue;
       this.summary.sent++;
       this.shots.send(p, this.#onFrame);
     }
+  }
+
+  /** What `p`'s picture is to the others (null: not told, so a reference to all). */
+  #refs(p: Packet): PictureRefs | null {
+    if (p.refs !== undefined) return p.refs;
+    if (this.#framing === undefined) {
+      const { codec } = this.ctx.stream;
+      this.#framing = readsReferences(codec) ? nalFraming(p.bytes) ?? null : null;
+    }
+    p.refs = this.#framing === null
+      ? null
+      : pictureRefs(this.ctx.stream.codec, p.bytes, this.#framing) ?? null;
+    return p.refs;
+  }
+
+  /**
+   * Whether no picture refers to `p`'s: a non-reference picture of the top sub-layer among the
+   * packets held (the GOPs read and not yet decoded, those being decoded, the one decoded last).
+   * H.264 has one sub-layer; in HEVC, higher sub-layers may refer to a lower one's.
+   */
+  #unreferenced(p: Packet, top: number): boolean {
+    const refs = this.#refs(p);
+    return refs !== null && refs.nonReference && refs.temporalId >= top;
+  }
+
+  #topLayer(): number {
+    let top = 0;
+    for (const g of [...this.#window, ...this.#live, this.#prev]) {
+      for (const p of g?.packets ?? []) top = Math.max(top, this.#refs(p)?.temporalId ?? 0);
+    }
+    return top;
   }
 
   /** Ends the decoding in progress: the decoder gives what it holds, and starts afresh. */
