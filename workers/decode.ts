@@ -103,14 +103,14 @@ scope.onmessage = async (e) => {
     let retried: string | undefined;
     const cell = stop;
     const dropped = () => cell !== undefined && Atomics.load(cell, 0) === cmd.id + 1;
-    const claims = new KeyClaims(cmd.req.claim);
+    // Selected frames are not numbered by GOP: a retry takes again every GOP it was handed.
+    const selects = cmd.req.select !== undefined && cmd.req.select.kind !== "keyframes";
+    const claims = new KeyClaims(cmd.req.claim, selects ? 1 : KeyClaims.CHUNK);
     // The worker that owns the file says when others may share its keys.
     const onIndexed = cmd.req.claim && !cmd.req.joining
       ? (keys: number) => scope.postMessage({ type: "indexed", id: cmd.id, keys })
       : undefined;
     for (;;) {
-      // Selected frames are not numbered by GOP: a retry takes again every GOP it was handed.
-      const selects = cmd.req.select !== undefined && cmd.req.select.kind !== "keyframes";
       claims.restart(selects ? 0 : sent);
       try {
         const summary = decodeKeyframes(

@@ -21,7 +21,11 @@ export class KeyClaims {
   #again: number[] = [];
   #handed: number[] = [];
 
-  constructor(cell?: SharedArrayBuffer) {
+  /**
+   * `perClaim`: keys claimed at once. A selection (`--select every:S`) claims one GOP at a time: a
+   * GOP is seconds of decoding, so claiming four would leave a short file's GOPs to one worker.
+   */
+  constructor(cell?: SharedArrayBuffer, readonly perClaim: number = KeyClaims.CHUNK) {
     this.#cell = cell ? new Int32Array(cell) : undefined;
   }
 
@@ -59,8 +63,8 @@ export class KeyClaims {
   }
 
   #claim(): number {
-    const first = Atomics.add(this.#cell!, 0, KeyClaims.CHUNK);
-    for (let k = 1; k < KeyClaims.CHUNK; k++) this.#chunk.push(first + k);
+    const first = Atomics.add(this.#cell!, 0, this.perClaim);
+    for (let k = 1; k < this.perClaim; k++) this.#chunk.push(first + k);
     return first;
   }
 }
