@@ -105,7 +105,7 @@ scope.onmessage = async (e) => {
     const dropped = () => cell !== undefined && Atomics.load(cell, 0) === cmd.id + 1;
     // Selected frames are not numbered by GOP: a retry takes again every GOP it was handed.
     const selects = cmd.req.select !== undefined && cmd.req.select.kind !== "keyframes";
-    const claims = new KeyClaims(cmd.req.claim, selects ? 1 : KeyClaims.CHUNK);
+    const claims = new KeyClaims(cmd.req.claim, selects ? 1 : KeyClaims.CHUNK, dropped);
     // The worker that owns the file says when others may share its keys.
     const onIndexed = cmd.req.claim && !cmd.req.joining
       ? (keys: number) => scope.postMessage({ type: "indexed", id: cmd.id, keys })
@@ -164,12 +164,14 @@ scope.onmessage = async (e) => {
         // a trap inside it does not.
         if (current.broken) core = loadDecoder(compiled);
         if (err instanceof Stopped || err instanceof DecodeError || err instanceof ProbeError) {
+          claims.giveUp();
           fail(cmd.id, err instanceof Stopped ? new DecodeError("cancelled") : err);
           break;
         }
         // A trap leaves the core's memory in an unknown state: a fresh one, and one more try.
         if (!current.broken) core = loadDecoder(compiled);
         if (retried !== undefined) {
+          claims.giveUp();
           fail(cmd.id, err);
           break;
         }

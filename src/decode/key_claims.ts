@@ -1,8 +1,12 @@
 /**
- * How decode workers sharing one index-path file split its key samples.
+ * How decode workers sharing one file split it: its key samples (index path), or its GOPs
+ * (`--select`), and, scoring scenes, how many records come before each worker's part.
  *
  * @module
  */
+
+/** Slots in the ring of record counts: far more than parts in flight at once (see `publish`). */
+const RING = 256;
 
 /**
  * Which key samples of an index-path file a decode worker takes next. Alone, it takes them in
@@ -25,8 +29,62 @@ export class KeyClaims {
    * `perClaim`: keys claimed at once. A selection (`--select every:S`) claims one GOP at a time: a
    * GOP is seconds of decoding, so claiming four would leave a short file's GOPs to one worker.
    */
-  constructor(cell?: SharedArrayBuffer, readonly perClaim: number = KeyClaims.CHUNK) {
+  constructor(
+    cell?: SharedArrayBuffer,
+    readonly perClaim: number = KeyClaims.CHUNK,
+    readonly stopped: () => boolean = () => false,
+  ) {
     this.#cell = cell ? new Int32Array(cell) : undefined;
+  }
+
+  /**
+   * The cell's size: the claim counter, a "gave up" flag, and a ring of (part + 1, records
+   * through it) pairs.
+   */
+  static readonly BYTES = 4 * (2 + 2 * RING);
+
+  /**
+   * Says that the records of the file up to and including part `part` number `count`. A slot is
+   * taken again only `RING` parts later, which cannot be written before every worker has read
+   * this one: each part's count waits for the one before it.
+   */
+  publish(part: number, count: number): void {
+    const cell = this.#cell!;
+    const at = 2 + 2 * (part % RING);
+    Atomics.store(cell, at + 1, count);
+    Atomics.store(cell, at, part + 1);
+    Atomics.notify(cell, at);
+  }
+
+  /** The records through part `part`, once published; undefined while not. */
+  published(part: number): number | undefined {
+    if (part < 0) return 0;
+    const cell = this.#cell!;
+    const at = 2 + 2 * (part % RING);
+    return Atomics.load(cell, at) === part + 1 ? Atomics.load(cell, at + 1) : undefined;
+  }
+
+  /**
+   * Waits for the records through part `part`. Undefined when a worker on the file gave up, or
+   * this one was stopped; `check` runs between waits (a deadline).
+   */
+  waitFor(part: number, check: () => void): number | undefined {
+    const cell = this.#cell!;
+    const at = 2 + 2 * (part % RING);
+    for (;;) {
+      const n = this.published(part);
+      if (n !== undefined) return n;
+      if (Atomics.load(cell, 1) !== 0 || this.stopped()) return undefined;
+      check();
+      Atomics.wait(cell, at, Atomics.load(cell, at), 50);
+    }
+  }
+
+  /** Tells the others that this worker gave the file up: none waits for it. */
+  giveUp(): void {
+    if (!this.#cell) return;
+    Atomics.store(this.#cell, 1, 1);
+    for (let i = 0; i < RING; i++) Atomics.notify(this.#cell, 2 + 2 * i);
   }
 
   /** Whether other workers share the file's keys. */

@@ -279,8 +279,8 @@ export function decodeKeyframes(
       : other !== undefined && typeof other !== "string"
       ? other.keys
       : undefined;
-    // Times in an indexed file are shared GOP by GOP; scenes are scored frame after frame.
-    const sharesGops = select !== undefined && select.kind !== "scenes" && keys !== undefined;
+    // An indexed file is shared: times GOP by GOP, scenes by parts of a few seconds.
+    const sharesGops = select !== undefined && keys !== undefined;
     const s = stream!;
     // Joining a file that does not take the index way: the worker that reads it alone has it.
     const alone = select ? !sharesGops : typeof plan === "string" && typeof other !== "object";

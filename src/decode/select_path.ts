@@ -25,7 +25,7 @@
 
 import { CoreError, type CoreFrame, type Decoder, type Input } from "../../wasm/decoder.ts";
 import { now as clock } from "../clock.ts";
-import { checkDeadline, type DecodeContext, DecodeError } from "./keyframes.ts";
+import { checkDeadline, type DecodeContext, type DecodedFrame, DecodeError } from "./keyframes.ts";
 import { bestError, plainReason, ticksToSeconds } from "./probe.ts";
 import type { SelectedWhy, Selection } from "./selection.ts";
 import type { KeyClaims } from "./key_claims.ts";
@@ -112,7 +112,7 @@ export function decodeSelected(
   }
   input.select(ctx.stream.index, false);
   try {
-    if (sel.kind === "scenes") new SceneRun(ctx, shots, sel, summary).run(input);
+    if (sel.kind === "scenes") new SceneRun(ctx, shots, sel, summary, claims).run(input);
     else new TimeRun(ctx, shots, new Targets(sel), summary, keys, claims).run(input);
   } finally {
     summary.decodeMs = shots.decodeMs;
@@ -492,32 +492,158 @@ export function sceneScore(
   return { score: Math.min(1, Math.max(0, Math.min(mafd, diff) / 100)), mafd };
 }
 
-/** `scenes`: every frame decoded, the first of each shot selected. */
+/**
+ * Sharing scenes, the file is cut into parts at keys, each at least this long and this many
+ * packets (more than a decoder holds back to reorder, so that the frames a part's first two
+ * depend on come out within it): each worker reads every packet and so counts the same parts.
+ */
+const PART_SECONDS = 4;
+const PART_PACKETS = 40;
+
+/**
+ * `scenes`: every frame decoded, the first of each shot selected.
+ *
+ * Decode workers sharing a file take its parts in turn. A frame's score needs the two frames
+ * before it, so a worker that starts afresh at its part's key cannot score the part's first two
+ * frames: the worker of the part before decodes on into this part's first frames and scores
+ * those. A worker's records (its parts', and the two frames past them) take their indices after
+ * the records of the parts before: each worker says in the claim cell how many records come up
+ * to the end of its run of parts, and the next waits for that count (the first part's records
+ * leave at once).
+ */
 class SceneRun {
   #prev?: Uint8Array;
   #mafd = 0;
   #hidden = new Set<number>();
+  /** Frames to score without selecting: after a fresh start, the two a score needs first. */
+  #unscored = 0;
+  /** Frames before this pts are not this worker's (a fresh start's leading pictures). */
+  #from = -Infinity;
+  /** Sharing: what this worker does with the packets it reads now. */
+  #state: "own" | "head" | "idle" = "own";
+  /** The part the packets read are in, where it began, and its packets so far. */
+  #part = -1;
+  #partStart = 0;
+  #partPackets = 0;
+  /** Scoring the next part's first frames: its key's pts, and frames left to score. */
+  #headStart = Infinity;
+  #headLeft = 0;
+  /** This run of parts: its first and last, its records not yet handed out, its first index. */
+  #first = 0;
+  #last = 0;
+  #held: Held[] = [];
+  #base?: number;
+  #claimed?: number;
 
   constructor(
     readonly ctx: DecodeContext,
     readonly shots: Shots,
     readonly sel: Extract<Selection, { kind: "scenes" }>,
     readonly summary: SelectSummary,
-  ) {}
+    readonly claims?: KeyClaims,
+  ) {
+    // Sharing, a worker takes up the parts it claims.
+    if (this.#shared) this.#state = "idle";
+  }
+
+  get #shared(): boolean {
+    return this.claims?.shared === true;
+  }
 
   run(input: Input): void {
     const onFrame = (f: CoreFrame) => this.#frame(f);
     for (const p of packets(this.ctx, input, this.summary)) {
+      if (this.#shared) this.#partOf(p);
       if (!p.shown) this.#hidden.add(p.ticks);
+      if (this.#state === "idle") continue;
       this.summary.sent++;
       this.shots.send(p, onFrame);
+      if (this.#state === "head" && this.#headLeft === 0) this.#endRun();
+      else if (this.#held.length > 0) this.#tryBase();
     }
+    if (this.#state === "idle") return;
     this.shots.drain(onFrame);
+    if (this.#shared) this.#endRun();
+  }
+
+  /** Counts the parts as `p` is read: at a part's key, this worker takes it up or leaves it. */
+  #partOf(p: Packet): void {
+    const seconds = ticksToSeconds(p.ticks - this.#partStart, this.ctx.stream.timeBase);
+    const starts = this.#part < 0 ||
+      (this.#partPackets >= PART_PACKETS && seconds >= PART_SECONDS);
+    this.#partPackets++;
+    if (!p.key || !starts) return;
+    // A head still short of its frames when the next part begins: what the decoder holds ends it.
+    if (this.#state === "head") {
+      this.shots.drain((f) => this.#frame(f));
+      this.#endRun();
+    }
+    const part = ++this.#part;
+    this.#partStart = p.ticks;
+    this.#partPackets = 1;
+    const mine = this.#mine(part);
+    if (this.#state === "own") {
+      if (mine) this.#last = part;
+      else {
+        this.#state = "head";
+        this.#headStart = p.ticks;
+        this.#headLeft = 2;
+      }
+    } else if (mine) {
+      // A fresh start: the part's first two frames were scored by the worker before.
+      this.#state = "own";
+      this.#first = this.#last = part;
+      this.#prev = undefined;
+      this.#mafd = 0;
+      this.#unscored = part === 0 ? 0 : 2;
+      this.#from = p.ticks;
+      this.#base = undefined;
+      this.#tryBase();
+    }
+  }
+
+  /** Whether this worker takes part `n` (the parts before it are others'). */
+  #mine(n: number): boolean {
+    this.#claimed ??= this.claims!.next();
+    while (this.#claimed < n) this.#claimed = this.claims!.next();
+    return this.#claimed === n;
+  }
+
+  /** Ends this worker's run of parts: its records take their indices and leave. */
+  #endRun(): void {
+    const claims = this.claims!;
+    if (this.#state === "head") this.shots.flush();
+    this.#state = "idle";
+    this.#headStart = Infinity;
+    const base = this.#base ?? claims.waitFor(this.#first - 1, () => checkDeadline(this.ctx));
+    if (base === undefined) throw new DecodeError("the decode worker sharing this file stopped");
+    this.#setBase(base);
+    claims.publish(this.#last, this.shots.count);
+  }
+
+  /** Hands out the run's records once the count of those before is known. */
+  #tryBase(): void {
+    const base = this.claims!.published(this.#first - 1);
+    if (base !== undefined) this.#setBase(base);
+  }
+
+  #setBase(base: number): void {
+    if (this.#base === undefined) {
+      this.#base = base;
+      this.shots.count = base;
+    }
+    for (const h of this.#held) this.shots.give(h);
+    this.#held = [];
   }
 
   #frame(f: CoreFrame): void {
     this.summary.decoded++;
     if (Number.isNaN(f.pts) || this.#hidden.delete(f.pts) || f.damaged) return;
+    if (f.pts < this.#from || this.#state === "idle") return;
+    if (f.pts >= this.#headStart) {
+      if (this.#headLeft === 0) return;
+      this.#headLeft--;
+    }
     const grey = this.shots.grey(f);
     let pick: Pick | undefined;
     if (!this.#prev) pick = { why: "first" };
@@ -528,11 +654,23 @@ class SceneRun {
     }
     if (!pick && this.sel.keyframes && f.key) pick = { why: "keyframe" };
     this.#prev = grey;
+    if (this.#unscored > 0) {
+      this.#unscored--;
+      return;
+    }
     if (!pick) return;
     this.summary.selected++;
-    this.shots.take(f, pick);
+    if (!this.#shared) return this.shots.take(f, pick);
+    const held = this.shots.hold(f, pick);
+    if (this.#base !== undefined) this.shots.give(held);
+    else this.#held.push(held);
   }
 }
+
+/** A selected frame converted (its JPEG too, when asked for), or why it cannot be: no index yet. */
+type Held =
+  | { note: { pts: number; reason: string } }
+  | { frame: Omit<DecodedFrame, "index" | "image">; jpeg?: Uint8Array };
 
 /**
  * One decoder, and the selected frames it gives, converted to the task's input and handed out in
@@ -629,62 +767,75 @@ class Shots {
     this.count += n;
   }
 
-  /** Hands out the frame just received, selected for `pick`. */
+  /** Hands out the frame just received, selected for `pick`, with the next index. */
   take(f: CoreFrame, pick: Pick): void {
+    this.give(this.hold(f, pick));
+  }
+
+  /**
+   * The frame just received, selected for `pick`, converted to the task's input, to be handed
+   * out by {@linkcode Shots.give} once its index is known; or a note of why it cannot be.
+   */
+  hold(f: CoreFrame, pick: Pick): Held {
     // Every pick takes its index, so that workers sharing a file agree on them.
-    if (f.pts <= this.#last) return this.#note(f.pts, "the decoder gave this frame twice");
     const { ctx } = this;
     const pts = ticksToSeconds(f.pts, ctx.stream.timeBase);
-    if (f.damaged) return this.#note(f.pts, "decoder error in this frame");
+    if (f.pts <= this.#last) return { note: { pts, reason: "the decoder gave this frame twice" } };
+    this.#last = f.pts;
+    if (f.damaged) return { note: { pts, reason: "decoder error in this frame" } };
     const filterStart = clock();
     const start = performance.now();
     const { data, width, height } = this.#d.convert(this.#chain, ctx.geom.frameBytes);
     if (width !== ctx.geom.width || height !== ctx.geom.height) {
       throw new CoreError(`the filters gave ${width}x${height}, not the task's input size`);
     }
-    const index = this.count++;
-    let image: string | undefined;
-    if (ctx.req.jpegDir !== undefined) {
-      image = `${ctx.req.jpegDir}/${ctx.req.jpegPrefix ?? "frame"}_${index}.jpg`;
-      Deno.writeFileSync(image, this.#d.jpeg(this.#jpegChain));
-    }
+    const jpeg = ctx.req.jpegDir !== undefined ? this.#d.jpeg(this.#jpegChain) : undefined;
     this.decodeMs += performance.now() - start;
-    this.#last = f.pts;
     const turned = this.#chain.startsWith("transpose");
     const decodeEnd = clock();
     const decodeStart = this.#since;
     this.#since = decodeEnd;
+    const frame = {
+      pts,
+      srcWidth: turned ? f.height : f.width,
+      srcHeight: turned ? f.width : f.height,
+      width,
+      height,
+      data,
+      decodeStart,
+      filterStart,
+      decodeEnd,
+      readBytes: 0,
+      readMs: 0,
+      key: f.key,
+      why: pick.why,
+      at: pick.at,
+      score: pick.score,
+    };
+    return { frame, jpeg };
+  }
+
+  /** Hands out `held` with the next index. */
+  give(held: Held): void {
+    const { ctx } = this;
+    const index = this.count++;
+    if ("note" in held) return ctx.out.give({ note: { index, ...held.note } });
+    let image: string | undefined;
+    if (held.jpeg) {
+      image = `${ctx.req.jpegDir}/${ctx.req.jpegPrefix ?? "frame"}_${index}.jpg`;
+      Deno.writeFileSync(image, held.jpeg);
+    }
+    const { read } = ctx;
     ctx.out.give({
-      frame: {
-        index,
-        pts,
-        srcWidth: turned ? f.height : f.width,
-        srcHeight: turned ? f.width : f.height,
-        width,
-        height,
-        data,
-        image,
-        decodeStart,
-        filterStart,
-        decodeEnd,
-        readBytes: ctx.read.bytes,
-        readMs: ctx.read.ms,
-        key: f.key,
-        why: pick.why,
-        at: pick.at,
-        score: pick.score,
-      },
+      frame: { ...held.frame, index, image, readBytes: read.bytes, readMs: read.ms },
     });
-    ctx.read.bytes = 0;
-    ctx.read.ms = 0;
+    read.bytes = 0;
+    read.ms = 0;
   }
 
   #note(ticks: number, reason: string): void {
     this.#last = Math.max(this.#last, ticks);
-    const index = this.count++;
-    this.ctx.out.give({
-      note: { index, pts: ticksToSeconds(ticks, this.ctx.stream.timeBase), reason },
-    });
+    this.give({ note: { pts: ticksToSeconds(ticks, this.ctx.stream.timeBase), reason } });
   }
 
   close(): void {

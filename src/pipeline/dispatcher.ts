@@ -10,6 +10,7 @@
 
 import { now } from "../clock.ts";
 import { describeDamage } from "../decode/keyframes.ts";
+import { KeyClaims } from "../decode/key_claims.ts";
 import { pastEndLine } from "../decode/selection.ts";
 import type { DecodeCommand, DecodeEvent } from "../decode/decode_messages.ts";
 import { VxError } from "../errors.ts";
@@ -194,7 +195,7 @@ export class Dispatcher {
       file.start = now();
       d.file = file;
       file.decoding = 1;
-      if (this.#o.decoders > 1) file.claim = new SharedArrayBuffer(4);
+      if (this.#o.decoders > 1) file.claim = new SharedArrayBuffer(KeyClaims.BYTES);
       if (file.call.streaming) this.#streaming.add(file);
       this.#report(file.call);
       const call = file.call;
