@@ -380,6 +380,19 @@ Deno.test({
         );
         assert.deepEqual(remote, fast, `serve ${select}`);
       }
+      // A time past the end: the engine returns it with the file's status, and serve's status
+      // line carries it to the daemon's client as bulk's does.
+      const late = engine.extract(path, { select: "at:5,99" });
+      let next = await late.next();
+      while (!next.done) next = await late.next();
+      assert.deepEqual(next.value?.pastEnd, [99]);
+      const statuses = (await collect(
+        remoteFile(address, path, {
+          settings: { task: "keyframes" },
+          select: parseSelection("at:5,99"),
+        }, new Map()),
+      )).filter((r): r is StatusRecord => "status" in r);
+      assert.deepEqual(statuses.map((s) => s.status === "ok" && s.pastEnd), [[99]]);
       // A bad selection is the request's fault: 400, naming it.
       const res = await fetch(`http://127.0.0.1:${server.addr.port}/extract?select=every:0`, {
         method: "POST",

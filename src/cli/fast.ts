@@ -15,6 +15,7 @@ import { DEFAULT_MAX_SPOOL_MB, isPipe, spoolPipe } from "../input/spool.ts";
 import { isUrl } from "../input/source.ts";
 import { UsageError } from "../errors.ts";
 import { FAULTS } from "../pipeline/faults.ts";
+import { pastEndLine } from "../decode/selection.ts";
 
 /** Runs `vx fast INPUT` with its flags; throws a `VxError` or `UsageError` for the user. */
 export async function runFast(input: string, flags: FastFlags): Promise<void> {
@@ -120,6 +121,7 @@ async function runOnServer(input: string, flags: FastFlags, spec: string): Promi
         await sink.write(r);
         keyframes++;
       } else if (r.status === "error") throw new VxError(input, r.error, "input");
+      else if (r.pastEnd?.length) onNotice(pastEndLine(input, r.pastEnd));
     }
     summary(input, flags, keyframes, start);
   } finally {

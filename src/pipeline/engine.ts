@@ -8,7 +8,7 @@
 import type { FrameRecord, VxRecord } from "../records.ts";
 import { pickTaskOptions } from "../tasks/task.ts";
 import { bulkCall, type BulkOptions, bulkPaths } from "./bulk.ts";
-import { type ExtractOptions, fastCall, fastRecords } from "./fast.ts";
+import { type ExtractOptions, fastCall, fastRecords, type OkStatus } from "./fast.ts";
 import type { ModelInfo } from "../tasks/task.ts";
 import type { SchedulerStats } from "./scheduler.ts";
 import { createScheduler } from "./modes.ts";
@@ -61,8 +61,15 @@ export type EngineBulkOptions = Pick<
 
 /** A resident engine; see {@linkcode createEngine}. */
 export interface Engine {
-  /** `fast` on the engine: one file's records in pts order, each as soon as it is ready. */
-  extract(input: string, options?: EngineExtractOptions): AsyncGenerator<FrameRecord>;
+  /**
+   * `fast` on the engine: one file's records in pts order, each as soon as it is ready; then it
+   * returns the file's status (`pastEnd`: `at:` times past the last frame). With `draw`, it
+   * returns nothing.
+   */
+  extract(
+    input: string,
+    options?: EngineExtractOptions,
+  ): AsyncGenerator<FrameRecord, OkStatus | void>;
   /** `bulk` on the engine: per file its records, then its status record. */
   extractBulk(inputs: readonly string[], options?: EngineBulkOptions): AsyncGenerator<VxRecord>;
   /**

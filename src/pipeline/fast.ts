@@ -9,7 +9,10 @@
 import { type Selection, selectionOf } from "../decode/selection.ts";
 import { VxError } from "../errors.ts";
 import type { BackendChoice } from "../infer/backend.ts";
-import type { FrameRecord, VxRecord } from "../records.ts";
+import type { FrameRecord, StatusRecord, VxRecord } from "../records.ts";
+
+/** A file's status when it was read: `pastEnd` names `at:` times past its last frame. */
+export type OkStatus = Extract<StatusRecord, { status: "ok" }>;
 import { pickTaskOptions, type TaskOptions } from "../tasks/task.ts";
 import { drawRecords } from "../draw/drawer.ts";
 import type { Tracer } from "./tracer.ts";
@@ -149,15 +152,20 @@ export function fastCall(options: ExtractOptions): CallOptions {
   };
 }
 
-/** A file's records as `fast` gives them: its error status becomes a {@linkcode VxError}. */
+/**
+ * A file's records as `fast` gives them: its error status becomes a {@linkcode VxError}; its ok
+ * status is what the generator returns.
+ */
 export async function* fastRecords(
   records: AsyncIterable<VxRecord>,
   name: string,
-): AsyncGenerator<FrameRecord> {
+): AsyncGenerator<FrameRecord, OkStatus | undefined> {
+  let ok: OkStatus | undefined;
   for await (const r of records) {
     if (!("status" in r)) yield r;
     else if (r.status === "error") {
       throw new VxError(name, r.error.replace(`${name}: `, ""), "input");
-    }
+    } else ok = r;
   }
+  return ok;
 }

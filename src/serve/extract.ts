@@ -307,6 +307,8 @@ async function answer(
           keyframes,
           ms: Math.round(now() - started),
         };
+        // `at:` times past the file's end reach the client as `bulk` writes them.
+        if (r.value?.pastEnd?.length) status.pastEnd = r.value.pastEnd;
         return { line: line(status), end: "ok" };
       }
       keyframes++;
