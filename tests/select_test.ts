@@ -243,6 +243,19 @@ Deno.test({
       assert.ok((f.seeks as number) >= 1, JSON.stringify(f));
       assert.ok((f.packetsRead as number) <= 201 + 2, JSON.stringify(f));
     }
+    // Forty GOPs, two targets: once they are claimed, no other worker joins the file to read it
+    // again (each join had read GOP 0 and the last GOP, until the claims ran past the keys).
+    const many = await fixture("select-40s-gop1s.mp4", { ...COUNTER, keyint: 10 });
+    const joins = fileSpans();
+    const few = await collect(
+      extract(many, { task: "keyframes", select: "at:1,38.95", tracer: joins.tracer }),
+    );
+    assert.deepEqual(few.map((r) => r.pts), [1, 38.9]);
+    assert.ok(joins.files.length <= 2, `${joins.files.length} decode workers read the file`);
+    const read = joins.files.reduce((n, f) => n + Number(f.packetsRead), 0);
+    // Each reads at most four GOPs of ten packets (the first two, and the two that may show
+    // 38.95 s) and a key past them.
+    assert.ok(read <= 2 * (4 * 10 + 2), `${read} packets read`);
     // Targets on keyframes: each key packet is decoded alone, nothing else.
     const keys = fileSpans();
     const onKeys = await collect(

@@ -80,6 +80,15 @@ export class KeyClaims {
     }
   }
 
+  /**
+   * Says that nothing is left to claim: this worker has met every GOP or part that needs a
+   * decoder, and claimed those the others had not. The scheduler then sends no other worker to
+   * join the file (one that did would read it for nothing).
+   */
+  exhaust(): void {
+    if (this.#cell) Atomics.store(this.#cell, 0, 0x3fffffff);
+  }
+
   /** Tells the others that this worker gave the file up: none waits for it. */
   giveUp(): void {
     if (!this.#cell) return;

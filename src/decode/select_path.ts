@@ -282,6 +282,8 @@ class TimeRun {
     if (gop && gop.packets.length > 0) this.#complete(gop);
     this.#resolveEnd();
     this.#finishSegment();
+    // Every GOP with a target is decoded or claimed: none is left for a worker joining now.
+    this.claims?.exhaust();
   }
 
   #seconds(ticks: number): number {
@@ -561,6 +563,8 @@ class SceneRun {
       if (this.#state === "head" && this.#headLeft === 0) this.#endRun();
       else if (this.#held.length > 0) this.#tryBase();
     }
+    // Every part is counted, and so claimed.
+    this.claims?.exhaust();
     if (this.#state === "idle") return;
     this.shots.drain(onFrame);
     if (this.#shared) this.#endRun();
